@@ -1,0 +1,17 @@
+"""skvae: a class-disentangled variational autoencoder as a scikit-learn estimator."""
+
+from .estimator import DisentangledVAE
+from .exceptions import DivergenceError
+from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Constant",
+    "CosineDecay",
+    "DisentangledVAE",
+    "DivergenceError",
+    "LinearDecay",
+    "SigmoidDecay",
+    "__version__",
+]

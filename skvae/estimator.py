@@ -1,0 +1,488 @@
+"""The :class:`DisentangledVAE` estimator."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch.callbacks import ProgressBar
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._net import DisentangledVAENet
+from .losses import DisentangledVAELoss
+from .modules import (
+    ConvDecoder,
+    ConvEncoder,
+    DisentangledVAEModule,
+    LatentClassifier,
+    MLPDecoder,
+    MLPEncoder,
+)
+from .schedules import SigmoidDecay, as_schedule
+
+__all__ = ["DisentangledVAE"]
+
+# Inference always runs the module on blocks of exactly this many rows (the
+# last block zero-padded): float32 matrix products give results that depend
+# on the number of rows, so a fixed shape makes every row's output
+# independent of the batch it came in.
+_INFERENCE_BLOCK = 1024
+
+_DEFAULT_SCHEDULE = SigmoidDecay()
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def _supervised(estimator):
+    """available_if check: the latent classifier exists once fitted with labels."""
+    if hasattr(estimator, "net_") and not hasattr(estimator, "classes_"):
+        raise AttributeError(
+            "This DisentangledVAE was fitted without labels (a plain VAE), so it "
+            "has no latent classifier. Call fit(X, y) with class labels to use "
+            "predict, predict_proba and score."
+        )
+    return True
+
+
+class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Variational autoencoder whose latent space is split into class regions.
+
+    A classifier head on the latent code is trained together with the VAE.
+    Its loss weight starts high and decays to almost zero, so early training
+    carves a region per class into the latent space and later training is an
+    ordinary VAE that keeps those regions. Labels are needed for training
+    only: ``transform`` encodes, ``predict`` classifies from the latent mean
+    and ``inverse_transform`` decodes any latent point.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space.
+    architecture : {"mlp", "conv"}, default="mlp"
+        Fully connected encoder/decoder, or the convolutional pair of the
+        Keras VAE example (two stride-2 convolutions, a 16-unit dense layer,
+        and a mirrored transposed-convolution decoder); ``"conv"`` needs
+        ``image_shape``.
+    hidden_dims : tuple of int, default=(512, 256)
+        Widths of the MLP encoder's hidden layers; the decoder mirrors them.
+        Ignored for ``architecture="conv"``.
+    image_shape : tuple of int, default=None
+        ``(height, width)`` or ``(channels, height, width)`` of the images
+        whose pixels are the features (channels first, row-major).
+        Required for ``architecture="conv"``.
+    classifier_hidden : tuple of int, default=(10, 10)
+        Widths of the latent classifier's LeakyReLU hidden layers.
+    reconstruction : {"mse", "bce"}, default="mse"
+        Squared error summed over features, or binary cross-entropy (inputs
+        in [0, 1]; the decoder then ends with a sigmoid).
+    kl : {"abs", "standard"}, default="abs"
+        KL term: ``"standard"`` uses ``mu**2``, ``"abs"`` uses ``|mu|`` so that
+        class means are not pulled quadratically to the origin.
+    beta : float, default=1.0
+        Weight of the KL term.
+    classification_weight : schedule, float or callable, default=SigmoidDecay()
+        Weight of the latent classifier's loss at every optimizer step: a
+        schedule from :mod:`skvae.schedules`, a constant, or a callable
+        ``f(step, total_steps) -> float``. The default decays from 100 to
+        0.01 along a sigmoid centred halfway through training.
+    warmup_steps : int, default=100
+        Number of first optimizer steps that train reconstruction only (no
+        KL and no classification term).
+    max_epochs : int, default=30
+        Number of passes over the training data.
+    batch_size : int, default=128
+        Samples per optimizer step.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
+        Optimizer.
+    device : str, default="cpu"
+        Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``..., or ``"auto"`` for CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the latent sampling.
+        Pass an int for reproducible results; torch's global random state
+        is left untouched.
+    verbose : int, default=0
+        0 is silent; > 0 prints skorch's per-epoch table and a progress bar.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``Checkpoint``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen in ``fit``; absent for a model fitted without
+        labels.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen in ``fit``, when ``X`` has string column names.
+    net_ : skorch.NeuralNet
+        The fitted skorch net; ``net_.module_`` is the torch model.
+    history_ : skorch.History
+        Per-epoch record: ``train_loss``, ``train_reconstruction``,
+        ``train_kl``, ``train_classification``, ``train_accuracy``,
+        ``classification_weight`` (mean over the epoch's steps), ``dur``.
+    image_shape_ : tuple of int or None
+        ``(channels, height, width)`` of the data, when images.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear latent space without class regions.
+    sklearn.discriminant_analysis.LinearDiscriminantAnalysis : Linear
+        supervised projection, no decoder.
+
+    Examples
+    --------
+    >>> from skvae import DisentangledVAE
+    >>> from skvae.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> vae = DisentangledVAE(max_epochs=5, random_state=0).fit(X, y)
+    >>> vae.transform(X[:3]).shape
+    (3, 2)
+    >>> vae.inverse_transform(vae.transform(X[:3])).shape
+    (3, 64)
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "architecture": [StrOptions({"mlp", "conv"})],
+        "hidden_dims": ["array-like"],
+        "image_shape": ["array-like", None],
+        "classifier_hidden": ["array-like"],
+        "reconstruction": [StrOptions({"mse", "bce"})],
+        "kl": [StrOptions({"abs", "standard"})],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "classification_weight": [Interval(Real, 0, None, closed="left"), callable],
+        "warmup_steps": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        architecture="mlp",
+        hidden_dims=(512, 256),
+        image_shape=None,
+        classifier_hidden=(10, 10),
+        reconstruction="mse",
+        kl="abs",
+        beta=1.0,
+        classification_weight=_DEFAULT_SCHEDULE,
+        warmup_steps=100,
+        max_epochs=30,
+        batch_size=128,
+        lr=1e-3,
+        optimizer="adam",
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.n_components = n_components
+        self.architecture = architecture
+        self.hidden_dims = hidden_dims
+        self.image_shape = image_shape
+        self.classifier_hidden = classifier_hidden
+        self.reconstruction = reconstruction
+        self.kl = kl
+        self.beta = beta
+        self.classification_weight = classification_weight
+        self.warmup_steps = warmup_steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def set_params(self, **params):
+        # The default schedule is one object shared by every instance; copy it
+        # before a nested set_params (classification_weight__midpoint=...)
+        # changes it in place.
+        nested = any(key.startswith("classification_weight__") for key in params)
+        if nested and self.classification_weight is _DEFAULT_SCHEDULE:
+            self.classification_weight = clone(_DEFAULT_SCHEDULE)
+        return super().set_params(**params)
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the VAE and, when ``y`` is given, its latent classifier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. With ``reconstruction="bce"`` values must lie in
+            [0, 1].
+        y : array-like of shape (n_samples,), default=None
+            Class labels (ints or strings). None trains a plain VAE, which
+            can transform and decode but not predict.
+
+        Returns
+        -------
+        self : DisentangledVAE
+            The fitted estimator.
+        """
+        X, y_encoded = self._validate_fit_data(X, y)
+        image_shape = self._check_image_shape(X.shape[1])
+        hidden_dims = self._check_widths(self.hidden_dims, "hidden_dims")
+        classifier_hidden = self._check_widths(self.classifier_hidden, "classifier_hidden")
+        n_classes = 0 if y is None else len(self.classes_)
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        device = self._resolve_device()
+        # Seed a private copy of torch's random state: the same random_state
+        # gives the same model, and the caller's torch state is unchanged.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            module = self._build_module(X.shape[1], image_shape, hidden_dims, classifier_hidden, n_classes)
+            self.net_ = self._build_net(module, device)
+            self.net_.fit(X, y_encoded)
+
+        self.image_shape_ = image_shape
+        self.history_ = self.net_.history
+        return self
+
+    def _validate_fit_data(self, X, y):
+        if y is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32])
+            if hasattr(self, "classes_"):
+                del self.classes_
+            y_encoded = None
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            check_classification_targets(y)
+            self.classes_, y_encoded = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"DisentangledVAE needs samples of at least 2 classes to train its "
+                    f"latent classifier; got 1 class ({self.classes_[0]!r}). Pass labels "
+                    "of several classes, or call fit(X) without y for a plain VAE."
+                )
+        if self.reconstruction == "bce" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"reconstruction='bce' needs X in [0, 1]; got values in "
+                f"[{X.min():.4g}, {X.max():.4g}]. Scale X first (e.g. "
+                "make_pipeline(MinMaxScaler(), DisentangledVAE(...))) or use "
+                "reconstruction='mse'."
+            )
+        return X, y_encoded
+
+    def _check_image_shape(self, n_features):
+        if self.image_shape is None:
+            if self.architecture == "conv":
+                raise ValueError(
+                    "architecture='conv' needs image_shape, e.g. image_shape=(28, 28) "
+                    "for 784 pixel features."
+                )
+            return None
+        shape = tuple(int(size) for size in self.image_shape)
+        if len(shape) == 2:
+            shape = (1, *shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(
+                f"image_shape must be (height, width) or (channels, height, width) "
+                f"with positive sizes; got {self.image_shape!r}."
+            )
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"image_shape={self.image_shape!r} holds {int(np.prod(shape))} values "
+                f"but X has {n_features} features; pass the shape of one image."
+            )
+        return shape
+
+    @staticmethod
+    def _check_widths(widths, name):
+        widths = tuple(widths)
+        if not all(isinstance(w, Integral) and not isinstance(w, bool) and w > 0 for w in widths):
+            raise ValueError(f"{name} must be a tuple of positive ints; got {widths!r}.")
+        return tuple(int(w) for w in widths)
+
+    def _resolve_device(self):
+        device = "cuda" if self.device == "auto" and torch.cuda.is_available() else self.device
+        device = "cpu" if device == "auto" else device
+        try:
+            device = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} but CUDA is not available here; use "
+                "device='cpu' or device='auto'."
+            )
+        return device
+
+    def _build_module(self, n_features, image_shape, hidden_dims, classifier_hidden, n_classes):
+        if self.architecture == "conv":
+            encoder = ConvEncoder(image_shape, self.n_components)
+            decoder = ConvDecoder(self.n_components, image_shape)
+        else:
+            encoder = MLPEncoder(n_features, hidden_dims, self.n_components)
+            decoder = MLPDecoder(self.n_components, hidden_dims, n_features)
+        classifier = LatentClassifier(self.n_components, classifier_hidden, n_classes) if n_classes else None
+        activation = "sigmoid" if self.reconstruction == "bce" else None
+        return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
+
+    def _build_net(self, module, device):
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        callbacks = list(self.callbacks or [])
+        if self.verbose:
+            callbacks.append(ProgressBar())
+        return DisentangledVAENet(
+            module,
+            DisentangledVAELoss(self.reconstruction, self.kl, self.beta),
+            classification_weight=as_schedule(self.classification_weight),
+            warmup_steps=self.warmup_steps,
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=None,
+            callbacks=callbacks,
+            device=device,
+            verbose=int(self.verbose),
+        )
+
+    # ------------------------------------------------------------ inference
+
+    def _run_blocks(self, data, function, n_columns):
+        """Apply ``function`` to ``data`` in fixed-size blocks, without autograd."""
+        module = self.net_.module_
+        device = self.net_.device
+        out = np.empty((len(data), n_columns), dtype=np.float64)
+        module.eval()
+        with torch.inference_mode():
+            block = torch.zeros((_INFERENCE_BLOCK, data.shape[1]), dtype=torch.float32, device=device)
+            for start in range(0, len(data), _INFERENCE_BLOCK):
+                rows = data[start : start + _INFERENCE_BLOCK]
+                block[: len(rows)] = torch.as_tensor(np.asarray(rows, dtype=np.float32)).to(device)
+                block[len(rows) :] = 0
+                out[start : start + len(rows)] = function(block)[: len(rows)].cpu().numpy()
+        return out
+
+    def _encode(self, X):
+        return self._run_blocks(X, lambda batch: self.net_.module_.encoder(batch)[0], self.n_components)
+
+    def transform(self, X):
+        """Latent means of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Mean of the encoder's Gaussian for each sample.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._encode(X)
+
+    def inverse_transform(self, X):
+        """Decode latent points back to data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent points, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Decoded data (in [0, 1] for ``reconstruction="bce"``).
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        if Z.shape[1] != self.n_components:
+            raise ValueError(
+                f"X has {Z.shape[1]} latent dimensions, but this DisentangledVAE "
+                f"has n_components={self.n_components}; pass points of its latent "
+                "space, e.g. the output of transform."
+            )
+        return self._run_blocks(Z, self.net_.module_.decode, self.n_features_in_)
+
+    @available_if(_supervised)
+    def predict_proba(self, X):
+        """Class probabilities of the latent classifier at the latent means.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        module = self.net_.module_
+        logits = self._run_blocks(
+            X, lambda batch: module.classifier(module.encoder(batch)[0]), len(self.classes_)
+        )
+        # Softmax in float64 so that rows sum to 1 to double precision.
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba
+
+    @available_if(_supervised)
+    def predict(self, X):
+        """Class labels from the latent classifier at the latent means.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels, from ``classes_``.
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    @available_if(_supervised)
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of :meth:`predict` on ``X`` against ``y``."""
+        return super().score(X, y, sample_weight=sample_weight)
+
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags

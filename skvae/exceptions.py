@@ -1,0 +1,12 @@
+"""Exceptions raised by skvae."""
+
+__all__ = ["DivergenceError"]
+
+
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced a loss that is NaN or infinite.
+
+    Subclasses both :class:`FloatingPointError` (what happened) and
+    :class:`ValueError` (how scikit-learn reports a fit that cannot proceed
+    with the given data and parameters).
+    """

@@ -1,0 +1,173 @@
+"""PyTorch modules: encoders, decoders, the latent classifier and the VAE."""
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ConvDecoder",
+    "ConvEncoder",
+    "DisentangledVAEModule",
+    "LatentClassifier",
+    "MLPDecoder",
+    "MLPEncoder",
+]
+
+
+def _mlp(sizes, activation=nn.ReLU):
+    """Linear layers of the given sizes with an activation after each."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), activation()]
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    """Fully connected encoder returning the Gaussian's mean and log-variance."""
+
+    def __init__(self, n_features, hidden_dims, n_components):
+        super().__init__()
+        self.body = _mlp([n_features, *hidden_dims])
+        width = hidden_dims[-1] if hidden_dims else n_features
+        self.mu = nn.Linear(width, n_components)
+        self.logvar = nn.Linear(width, n_components)
+
+    def forward(self, X):
+        h = self.body(X)
+        return self.mu(h), self.logvar(h)
+
+
+class MLPDecoder(nn.Module):
+    """Fully connected decoder, mirroring :class:`MLPEncoder`."""
+
+    def __init__(self, n_components, hidden_dims, n_features):
+        super().__init__()
+        hidden = list(reversed(hidden_dims))
+        self.body = _mlp([n_components, *hidden])
+        self.out = nn.Linear(hidden[-1] if hidden else n_components, n_features)
+
+    def forward(self, z):
+        return self.out(self.body(z))
+
+
+def _conv_sizes(size):
+    """Spatial sizes after each of the two stride-2 convolutions."""
+    first = math.ceil(size / 2)
+    return first, math.ceil(first / 2)
+
+
+class ConvEncoder(nn.Module):
+    """Two stride-2 convolutions and a small dense layer (Keras VAE example)."""
+
+    def __init__(self, image_shape, n_components, channels=(32, 64), dense=16):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        n_channels, height, width = self.image_shape
+        _, h2 = _conv_sizes(height)
+        _, w2 = _conv_sizes(width)
+        self.body = nn.Sequential(
+            nn.Conv2d(n_channels, channels[0], 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(channels[1] * h2 * w2, dense),
+            nn.ReLU(),
+        )
+        self.mu = nn.Linear(dense, n_components)
+        self.logvar = nn.Linear(dense, n_components)
+
+    def forward(self, X):
+        h = self.body(X.reshape(-1, *self.image_shape))
+        return self.mu(h), self.logvar(h)
+
+
+class ConvDecoder(nn.Module):
+    """Dense layer and transposed convolutions mirroring :class:`ConvEncoder`.
+
+    The output padding of each transposed convolution is chosen so that the
+    decoded image has exactly the input's height and width, odd sizes
+    included.
+    """
+
+    def __init__(self, n_components, image_shape, channels=(32, 64)):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        n_channels, height, width = self.image_shape
+        h1, h2 = _conv_sizes(height)
+        w1, w2 = _conv_sizes(width)
+        self.start_shape = (channels[1], h2, w2)
+
+        def upsample(c_in, c_out, size_in, size_out):
+            # Output size of a k=3, s=2, p=1 transposed conv is 2*in - 1 + pad.
+            pad = (size_out[0] - 2 * size_in[0] + 1, size_out[1] - 2 * size_in[1] + 1)
+            return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad)
+
+        self.body = nn.Sequential(
+            nn.Linear(n_components, channels[1] * h2 * w2),
+            nn.ReLU(),
+            nn.Unflatten(1, self.start_shape),
+            upsample(channels[1], channels[1], (h2, w2), (h1, w1)),
+            nn.ReLU(),
+            upsample(channels[1], channels[0], (h1, w1), (height, width)),
+            nn.ReLU(),
+            nn.Conv2d(channels[0], n_channels, 3, padding=1),
+            nn.Flatten(),
+        )
+
+    def forward(self, z):
+        return self.body(z)
+
+
+class LatentClassifier(nn.Module):
+    """Small LeakyReLU MLP from the latent code to class logits."""
+
+    def __init__(self, n_components, hidden_dims, n_classes):
+        super().__init__()
+        self.body = _mlp([n_components, *hidden_dims], activation=nn.LeakyReLU)
+        self.out = nn.Linear(hidden_dims[-1] if hidden_dims else n_components, n_classes)
+
+    def forward(self, z):
+        return self.out(self.body(z))
+
+
+class DisentangledVAEModule(nn.Module):
+    """A VAE with an optional classifier head on its latent code.
+
+    In training mode the latent code is sampled with the
+    reparameterisation trick and the head sees the sample; in evaluation
+    mode the code is the mean.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Maps a batch to ``(mu, logvar)``.
+    decoder : nn.Module
+        Maps latent codes to the decoder output (logits for a BCE loss).
+    classifier : nn.Module or None
+        Maps latent codes to class logits; None for a plain VAE.
+    output_activation : {"sigmoid", None}
+        Applied by :meth:`decode` to turn decoder output into data.
+    """
+
+    def __init__(self, encoder, decoder, classifier=None, output_activation=None):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.classifier = classifier
+        self.output_activation = output_activation
+
+    def forward(self, X):
+        mu, logvar = self.encoder(X)
+        if self.training:
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        else:
+            z = mu
+        logits = self.classifier(z) if self.classifier is not None else None
+        return self.decoder(z), mu, logvar, logits
+
+    def decode(self, z):
+        """Decoded data for latent codes ``z``."""
+        out = self.decoder(z)
+        return torch.sigmoid(out) if self.output_activation == "sigmoid" else out
