@@ -1,6 +1,6 @@
 """Exceptions raised by skvae."""
 
-__all__ = ["DivergenceError"]
+__all__ = ["ChecksumError", "DivergenceError"]
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -10,3 +10,7 @@ class DivergenceError(FloatingPointError, ValueError):
     :class:`ValueError` (how scikit-learn reports a fit that cannot proceed
     with the given data and parameters).
     """
+
+
+class ChecksumError(ValueError):
+    """A dataset file's md5 checksum does not match the official one."""
