@@ -1,0 +1,369 @@
+"""DisentangledVAE: the scikit-learn surface, bad input, and the idea on real data."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from skvae import Constant, DisentangledVAE, DivergenceError, SigmoidDecay
+from skvae.datasets import load_digits, mnist_standard_split
+
+
+def small_vae(**params):
+    defaults = dict(hidden_dims=(64,), max_epochs=8, warmup_steps=10, random_state=0)
+    defaults.update(params)
+    return DisentangledVAE(**defaults)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600], y[:600]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return small_vae().fit(X, y)
+
+
+def test_methods_shapes_and_types(fitted, digits):
+    X, y = digits
+    Z = fitted.transform(X)
+    assert Z.shape == (len(X), 2) and Z.dtype == np.float64
+    assert fitted.inverse_transform(Z).shape == X.shape
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(fitted.predict(X), fitted.classes_[proba.argmax(axis=1)])
+    assert 0.0 <= fitted.score(X, y) <= 1.0
+    np.testing.assert_array_equal(fitted.classes_, np.arange(10))
+    assert fitted.n_features_in_ == 64
+
+
+def test_history_records_every_term(fitted):
+    history = fitted.history_
+    assert len(history) == 8
+    for key in ("train_loss", "train_reconstruction", "train_kl", "train_classification",
+                "train_accuracy", "classification_weight"):
+        values = history[:, key]
+        assert len(values) == 8 and np.all(np.isfinite(values)), key
+    # The default schedule decays: the last epoch's weight is far below the first
+    # post-warm-up epochs'.
+    weights = history[:, "classification_weight"]
+    assert weights[-1] < 0.1 * max(weights)
+
+
+def test_warmup_trains_reconstruction_only(digits):
+    X, y = digits
+    vae = small_vae(max_epochs=2, warmup_steps=10_000).fit(X, y)
+    assert vae.history_[:, "classification_weight"] == [0.0, 0.0]
+    # KL is reported but not weighted: the total equals the reconstruction term.
+    np.testing.assert_allclose(vae.history_[:, "train_loss"], vae.history_[:, "train_reconstruction"], rtol=1e-5)
+
+
+def test_string_labels(digits):
+    X, y = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    vae = small_vae(max_epochs=2).fit(X, names[y])
+    np.testing.assert_array_equal(vae.classes_, np.sort(names))
+    assert set(vae.predict(X)) <= set(names)
+
+
+def test_unsupervised_fit_is_a_plain_vae(digits):
+    X, _ = digits
+    vae = small_vae(max_epochs=2).fit(X)
+    assert vae.transform(X).shape == (len(X), 2)
+    assert not hasattr(vae, "classes_")
+    assert "train_accuracy" not in vae.history_[-1]
+    assert not hasattr(vae, "predict")
+    with pytest.raises(AttributeError, match="predict_proba") as info:
+        vae.predict_proba(X)
+    # The reason, shown in the traceback as the direct cause:
+    assert "fitted without labels" in str(info.value.__cause__)
+
+
+def test_refit_without_labels_forgets_classes(digits):
+    X, y = digits
+    vae = small_vae(max_epochs=1).fit(X, y)
+    vae.fit(X)
+    assert not hasattr(vae, "classes_")
+
+
+def test_same_random_state_same_model(digits):
+    X, y = digits
+    a = small_vae(max_epochs=2).fit(X, y).transform(X)
+    b = small_vae(max_epochs=2).fit(X, y).transform(X)
+    np.testing.assert_array_equal(a, b)
+    c = small_vae(max_epochs=2, random_state=1).fit(X, y).transform(X)
+    assert not np.allclose(a, c)
+
+
+def test_fit_leaves_torch_global_rng_alone(digits):
+    import torch
+
+    X, y = digits
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    small_vae(max_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_batch_invariant_outputs(fitted, digits):
+    X, _ = digits
+    full = fitted.transform(X)
+    single = np.vstack([fitted.transform(X[i : i + 1]) for i in range(0, len(X), 37)])
+    np.testing.assert_array_equal(full[::37], single)
+    many = np.vstack([X] * 3)  # more rows than one inference block
+    np.testing.assert_array_equal(fitted.transform(many)[len(X) : 2 * len(X)], full)
+
+
+@pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), (None, None)])
+def test_pickle_and_joblib_round_trip(fitted, digits, tmp_path, dump, load):
+    X, _ = digits
+    if dump is None:
+        joblib.dump(fitted, tmp_path / "vae.joblib")
+        restored = joblib.load(tmp_path / "vae.joblib")
+    else:
+        restored = load(dump(fitted))
+    for method in ("transform", "predict_proba", "predict"):
+        np.testing.assert_array_equal(getattr(restored, method)(X), getattr(fitted, method)(X))
+    Z = fitted.transform(X[:10])
+    np.testing.assert_array_equal(restored.inverse_transform(Z), fitted.inverse_transform(Z))
+
+
+def test_clone_copies_schedule_and_is_unfitted(fitted):
+    copy = clone(fitted)
+    assert not hasattr(copy, "net_")
+    assert copy.classification_weight is not fitted.classification_weight
+    assert copy.classification_weight.get_params() == fitted.classification_weight.get_params()
+
+
+def test_nested_set_params_does_not_leak_into_other_instances():
+    a = DisentangledVAE()
+    a.set_params(classification_weight__midpoint=0.2)
+    assert a.classification_weight.midpoint == 0.2
+    assert DisentangledVAE().classification_weight.midpoint == 0.5
+
+
+@pytest.mark.parametrize("weight", [Constant(1.0), 1.0, lambda step, total: 1.0])
+def test_classification_weight_forms(digits, weight):
+    X, y = digits
+    vae = small_vae(max_epochs=1, warmup_steps=0, classification_weight=weight).fit(X, y)
+    np.testing.assert_allclose(vae.history_[:, "classification_weight"], [1.0])
+
+
+def test_conv_architecture(digits):
+    X, y = digits
+    vae = small_vae(architecture="conv", image_shape=(8, 8), max_epochs=2).fit(X, y)
+    assert vae.image_shape_ == (1, 8, 8)
+    assert vae.inverse_transform(vae.transform(X[:5])).shape == (5, 64)
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (1, 9, 5), (3, 4, 4)])
+def test_conv_decoder_matches_odd_image_sizes(shape):
+    n_features = int(np.prod(shape))
+    X = np.random.default_rng(0).random((40, n_features))
+    y = np.arange(40) % 2
+    vae = small_vae(architecture="conv", image_shape=shape, max_epochs=1).fit(X, y)
+    assert vae.inverse_transform(vae.transform(X)).shape == X.shape
+
+
+def test_bce_reconstruction_outputs_probabilities(digits):
+    X, y = digits
+    vae = small_vae(reconstruction="bce", max_epochs=2).fit(X, y)
+    decoded = vae.inverse_transform(vae.transform(X))
+    assert decoded.min() >= 0 and decoded.max() <= 1
+
+
+# --------------------------------------------------------------- in sklearn
+
+
+def test_in_pipelines(digits):
+    X, y = digits
+    X_raw = X * 16  # unscaled pixels, as load_digits gives them
+    scaled = make_pipeline(MinMaxScaler(), small_vae(reconstruction="bce")).fit(X_raw, y)
+    assert scaled.predict(X_raw).shape == (len(X),)
+    features = make_pipeline(small_vae(max_epochs=30), LogisticRegression(max_iter=500))
+    assert features.fit(X, y).score(X, y) > 0.5  # 10 classes: chance is 0.1
+
+
+def test_cross_val_score(digits):
+    X, y = digits
+    scores = cross_val_score(small_vae(max_epochs=3), X, y, cv=2)
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_grid_search_over_schedule(digits, n_jobs):
+    X, y = digits
+    grid = {
+        "classification_weight__midpoint": [0.2, 0.8],
+        "classification_weight__end": [0.01, 1.0],
+    }
+    search = GridSearchCV(small_vae(max_epochs=3), grid, cv=2, n_jobs=n_jobs).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.classification_weight.midpoint in (0.2, 0.8)
+    schedules = {"classification_weight": [SigmoidDecay(start=10.0), Constant(1.0)]}
+    search = GridSearchCV(small_vae(max_epochs=3), schedules, cv=2, n_jobs=n_jobs).fit(X, y)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_grid_search_parallel_equals_sequential(digits):
+    X, y = digits
+    grid = {"classification_weight__midpoint": [0.2, 0.8]}
+    results = [
+        GridSearchCV(small_vae(max_epochs=2), grid, cv=2, n_jobs=n_jobs).fit(X, y).cv_results_
+        for n_jobs in (1, 2)
+    ]
+    np.testing.assert_allclose(results[0]["mean_test_score"], results[1]["mean_test_score"])
+
+
+# ----------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_refused(digits, bad):
+    X, y = digits
+    X = X.copy()
+    X[3, 5] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        small_vae().fit(X, y)
+
+
+def test_non_finite_input_refused_at_transform(fitted, digits):
+    X, _ = digits
+    X = X[:5].copy()
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.transform(X)
+
+
+def test_one_dimensional_X(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        small_vae().fit(X[:, 0], y)
+
+
+def test_wrong_feature_count(fitted, digits):
+    X, _ = digits
+    for method in ("transform", "predict", "predict_proba"):
+        with pytest.raises(ValueError, match="X has 10 features, but DisentangledVAE is expecting 64"):
+            getattr(fitted, method)(X[:, :10])
+
+
+def test_inverse_transform_wrong_latent_width(fitted):
+    with pytest.raises(ValueError, match="3 latent dimensions.*n_components=2"):
+        fitted.inverse_transform(np.zeros((4, 3)))
+
+
+def test_single_class(digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="at least 2 classes.*fit\\(X\\) without y"):
+        small_vae().fit(X, np.zeros(len(X)))
+
+
+def test_continuous_target(digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="Unknown label type"):
+        small_vae().fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_label_array_of_wrong_length(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        small_vae().fit(X, y[:-1])
+
+
+@pytest.mark.parametrize("shape", [(9, 9), (2, 2, 2, 8), (0, 64)])
+def test_image_shape_must_match_features(digits, shape):
+    X, y = digits
+    with pytest.raises(ValueError, match="image_shape"):
+        small_vae(architecture="conv", image_shape=shape).fit(X, y)
+
+
+def test_conv_needs_image_shape(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="architecture='conv' needs image_shape"):
+        small_vae(architecture="conv").fit(X, y)
+
+
+def test_bce_needs_inputs_in_unit_interval(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="MinMaxScaler"):
+        small_vae(reconstruction="bce").fit(X * 16, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_components=0), "n_components"),
+        (dict(hidden_dims=(64, -1)), "hidden_dims"),
+        (dict(classification_weight="high"), "classification_weight"),
+        (dict(kl="l1"), "kl"),
+        (dict(device="tpu:9"), "device"),
+        (dict(lr=0.0), "lr"),
+    ],
+)
+def test_invalid_parameters(digits, params, match):
+    X, y = digits
+    with pytest.raises(ValueError, match=match):
+        small_vae(**params).fit(X, y)
+
+
+def test_diverging_loss_is_reported(digits):
+    X, y = digits
+    vae = small_vae(optimizer="sgd", lr=1e8, max_epochs=3)
+    with pytest.raises(DivergenceError, match="diverged at epoch .*learning rate") as info:
+        vae.fit(X * 1e3, y)
+    assert isinstance(info.value, ValueError)
+
+
+def test_methods_before_fit():
+    vae = DisentangledVAE()
+    X = np.zeros((2, 4))
+    for method in ("transform", "predict", "predict_proba", "inverse_transform"):
+        with pytest.raises(NotFittedError):
+            getattr(vae, method)(X)
+
+
+# --------------------------------------------------------- the idea, on MNIST
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("mnist")
+def test_mnist_class_regions(mnist_dir):
+    """The head classifies well, class means stay apart after the weight has
+    decayed, and a plain VAE of the same size separates classes worse."""
+    X_train, X_test, y_train, y_test = mnist_standard_split(mnist_dir)
+    params = dict(hidden_dims=(256, 128), max_epochs=12, random_state=0)
+    vae = DisentangledVAE(**params).fit(X_train, y_train)
+    plain = DisentangledVAE(**params).fit(X_train)
+
+    final_weight = vae.history_[-1, "classification_weight"]
+    assert final_weight < 0.05 * max(vae.history_[:, "classification_weight"])
+    head_accuracy = vae.score(X_test, y_test)
+    assert head_accuracy > 0.6  # chance is 0.1
+
+    def knn_accuracy(model):
+        knn = KNeighborsClassifier(5).fit(model.transform(X_train), y_train)
+        return knn.score(model.transform(X_test), y_test)
+
+    def separation(model):
+        # Spread of class means relative to the mean within-class spread.
+        Z = model.transform(X_test)
+        means = np.array([Z[y_test == c].mean(axis=0) for c in range(10)])
+        within = np.mean([Z[y_test == c].std(axis=0).mean() for c in range(10)])
+        return means.std(axis=0).mean() / within
+
+    assert knn_accuracy(vae) > 0.75
+    assert knn_accuracy(vae) > knn_accuracy(plain) + 0.05
+    assert separation(vae) > 1.2 * separation(plain)
