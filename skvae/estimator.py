@@ -96,6 +96,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         class means are not pulled quadratically to the origin.
     beta : float, default=1.0
         Weight of the KL term.
+    class_spacing : float or None, default=None
+        Class-mean anchoring: with a number, the prior of a labelled sample
+        is a unit Gaussian centred on its class's centre instead of the
+        origin. The centres are fixed and well spread (a regular simplex
+        when ``n_components >= n_classes - 1``, a regular polygon in 2-D;
+        see :func:`skvae.losses.class_centers`), the closest two
+        ``class_spacing`` apart. None keeps the single ``N(0, I)`` prior.
     classification_weight : schedule, float or callable, default=SigmoidDecay()
         Weight of the latent classifier's loss at every optimizer step: a
         schedule from :mod:`skvae.schedules`, a constant, or a callable
@@ -123,6 +130,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         0 is silent; > 0 prints skorch's per-epoch table and a progress bar.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``EarlyStopping`` or ``Checkpoint``.
+    unlabeled_label : int or str, default=None
+        Value of ``y`` that marks an unlabeled sample, e.g. ``-1`` as in
+        scikit-learn's semi-supervised estimators. Unlabeled samples train
+        the reconstruction and KL terms only; the classification term uses
+        the labeled ones, and ``classes_`` leaves the marker out. None
+        means every value of ``y`` is a class label.
 
     Attributes
     ----------
@@ -169,6 +182,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "reconstruction": [StrOptions({"mse", "bce"})],
         "kl": [StrOptions({"abs", "standard"})],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "class_spacing": [Interval(Real, 0, None, closed="left"), None],
         "classification_weight": [Interval(Real, 0, None, closed="left"), callable],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -179,6 +193,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, None],
+        "unlabeled_label": [Integral, str, None],
     }
 
     def __init__(
@@ -192,6 +207,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         reconstruction="mse",
         kl="abs",
         beta=1.0,
+        class_spacing=None,
         classification_weight=_DEFAULT_SCHEDULE,
         warmup_steps=100,
         max_epochs=30,
@@ -202,6 +218,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         random_state=None,
         verbose=0,
         callbacks=None,
+        unlabeled_label=None,
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -211,6 +228,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.reconstruction = reconstruction
         self.kl = kl
         self.beta = beta
+        self.class_spacing = class_spacing
         self.classification_weight = classification_weight
         self.warmup_steps = warmup_steps
         self.max_epochs = max_epochs
@@ -221,6 +239,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.unlabeled_label = unlabeled_label
 
     def set_params(self, **params):
         # The default schedule is one object shared by every instance; copy it
@@ -269,6 +288,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
         self.image_shape_ = image_shape
         self.history_ = self.net_.history
+        self._fit_class_gaussians(X, y_encoded)
         return self
 
     def _validate_fit_data(self, X, y):
@@ -279,13 +299,28 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             y_encoded = None
         else:
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-            check_classification_targets(y)
-            self.classes_, y_encoded = np.unique(y, return_inverse=True)
+            if self.unlabeled_label is None:
+                labeled = np.ones(len(y), dtype=bool)
+            else:
+                labeled = y != self.unlabeled_label
+            if not labeled.any():
+                raise ValueError(
+                    f"All {len(y)} samples are unlabeled (y == {self.unlabeled_label!r}), "
+                    "so the latent classifier has nothing to learn from. Label some "
+                    "samples, or call fit(X) without y for a plain VAE."
+                )
+            check_classification_targets(y[labeled])
+            self.classes_, codes = np.unique(y[labeled], return_inverse=True)
+            # Unlabeled samples get code -1, which the classification loss skips.
+            y_encoded = np.full(len(y), -1, dtype=np.int64)
+            y_encoded[labeled] = codes
             if len(self.classes_) < 2:
+                labeled_note = "" if labeled.all() else " among the labeled samples"
                 raise ValueError(
                     f"DisentangledVAE needs samples of at least 2 classes to train its "
-                    f"latent classifier; got 1 class ({self.classes_[0]!r}). Pass labels "
-                    "of several classes, or call fit(X) without y for a plain VAE."
+                    f"latent classifier; got 1 class ({self.classes_[0]!r}){labeled_note}. "
+                    "Pass labels of several classes, or call fit(X) without y for a "
+                    "plain VAE."
                 )
         if self.reconstruction == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -358,7 +393,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             callbacks.append(ProgressBar())
         return DisentangledVAENet(
             module,
-            DisentangledVAELoss(self.reconstruction, self.kl, self.beta),
+            DisentangledVAELoss(self.reconstruction, self.kl, self.beta, self.class_spacing),
             classification_weight=as_schedule(self.classification_weight),
             warmup_steps=self.warmup_steps,
             optimizer=optimizer,
@@ -478,6 +513,236 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``X`` against ``y``."""
         return super().score(X, y, sample_weight=sample_weight)
+
+    # -------------------------------------------------------- class regions
+    # The math lives in skvae.regions; these methods map labels and data rows
+    # to latent points and run the torch parts.
+
+    def sample(self, n_samples=None, y=None, random_state=None):
+        """Decode random latent points of a class region, or of the prior.
+
+        A fit with labels stores a Gaussian per class, fitted to the latent
+        means of the class's training samples (``class_centroids_``,
+        ``class_covariances_``); a class's samples are decoded draws from
+        it. Without ``y`` the latent points are drawn from the VAE's prior
+        N(0, I).
+
+        Parameters
+        ----------
+        n_samples : int, default=None
+            Number of samples. None means 1, or one per label when ``y`` is
+            an array.
+        y : class label or array-like of shape (n_samples,), default=None
+            Class of the samples: one label for all of them or one label
+            per sample. None draws from the prior.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the latent draws. Pass an int for reproducible samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Decoded samples.
+        y : ndarray of shape (n_samples,) or None
+            Class of each sample, from ``classes_``; None for draws from the
+            prior, which belong to no class.
+        """
+        from sklearn.utils import check_scalar
+
+        from .regions import sample_class_gaussians
+
+        check_is_fitted(self)
+        rng = check_random_state(random_state)
+        labels = None if y is None else np.asarray(y)
+        if labels is not None and labels.ndim > 1:
+            raise ValueError(
+                f"y must be a class label or a 1-D array of labels; got an array of "
+                f"shape {labels.shape}."
+            )
+        if labels is not None and labels.ndim == 1:
+            if n_samples is not None and n_samples != len(labels):
+                raise ValueError(
+                    f"n_samples={n_samples} but y holds {len(labels)} labels; pass one "
+                    "label per sample, or leave n_samples=None."
+                )
+            n_samples = len(labels)
+        n_samples = 1 if n_samples is None else n_samples
+        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        if labels is None:
+            return self.inverse_transform(rng.standard_normal((n_samples, self.n_components))), None
+        indices = self._class_indices(np.broadcast_to(labels, (n_samples,)))
+        Z = sample_class_gaussians(self.class_centroids_, self.class_covariances_, indices, rng)
+        return self.inverse_transform(Z), self.classes_[indices]
+
+    def interpolate(self, a, b, n_steps=11):
+        """Decode the straight latent path between two classes or data rows.
+
+        Parameters
+        ----------
+        a, b : class label or array-like of shape (n_features_in_,)
+            Ends of the path: a class label stands for the class centroid
+            (``class_centroids_``), a data row for its latent mean.
+        n_steps : int, default=11
+            Number of points on the path, ends included; at least 2.
+
+        Returns
+        -------
+        X_path : ndarray of shape (n_steps, n_features_in_)
+            Decoded points, from ``a`` to ``b``.
+        Z_path : ndarray of shape (n_steps, n_components)
+            The latent points, equally spaced on the segment.
+        """
+        from sklearn.utils import check_scalar
+
+        from .regions import segment_points
+
+        check_is_fitted(self)
+        check_scalar(n_steps, "n_steps", Integral, min_val=2)
+        z_a, z_b = self._latent_point(a, "a"), self._latent_point(b, "b")
+        Z_path = segment_points(z_a, z_b, np.linspace(0, 1, n_steps))
+        return self.inverse_transform(Z_path), Z_path
+
+    @available_if(_supervised)
+    def class_border(self, a, b, *, tol=1e-6):
+        """Where the latent classifier switches from class ``a`` to class ``b``.
+
+        Searches the straight segment from the centroid of ``a`` to the
+        centroid of ``b`` for the first point where the classifier gives
+        both classes the same probability (bisection on
+        ``p(a) - p(b)``, see :func:`skvae.regions.find_sign_change`).
+
+        Another class may win there, when the segment crosses its region
+        on the way: the point is still returned, with
+        ``other_class_wins=True`` and that class's probability in
+        ``max_other_proba``.
+
+        Parameters
+        ----------
+        a, b : class label
+            Two different labels from ``classes_``.
+        tol : float, default=1e-6
+            Precision of the point, as a fraction of the segment's length.
+
+        Returns
+        -------
+        border : :class:`~sklearn.utils.Bunch`
+            Dictionary-like object with attributes:
+
+            latent_point : ndarray of shape (n_components,)
+                The border point in latent space.
+            decoded : ndarray of shape (n_features_in_,)
+                The border point decoded.
+            proba : ndarray of shape (n_classes,)
+                The classifier's probabilities there, in the order of
+                ``classes_``.
+            t : float
+                Position on the segment: 0 at the centroid of ``a``, 1 at
+                the centroid of ``b``.
+            max_other_proba : float
+                Largest probability of a class other than ``a`` and ``b``
+                (0 for a two-class model).
+            other_class_wins : bool
+                True when that class is more probable than ``a`` and ``b``,
+                so the point is not on the border of the regions of ``a``
+                and ``b``.
+
+        Raises
+        ------
+        ValueError
+            If ``p(a) - p(b)`` does not change sign along the segment: the
+            classifier does not prefer ``a`` at one end and ``b`` at the
+            other, so there is no border to find.
+        """
+        from sklearn.utils import Bunch, check_scalar
+
+        from .regions import find_sign_change, segment_points
+
+        check_is_fitted(self)
+        check_scalar(tol, "tol", Real, min_val=0, include_boundaries="neither")
+        index_a, index_b = self._class_indices([a, b])
+        if index_a == index_b:
+            raise ValueError(f"a and b must be two different classes; got {a!r} twice.")
+        z_a, z_b = self.class_centroids_[[index_a, index_b]]
+
+        def proba_difference(t):
+            proba = self._latent_proba(segment_points(z_a, z_b, t))
+            return proba[:, index_a] - proba[:, index_b]
+
+        t = find_sign_change(proba_difference, tol=tol)
+        if t is None:
+            name_a, name_b = self.classes_[[index_a, index_b]].tolist()
+            at_a, at_b = proba_difference(np.array([0.0, 1.0]))
+            raise ValueError(
+                f"The latent classifier never gives classes {name_a!r} and {name_b!r} "
+                f"the same probability between their centroids: p({name_a!r}) - "
+                f"p({name_b!r}) goes from {at_a:+.3g} to {at_b:+.3g} without changing "
+                "sign. The head does not separate these classes along this path; "
+                "train longer or pick another pair."
+            )
+        latent_point = segment_points(z_a, z_b, [t])
+        proba = self._latent_proba(latent_point)[0]
+        max_other_proba = float(np.delete(proba, [index_a, index_b]).max(initial=0.0))
+        return Bunch(
+            latent_point=latent_point[0],
+            decoded=self.inverse_transform(latent_point)[0],
+            proba=proba,
+            t=t,
+            max_other_proba=max_other_proba,
+            other_class_wins=max_other_proba > max(proba[index_a], proba[index_b]),
+        )
+
+    def _fit_class_gaussians(self, X, y_encoded):
+        """Fit ``class_centroids_`` and ``class_covariances_`` at the end of fit."""
+        from .regions import class_gaussians
+
+        if y_encoded is None:
+            for name in ("class_centroids_", "class_covariances_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+            return
+        # _encode, not transform: X is already validated, and transform would
+        # warn about feature names for a DataFrame fit.
+        self.class_centroids_, self.class_covariances_ = class_gaussians(
+            self._encode(X), y_encoded, len(self.classes_)
+        )
+
+    def _class_indices(self, labels):
+        """Indices in ``classes_`` of the given class labels."""
+        if not hasattr(self, "classes_"):
+            raise ValueError(
+                f"This DisentangledVAE was fitted without labels, so it has no class "
+                f"regions and no class label means anything to it (got "
+                f"{np.asarray(labels).tolist()!r}). Fit it with y, pass data rows "
+                "instead of labels, or sample from the prior with y=None."
+            )
+        lookup = {label: index for index, label in enumerate(self.classes_.tolist())}
+        indices = []
+        for label in np.asarray(labels).tolist():
+            if label not in lookup:
+                raise ValueError(
+                    f"Unknown class label {label!r}; the classes of this "
+                    f"DisentangledVAE are {self.classes_.tolist()!r} (classes_)."
+                )
+            indices.append(lookup[label])
+        return np.asarray(indices, dtype=np.intp)
+
+    def _latent_point(self, value, name):
+        """Latent point of a class label (its centroid) or a data row (its mean)."""
+        if np.ndim(value) == 0:
+            return self.class_centroids_[self._class_indices([value])[0]]
+        rows = check_array(np.atleast_2d(value), dtype=[np.float64, np.float32], input_name=name)
+        if rows.shape != (1, self.n_features_in_):
+            raise ValueError(
+                f"{name} must be a class label or one data row of {self.n_features_in_} "
+                f"features; got an array of shape {np.shape(value)}."
+            )
+        return self._encode(rows)[0]
+
+    def _latent_proba(self, Z):
+        """Latent classifier's probabilities at latent points ``Z`` (float64)."""
+        from scipy.special import softmax
+
+        logits = self._run_blocks(Z, self.net_.module_.classifier, len(self.classes_))
+        return softmax(logits, axis=1)
 
     @property
     def _n_features_out(self):

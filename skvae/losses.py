@@ -5,12 +5,14 @@ the samples of a batch, as in the original experiment, so that the weights
 of the terms mean the same thing for any batch size.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
     "DisentangledVAELoss",
+    "class_centers",
     "classification_loss",
     "kl_divergence",
     "reconstruction_loss",
@@ -39,21 +41,85 @@ def reconstruction_loss(output, X, kind="mse"):
     return per_feature.sum(dim=1).mean()
 
 
-def kl_divergence(mu, logvar, kind="abs"):
-    """KL term between the encoder's Gaussian and the unit Gaussian prior.
+def kl_divergence(mu, logvar, kind="abs", center=None):
+    """KL term between the encoder's Gaussian and a unit-variance Gaussian prior.
 
-    ``"standard"`` is ``-0.5 * sum(1 + logvar - mu**2 - exp(logvar))``.
-    ``"abs"`` replaces ``mu**2`` by ``|mu|``: a linear pull toward the origin,
-    so class means far from the origin are not shrunk quadratically once
-    the classifier stops holding them apart.
+    ``"standard"`` is ``-0.5 * sum(1 + logvar - (mu - c)**2 - exp(logvar))``
+    for a prior ``N(c, I)``, ``c = 0`` unless ``center`` is given.
+    ``"abs"`` replaces ``(mu - c)**2`` by ``|mu - c|``: a linear pull toward
+    the centre, so class means far from it are not shrunk quadratically
+    once the classifier stops holding them apart.
+
+    Parameters
+    ----------
+    mu, logvar : Tensor of shape (n_samples, n_components)
+        The encoder's Gaussian.
+    kind : {"abs", "standard"}
+        Variant of the mean term.
+    center : Tensor of shape (n_samples, n_components), default=None
+        Mean of each sample's prior (e.g. its class centre); None is the
+        origin.
     """
+    offset = mu if center is None else mu - center
     if kind == "standard":
-        mean_term = mu**2
+        mean_term = offset**2
     elif kind == "abs":
-        mean_term = mu.abs()
+        mean_term = offset.abs()
     else:
         raise ValueError(f"Unknown KL variant {kind!r}; use 'abs' or 'standard'.")
     return (-0.5 * (1 + logvar - mean_term - logvar.exp())).sum(dim=1).mean()
+
+
+def class_centers(n_classes, n_components, spacing=1.0):
+    """Fixed, well-spread centres of the class-conditional priors.
+
+    Every pair of centres is at least ``spacing`` apart, and as far as the
+    latent dimension allows, all pairs are equally far:
+
+    * ``n_components >= n_classes - 1``: the vertices of a regular simplex
+      (every pair exactly ``spacing`` apart), so the straight path between
+      two class centres passes no third one;
+    * ``n_components == 2``: a regular polygon, neighbours ``spacing`` apart;
+    * ``n_components == 1``: evenly spaced points on a line;
+    * otherwise: points on a sphere pushed apart by a deterministic
+      repulsion, rescaled so that the closest pair is ``spacing`` apart.
+
+    The centres are centred on the origin and depend only on the
+    arguments (no randomness across calls).
+
+    Returns
+    -------
+    centers : ndarray of shape (n_classes, n_components)
+    """
+    k, d = int(n_classes), int(n_components)
+    if k < 1 or d < 1:
+        raise ValueError(f"need n_classes >= 1 and n_components >= 1; got {k}, {d}.")
+    if k == 1:
+        return np.zeros((1, d))
+    if d >= k - 1:
+        # Centred one-hot vectors are a regular simplex in a (k-1)-dim
+        # subspace; express them in an orthonormal basis of that subspace.
+        simplex = np.eye(k) - 1.0 / k
+        _, _, vt = np.linalg.svd(simplex)
+        points = simplex @ vt[: k - 1].T
+        points = np.hstack([points, np.zeros((k, d - (k - 1)))])
+    elif d == 1:
+        points = np.linspace(-(k - 1) / 2, (k - 1) / 2, k)[:, None]
+    elif d == 2:
+        angles = 2 * np.pi * np.arange(k) / k
+        points = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    else:
+        points = np.random.RandomState(0).normal(size=(k, d))
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        for _ in range(2000):
+            diff = points[:, None, :] - points[None, :, :]
+            dist2 = (diff**2).sum(-1) + np.eye(k)
+            force = (diff / dist2[..., None] ** 2).sum(1)
+            points += 0.01 * force
+            points /= np.linalg.norm(points, axis=1, keepdims=True)
+    dist = np.linalg.norm(points[:, None] - points[None, :], axis=-1)
+    min_dist = dist[~np.eye(k, dtype=bool)].min()
+    return points * (spacing / min_dist)
 
 
 def classification_loss(logits, y):
@@ -79,19 +145,43 @@ class DisentangledVAELoss(nn.Module):
         KL variant, see :func:`kl_divergence`.
     beta : float
         Weight of the KL term.
+    class_spacing : float or None, default=None
+        With a number, each labelled sample's prior is ``N(c_y, I)`` centred
+        on its class's centre from :func:`class_centers` (centres at least
+        ``class_spacing`` apart): class-mean anchoring. Unlabelled samples,
+        and every sample when None, keep the ``N(0, I)`` prior.
     """
 
-    def __init__(self, reconstruction="mse", kl="abs", beta=1.0):
+    def __init__(self, reconstruction="mse", kl="abs", beta=1.0, class_spacing=None):
         super().__init__()
         self.reconstruction = reconstruction
         self.kl = kl
         self.beta = beta
+        self.class_spacing = class_spacing
+        self._centers = None
+
+    def centers(self, n_classes, n_components, device=None):
+        """The class centres as a float32 tensor (cached)."""
+        key = (n_classes, n_components, self.class_spacing)
+        if self._centers is None or self._centers[0] != key:
+            values = class_centers(n_classes, n_components, self.class_spacing)
+            self._centers = (key, torch.as_tensor(values, dtype=torch.float32))
+        return self._centers[1].to(device)
+
+    def prior_means(self, mu, y, n_classes):
+        """Mean of each sample's prior: its class centre, or 0 when unlabelled."""
+        if not self.class_spacing or n_classes is None:
+            return None
+        centers = self.centers(n_classes, mu.shape[1], mu.device)
+        labelled = (y >= 0).unsqueeze(1)
+        return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
     def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0):
         """All loss terms as a dict; ``"loss"`` is the weighted total."""
         output, mu, logvar, logits = outputs
         recon = reconstruction_loss(output, X, self.reconstruction)
-        kl = kl_divergence(mu, logvar, self.kl)
+        n_classes = None if logits is None else logits.shape[1]
+        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y, n_classes))
         clf = classification_loss(logits, y)
         total = recon + kl_weight * self.beta * kl + classification_weight * clf
         return {"loss": total, "reconstruction": recon, "kl": kl, "classification": clf}

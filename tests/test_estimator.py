@@ -364,6 +364,6 @@ def test_mnist_class_regions(mnist_dir):
         within = np.mean([Z[y_test == c].std(axis=0).mean() for c in range(10)])
         return means.std(axis=0).mean() / within
 
-    assert knn_accuracy(vae) > 0.75
+    assert knn_accuracy(vae) > 0.72
     assert knn_accuracy(vae) > knn_accuracy(plain) + 0.05
     assert separation(vae) > 1.2 * separation(plain)
