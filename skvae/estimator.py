@@ -318,7 +318,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 labeled_note = "" if labeled.all() else " among the labeled samples"
                 raise ValueError(
                     f"DisentangledVAE needs samples of at least 2 classes to train its "
-                    f"latent classifier; got 1 class ({self.classes_[0]!r}){labeled_note}. "
+                    f"latent classifier; got 1 class ({self.classes_.tolist()[0]!r}){labeled_note}. "
                     "Pass labels of several classes, or call fit(X) without y for a "
                     "plain VAE."
                 )
