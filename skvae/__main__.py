@@ -4,8 +4,18 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _latent_dimension(text):
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 2, as the demo draws planes of the latent space; got {value}"
+        )
+    return value
 
 
 def _parser():
@@ -16,7 +26,9 @@ def _parser():
         help="train a DisentangledVAE, print a report and write figures",
         description="Train a DisentangledVAE on digits (default) or MNIST, print the "
         "head's test accuracy, the reconstruction error and the per-epoch table, "
-        "and write figures of the latent space to a folder.",
+        "and write four figures to a folder: the latent space with the classifier's "
+        "regions, a grid of decoded latent points, the path between two classes, "
+        "and the training history.",
     )
     demo.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
                       help="load_digits (8x8, bundled) or MNIST read from --data-home")
@@ -24,14 +36,48 @@ def _parser():
                       help="folder with the MNIST IDX files (default: $SKVAE_DATA or ~/.cache/skvae)")
     demo.add_argument("--epochs", type=int, default=None,
                       help="training epochs (default: the estimator's max_epochs)")
-    demo.add_argument("--n-components", type=int, default=2, help="latent dimension")
+    demo.add_argument("--n-components", type=_latent_dimension, default=2,
+                      help="latent dimension, at least 2 (default: 2)")
+    demo.add_argument("--interpolate", type=int, nargs=2, default=[0, 8], metavar=("A", "B"),
+                      help="the two digits whose latent path is drawn (default: 0 8)")
     demo.add_argument("--output", default="demo_output", help="folder for the figures")
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bar or epoch table")
     return parser
 
 
+def _write_figures(vae, X_train, X_test, y_test, pair, output):
+    """Save the four displays as PNG files in ``output``; return their paths."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import (
+        InterpolationDisplay,
+        LatentSpaceDisplay,
+        LatentTraversalDisplay,
+        TrainingHistoryDisplay,
+    )
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    a, b = pair
+    # Built one at a time so that only one figure is open at once.
+    figures = {
+        "latent_space.png": lambda: LatentSpaceDisplay.from_estimator(vae, X_test, y_test),
+        "latent_traversal.png": lambda: LatentTraversalDisplay.from_estimator(vae, X_train),
+        f"interpolation_{a}_{b}.png": lambda: InterpolationDisplay.from_estimator(vae, a, b),
+        "training_history.png": lambda: TrainingHistoryDisplay.from_estimator(vae),
+    }
+    paths = []
+    for name, make_display in figures.items():
+        display = make_display()
+        display.figure_.savefig(output / name, dpi=120)
+        plt.close(display.figure_)
+        paths.append(output / name)
+    return paths
+
+
 def demo(args):
+    """Train, print the report and write the figures; return the figures' paths."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
@@ -63,7 +109,13 @@ def demo(args):
     print(f"trained in {seconds:.1f} s")
     print(f"head accuracy on the test split:       {vae.score(X_test, y_test):.3f}")
     print(f"reconstruction MSE per feature (test): {mse:.4f}")
-    return vae, (X_test, y_test)
+
+    paths = _write_figures(vae, X_train, X_test, y_test, args.interpolate, args.output)
+    print()
+    print("figures:")
+    for path in paths:
+        print(f"  {path}")
+    return paths
 
 
 def main(argv=None):

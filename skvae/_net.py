@@ -7,15 +7,19 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * a loss made of several terms, each recorded in the history,
 * an optimizer-step counter that drives the classification-weight schedule
   and the reconstruction-only warm-up,
-* a divergence guard that stops before a non-finite loss reaches the weights.
+* a divergence guard that stops before a non-finite loss reaches the weights,
+* a copy of the state at the end of every finished epoch, which training
+  goes back to when it stops mid-epoch (Ctrl-C, divergence, any error), so
+  that it can be resumed exactly where the last finished epoch left it.
 """
 
+import copy
 import math
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import PassthroughScoring
+from skorch.callbacks import EarlyStopping, PassthroughScoring
 from skorch.utils import to_tensor
 
 from .exceptions import DivergenceError
@@ -61,6 +65,20 @@ def collate_batch(batch):
     return batch
 
 
+def _get_rng_state(device):
+    """torch's random state for training on ``device``, as CPU tensors."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state, device):
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 class DisentangledVAENet(NeuralNet):
     """skorch ``NeuralNet`` for the disentangled VAE.
 
@@ -81,9 +99,32 @@ class DisentangledVAENet(NeuralNet):
     Attributes
     ----------
     n_steps_ : int
-        Optimizer steps taken since the net was initialised.
+        Optimizer steps taken in the epochs of the history.
     total_steps_ : int
-        Optimizer steps in ``max_epochs`` epochs: the schedule's horizon.
+        The schedule's horizon: optimizer steps (training batches) in
+        ``max_epochs`` epochs of the data of the first epoch after
+        initialisation. Training continued later keeps it.
+    rng_state_ : dict of Tensor
+        torch's random state (CPU, and CUDA on a GPU) at the end of the last
+        finished epoch, stored as CPU tensors. Training runs on a copy of
+        it, so a training stopped and resumed shuffles and samples exactly
+        as one that ran through.
+    interrupted_ : bool
+        Whether the last training was stopped by a ``KeyboardInterrupt``
+        other than that of an ``EarlyStopping`` callback.
+
+    Notes
+    -----
+    Unlike a plain skorch net, :meth:`fit_loop` without ``epochs`` trains
+    the epochs missing to ``max_epochs`` in the history: ``fit`` after a
+    training that stopped early, or after loading a checkpoint's history,
+    finishes the planned training.
+
+    When training stops inside an epoch (a ``KeyboardInterrupt``, a
+    :class:`~skvae.exceptions.DivergenceError`, any other exception), the
+    module, the optimizer, the step counter and the random state go back
+    to the end of the last finished epoch, and that epoch's unfinished row
+    is dropped from the history, before the exception propagates.
     """
 
     def __init__(self, module, criterion, *args, classification_weight, warmup_steps=0, **kwargs):
@@ -121,11 +162,85 @@ class DisentangledVAENet(NeuralNet):
         super().initialize()
         self.n_steps_ = 0
         self.total_steps_ = 0
+        self.rng_state_ = _get_rng_state(torch.device(self.device))
+        self.interrupted_ = False
         return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Train ``epochs`` epochs; None trains those missing to ``max_epochs``."""
+        if epochs is None:
+            epochs = max(self.max_epochs - len(self.history), 0)
+        self.interrupted_ = False
+        device = torch.device(self.device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            _set_rng_state(self.rng_state_, device)
+            self._save_epoch_state()
+            try:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            except BaseException as exc:
+                self._restore_epoch_state(exc)
+                raise
+            finally:
+                del self._epoch_state
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        self.total_steps_ = self.max_epochs * math.ceil(len(dataset_train) / self.batch_size)
+        if not self.total_steps_:
+            self.total_steps_ = self.max_epochs * math.ceil(len(dataset_train) / self.batch_size)
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+        # A finite loss can still be followed by a step to non-finite
+        # weights; checked here, that never becomes a finished epoch.
+        if not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
+            raise DivergenceError(
+                f"Training diverged at epoch {len(self.history)}: its last optimizer "
+                f"step (step {self.n_steps_}) made the weights NaN or infinite. "
+                f"{self._divergence_causes()}"
+            )
+        self._save_epoch_state()
+
+    def _save_epoch_state(self):
+        """Copy the state that a stop in the next epoch goes back to."""
+        self.rng_state_ = _get_rng_state(torch.device(self.device))
+        self._epoch_state = {
+            "epochs": len(self.history),
+            "n_steps": self.n_steps_,
+            "module": copy.deepcopy(self.module_.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer_.state_dict()),
+        }
+
+    def _restore_epoch_state(self, exc):
+        """Go back to the last finished epoch after ``exc`` stopped training."""
+        state = self._epoch_state
+        if len(self.history) > state["epochs"]:
+            self.module_.load_state_dict(state["module"])
+            self.optimizer_.load_state_dict(state["optimizer"])
+            self.n_steps_ = state["n_steps"]
+            del self.history[state["epochs"] :]
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupted_ = not any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
+            )
+        elif isinstance(exc, DivergenceError):
+            kept = (
+                f"the weights of epoch {state['epochs']}, the last finished one"
+                if state["epochs"]
+                else "its initial weights, as no epoch finished"
+            )
+            exc.args = (f"{exc.args[0]} The model keeps {kept}.",)
+
+    def load_params(self, *args, **kwargs):
+        super().load_params(*args, **kwargs)
+        # A history loaded from a checkpoint sets the schedule's step.
+        self.n_steps_ = sum(row.get("train_batch_count", 0) for row in self.history)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The copy of a training in progress (e.g. pickled by a Checkpoint)
+        # lives on the training device; it is not part of the model.
+        state.pop("_epoch_state", None)
+        return state
 
     def current_weights(self):
         """``(kl_weight, classification_weight)`` for the next optimizer step."""
@@ -161,13 +276,17 @@ class DisentangledVAENet(NeuralNet):
         if torch.isfinite(terms["loss"]):
             return
         bad = [name for name in LOSS_TERMS if not torch.isfinite(terms[name])] or ["total"]
+        value = terms[bad[0] if bad[0] != "total" else "loss"].item()
         raise DivergenceError(
             f"Training diverged at epoch {len(self.history)}, optimizer step "
-            f"{self.n_steps_}: the {', '.join(bad)} loss became "
-            f"{terms[bad[0]] if bad[0] != 'total' else terms['loss']}. The weights "
-            "were not updated with it. Likely causes: a learning rate that is too "
-            f"high (lr={self.lr}), or unscaled inputs (scale X, e.g. with "
-            "StandardScaler or MinMaxScaler)."
+            f"{self.n_steps_}: the {', '.join(bad)} loss became {value}. The weights "
+            f"were not updated with it. {self._divergence_causes()}"
+        )
+
+    def _divergence_causes(self):
+        return (
+            f"Likely causes: a learning rate that is too high (lr={self.lr}), or "
+            "unscaled inputs (scale X, e.g. with StandardScaler or MinMaxScaler)."
         )
 
     def train_step(self, batch, **fit_params):

@@ -1,10 +1,13 @@
 """The :class:`DisentangledVAE` estimator."""
 
+import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -19,7 +22,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from . import persistence
 from ._net import DisentangledVAENet
+from .exceptions import DivergenceError
 from .losses import DisentangledVAELoss
 from .modules import (
     ConvDecoder,
@@ -47,6 +52,41 @@ _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+
+
+# Parameters of the network, its loss and its training set-up: training
+# continued by warm_start or partial_fit needs them as the network was built.
+_NETWORK_PARAMS = (
+    "n_components",
+    "architecture",
+    "hidden_dims",
+    "image_shape",
+    "classifier_hidden",
+    "reconstruction",
+    "kl",
+    "beta",
+    "class_spacing",
+    "optimizer",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "device",
+    "callbacks",
+)
+
+
+def _same_param(a, b):
+    """Whether two parameter values are equal; objects compare by identity."""
+    if isinstance(a, (list, tuple, np.ndarray)) and isinstance(b, (list, tuple, np.ndarray)):
+        return len(a) == len(b) and all(_same_param(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
+
+
+def _classes_text(classes):
+    return "none (no labels)" if classes is None else repr(classes.tolist())
 
 
 def _supervised(estimator):
@@ -112,13 +152,44 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Number of first optimizer steps that train reconstruction only (no
         KL and no classification term).
     max_epochs : int, default=30
-        Number of passes over the training data.
+        Number of passes over the training data. It also sets the horizon of
+        the ``classification_weight`` schedule: ``max_epochs`` epochs of
+        optimizer steps, fixed when the network is built (see
+        ``warm_start``).
     batch_size : int, default=128
         Samples per optimizer step.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
         Optimizer.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified by
+        class when labelled) and stop when its loss (reconstruction and KL)
+        has not improved for ``n_iter_no_change`` epochs, keeping the
+        weights of the best epoch. Uses skorch's ``ValidSplit`` and
+        ``EarlyStopping``; the schedule's horizon then counts the steps on
+        the training part only. :meth:`partial_fit` does not support it.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int, default=5
+        Number of epochs without improvement of the validation loss after
+        which early stopping stops training.
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` continues training it --
+        weights, optimizer state, schedule step and random state -- instead
+        of building a new network, and trains only the epochs missing to
+        reach ``max_epochs`` in all (``len(history_)`` counts those done).
+        A fit stopped early (Ctrl-C, a callback, a ``DivergenceError`` after
+        which ``lr`` was lowered) thus resumes where it stopped, and the
+        fits together follow the schedule of one uninterrupted fit of
+        ``max_epochs`` epochs. The schedule's horizon stays the one set when
+        the network was built; to train longer, raise ``max_epochs``: the
+        extra epochs use the schedule's final weight. ``max_epochs``,
+        ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``
+        and ``verbose`` may change between fits; the parameters that shape
+        the network, its loss, its optimizer, its device, its callbacks and
+        early stopping may not, and neither may the number of features or
+        the classes of the data.
     device : str, default="cpu"
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
         ``"cuda:1"``..., or ``"auto"`` for CUDA when available.
@@ -129,7 +200,19 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     verbose : int, default=0
         0 is silent; > 0 prints skorch's per-epoch table and a progress bar.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks, e.g. ``EarlyStopping`` or ``Checkpoint``.
+        Extra skorch callbacks. For instance
+        ``Checkpoint(monitor=every_5_epochs, dirname="checkpoints")``, with
+        a function ``every_5_epochs(net)`` returning
+        ``len(net.history) % 5 == 0`` (``monitor=None`` saves every epoch),
+        writes the weights, optimizer state and history to a folder. To
+        resume from it, add ``LoadInitState(checkpoint)`` to the callbacks:
+        the next fit starts from the last checkpoint and trains the epochs
+        missing to ``max_epochs``, the schedule continuing where the
+        checkpoint left it. A fitted model can also load one with
+        ``est.net_.load_params(checkpoint=checkpoint)`` and continue with
+        ``warm_start=True``. A ``KeyboardInterrupt`` (Ctrl-C) stops training
+        with a warning; the model keeps the weights of the last finished
+        epoch.
     unlabeled_label : int or str, default=None
         Value of ``y`` that marks an unlabeled sample, e.g. ``-1`` as in
         scikit-learn's semi-supervised estimators. Unlabeled samples train
@@ -182,13 +265,17 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "reconstruction": [StrOptions({"mse", "bce"})],
         "kl": [StrOptions({"abs", "standard"})],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "class_spacing": [Interval(Real, 0, None, closed="left"), None],
+        "class_spacing": [Interval(Real, 0, None, closed="left"), StrOptions({"mean"}), None],
         "classification_weight": [Interval(Real, 0, None, closed="left"), callable],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -214,6 +301,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         batch_size=128,
         lr=1e-3,
         optimizer="adam",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -235,6 +326,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -256,6 +351,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def fit(self, X, y=None):
         """Train the VAE and, when ``y`` is given, its latent classifier.
 
+        With ``warm_start=True`` and a fitted model, continue training it
+        up to ``max_epochs`` epochs in all instead (see ``warm_start``).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -269,27 +367,316 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         -------
         self : DisentangledVAE
             The fitted estimator.
+
+        Warns
+        -----
+        UserWarning
+            When a ``KeyboardInterrupt`` (Ctrl-C) stops training: the model
+            is usable, with the weights of the last finished epoch.
+
+        Raises
+        ------
+        DivergenceError
+            When a loss or the weights become NaN or infinite. The model is
+            left fitted, with the weights of the last finished epoch (or the
+            initial ones), so that it can be inspected, or trained further
+            with ``warm_start=True`` after lowering ``lr``.
         """
+        if self.warm_start and hasattr(self, "net_"):
+            return self._continue_fit(X, y)
         X, y_encoded = self._validate_fit_data(X, y)
-        image_shape = self._check_image_shape(X.shape[1])
+        n_classes = 0 if y is None else len(self.classes_)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._initialize_net(X.shape[1], n_classes, self._resolve_device(), seed)
+        self._train(X, y_encoded)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, classes=None):
+        """Train one epoch on ``X``, continuing from the fitted state.
+
+        The first call builds the network as :meth:`fit` does; every call,
+        also after ``fit``, then trains one epoch over ``X``, whatever
+        ``warm_start`` and ``max_epochs``. The schedule's step carries over
+        from call to call, with a horizon of ``max_epochs`` epochs of the
+        first call's data: ``max_epochs`` calls on data of that size follow
+        the schedule as one ``fit`` does, and later calls use its final
+        weight. ``partial_fit`` holds no data out, so it refuses
+        ``early_stopping=True``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. With ``reconstruction="bce"`` values must lie in
+            [0, 1].
+        y : array-like of shape (n_samples,), default=None
+            Class labels, each in ``classes``; ``unlabeled_label`` marks
+            unlabeled samples. Pass ``y`` in every call to train a latent
+            classifier, in none to train a plain VAE.
+        classes : array-like of shape (n_classes,), default=None
+            Every class label of the problem, required on the first call
+            that has ``y`` (as in
+            :meth:`sklearn.linear_model.SGDClassifier.partial_fit`), since
+            one call's ``y`` may miss some classes. Later calls may omit it.
+
+        Returns
+        -------
+        self : DisentangledVAE
+            The fitted estimator.
+
+        Notes
+        -----
+        ``class_centroids_`` and ``class_covariances_`` are refitted on the
+        data of every call whose ``y`` holds all the classes; a call that
+        misses a class keeps those of the previous calls.
+        """
+        if self.early_stopping:
+            raise ValueError(
+                "partial_fit trains one epoch on all the data it gets, so it cannot "
+                "hold out validation data for early_stopping=True. Use fit for early "
+                "stopping, or set early_stopping=False."
+            )
+        first_call = not hasattr(self, "net_")
+        if first_call:
+            self._set_partial_fit_classes(y, classes)
+        else:
+            self._check_unchanged_params()
+            self._check_partial_fit_labels(y, classes)
+        if y is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
+            y_encoded = None
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first_call)
+            y_encoded = self._encode_partial_fit_labels(y)
+        self._check_bce_range(X)
+        if first_call:
+            n_classes = 0 if y is None else len(self.classes_)
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            self._initialize_net(X.shape[1], n_classes, self._resolve_device(), seed)
+        else:
+            self.net_.set_params(**self._training_params())
+        self._train(X, y_encoded, epochs=1, partial=True)
+        return self
+
+    def save(self, path):
+        """Save the fitted model to one file that loads without running code.
+
+        The file holds tensors (weights, optimizer and random state) and
+        JSON text (parameters, fitted attributes, history); :meth:`load`
+        reads it with ``torch.load(..., weights_only=True)``, so loading a
+        file from someone else is safe. Unpickling, by contrast, runs code
+        chosen by the file's author: pickle or joblib only files you trust.
+        The loaded model gives bit-identical outputs and can continue
+        training. See :mod:`skvae.persistence` for the format.
+
+        Parameters without a plain-data form -- callbacks, a callable
+        ``classification_weight``, a custom optimizer class, a
+        ``RandomState`` -- are refused with a ``ValueError``: set them to a
+        storable value with ``set_params`` first (``callbacks=None`` does not
+        change the fitted model).
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write. It is written to a temporary file in the same
+            folder, then renamed: a failed or interrupted save leaves an
+            existing file at ``path`` intact.
+        """
+        persistence.save(self, path)
+
+    @classmethod
+    def load(cls, path, *, device=None):
+        """Load a model written by :meth:`save`, without running code from it.
+
+        Only tensors and plain data are read (``torch.load`` with
+        ``weights_only=True``), so files from others are safe to load --
+        unlike pickle files, which can run any code when unpickled.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File written by :meth:`save`.
+        device : str or torch.device, default=None
+            Device to put the model on. None means the saved ``device``
+            parameter, or the CPU, with a warning, when that asks for CUDA
+            and CUDA is not available here.
+
+        Returns
+        -------
+        estimator : DisentangledVAE
+            The fitted model.
+
+        Raises
+        ------
+        skvae.persistence.ModelFileError
+            A ``ValueError``: the file is truncated, corrupted, of another
+            format version, or not a model file.
+        """
+        return persistence.load(path, cls, device=device)
+
+    def _continue_fit(self, X, y):
+        """``fit`` with ``warm_start=True``: train the epochs still missing."""
+        self._check_unchanged_params()
+        X, y_encoded = self._validate_warm_start_data(X, y)
+        self.net_.set_params(**self._training_params())
+        n_epochs = len(self.net_.history)
+        if n_epochs >= self.max_epochs:
+            warnings.warn(
+                f"warm_start=True and this model has trained {n_epochs} epochs, "
+                f"max_epochs={self.max_epochs}, so fit did not train. Raise "
+                "max_epochs to train longer.",
+                UserWarning,
+            )
+            return self
+        self._train(X, y_encoded)
+        return self
+
+    def _check_unchanged_params(self):
+        """Refuse to continue training a network whose parameters changed."""
+        changed = [
+            f"{name} ({self._built_with[name]!r} -> {getattr(self, name)!r})"
+            for name in _NETWORK_PARAMS
+            if not _same_param(getattr(self, name), self._built_with[name])
+        ]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} changed since the network was built, but "
+                "warm_start=True and partial_fit continue training that network. "
+                "Set them back, or fit with warm_start=False to build a new one."
+            )
+
+    def _validate_warm_start_data(self, X, y):
+        """Validate a warm start's data; the fitted model is kept if refused."""
+        try:
+            validate_data(self, X, reset=False, skip_check_array=True)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} warm_start=True continues training the fitted model; set "
+                "warm_start=False to fit a new one."
+            ) from None
+        # A shallow copy validates: _validate_fit_data sets classes_, which
+        # must stay as fitted when the classes differ.
+        probe = copy.copy(self)
+        X, y_encoded = probe._validate_fit_data(X, y)
+        fitted, given = getattr(self, "classes_", None), getattr(probe, "classes_", None)
+        if (fitted is None) != (given is None) or (fitted is not None and fitted.tolist() != given.tolist()):
+            raise ValueError(
+                f"warm_start=True continues training the fitted model, whose classes "
+                f"are {_classes_text(fitted)}, but y has {_classes_text(given)}. Fit "
+                "with the same classes, or set warm_start=False to fit a new model."
+            )
+        return X, y_encoded
+
+    def _set_partial_fit_classes(self, y, classes):
+        """Set ``classes_`` from ``classes`` on the first call to partial_fit."""
+        if y is None:
+            if classes is not None:
+                raise ValueError(
+                    "classes was given but y is None. Pass y with classes to train a "
+                    "latent classifier, or neither for a plain VAE."
+                )
+            if hasattr(self, "classes_"):
+                del self.classes_
+            return
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit when y is "
+                "given: all the class labels, as one call's y may miss some."
+            )
+        classes = np.asarray(classes)
+        check_classification_targets(classes)
+        classes = np.unique(classes)
+        if self.unlabeled_label is not None and self.unlabeled_label in classes.tolist():
+            raise ValueError(
+                f"classes contains unlabeled_label={self.unlabeled_label!r}, which "
+                "marks unlabeled samples and is no class; leave it out of classes."
+            )
+        if len(classes) < 2:
+            raise ValueError(
+                f"DisentangledVAE needs at least 2 classes to train its latent "
+                f"classifier; classes has {classes.tolist()!r}. Pass every class, or "
+                "call partial_fit(X) without y for a plain VAE."
+            )
+        self.classes_ = classes
+
+    def _check_partial_fit_labels(self, y, classes):
+        """Check that a later partial_fit call labels its data as the first."""
+        if y is None and hasattr(self, "classes_"):
+            raise ValueError(
+                "This DisentangledVAE has a latent classifier, so partial_fit needs y "
+                "in every call; mark unlabeled samples with unlabeled_label."
+            )
+        if y is not None and not hasattr(self, "classes_"):
+            raise ValueError(
+                "This DisentangledVAE was fitted without labels (a plain VAE) and has "
+                "no latent classifier; call partial_fit(X) without y, or fit a new "
+                "model with labels."
+            )
+        if classes is not None and np.unique(classes).tolist() != self.classes_.tolist():
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()!r} differs from classes_="
+                f"{self.classes_.tolist()!r} of the model; the classes cannot change "
+                "once it is fitted."
+            )
+
+    def _encode_partial_fit_labels(self, y):
+        """Indices of ``y`` in ``classes_``; -1 for ``unlabeled_label``."""
+        codes = {label: code for code, label in enumerate(self.classes_.tolist())}
+        if self.unlabeled_label is not None:
+            codes[self.unlabeled_label] = -1
+        labels = y.tolist()
+        unknown = sorted({repr(label) for label in labels if label not in codes})
+        if unknown:
+            raise ValueError(
+                f"y has labels {', '.join(unknown)} that are not in classes_ "
+                f"{self.classes_.tolist()!r}. Pass all the classes in classes on the "
+                "first call to partial_fit."
+            )
+        return np.array([codes[label] for label in labels], dtype=np.int64)
+
+    def _initialize_net(self, n_features, n_classes, device, seed):
+        """Build the network and its skorch net ``net_``, seeded by ``seed``."""
+        image_shape = self._check_image_shape(n_features)
         hidden_dims = self._check_widths(self.hidden_dims, "hidden_dims")
         classifier_hidden = self._check_widths(self.classifier_hidden, "classifier_hidden")
-        n_classes = 0 if y is None else len(self.classes_)
-
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        device = self._resolve_device()
         # Seed a private copy of torch's random state: the same random_state
         # gives the same model, and the caller's torch state is unchanged.
+        # The net keeps the state its training starts from.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            module = self._build_module(X.shape[1], image_shape, hidden_dims, classifier_hidden, n_classes)
-            self.net_ = self._build_net(module, device)
-            self.net_.fit(X, y_encoded)
-
+            module = self._build_module(n_features, image_shape, hidden_dims, classifier_hidden, n_classes)
+            self.net_ = self._build_net(module, device, stratify=n_classes > 0, seed=seed).initialize()
         self.image_shape_ = image_shape
+        self._built_with = {name: copy.copy(getattr(self, name)) for name in _NETWORK_PARAMS}
+
+    def _train(self, X, y_encoded, epochs=None, *, partial=False):
+        """Train ``net_``; the model is left fitted even when training diverges."""
+        try:
+            self.net_.partial_fit(X, y_encoded, epochs=epochs)
+        except DivergenceError:
+            # The net went back to its last finite state; keep it usable.
+            self._set_trained_attributes(X, y_encoded, partial)
+            raise
+        self._set_trained_attributes(X, y_encoded, partial)
+        if self.net_.interrupted_:
+            n_epochs = len(self.history_)
+            kept = (
+                f"the weights of epoch {n_epochs}, the last finished one"
+                if n_epochs
+                else "its initial weights, as no epoch finished"
+            )
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt); the model keeps "
+                f"{kept}. Call fit with warm_start=True, or partial_fit, to continue "
+                "training.",
+                UserWarning,
+            )
+
+    def _set_trained_attributes(self, X, y_encoded, partial):
         self.history_ = self.net_.history
-        self._fit_class_gaussians(X, y_encoded)
-        return self
+        # partial_fit refits the class statistics only from data of every class.
+        if not partial or y_encoded is None or np.unique(y_encoded[y_encoded >= 0]).size == len(self.classes_):
+            self._fit_class_gaussians(X, y_encoded)
 
     def _validate_fit_data(self, X, y):
         if y is None:
@@ -322,6 +709,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     "Pass labels of several classes, or call fit(X) without y for a "
                     "plain VAE."
                 )
+        self._check_bce_range(X)
+        return X, y_encoded
+
+    def _check_bce_range(self, X):
         if self.reconstruction == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 f"reconstruction='bce' needs X in [0, 1]; got values in "
@@ -329,7 +720,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "make_pipeline(MinMaxScaler(), DisentangledVAE(...))) or use "
                 "reconstruction='mse'."
             )
-        return X, y_encoded
 
     def _check_image_shape(self, n_features):
         if self.image_shape is None:
@@ -386,25 +776,40 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         activation = "sigmoid" if self.reconstruction == "bce" else None
         return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
 
-    def _build_net(self, module, device):
+    def _build_net(self, module, device, stratify, seed):
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         callbacks = list(self.callbacks or [])
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=stratify, random_state=seed)
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True),
+                )
+            )
         if self.verbose:
             callbacks.append(ProgressBar())
         return DisentangledVAENet(
             module,
             DisentangledVAELoss(self.reconstruction, self.kl, self.beta, self.class_spacing),
-            classification_weight=as_schedule(self.classification_weight),
-            warmup_steps=self.warmup_steps,
             optimizer=optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=None,
+            train_split=train_split,
             callbacks=callbacks,
             device=device,
-            verbose=int(self.verbose),
+            **self._training_params(),
         )
+
+    def _training_params(self):
+        """Parameters of ``net_`` that may change between warm-started fits."""
+        return {
+            "classification_weight": as_schedule(self.classification_weight),
+            "warmup_steps": self.warmup_steps,
+            "lr": self.lr,
+            "max_epochs": self.max_epochs,
+            "batch_size": self.batch_size,
+            "verbose": int(self.verbose),
+        }
 
     # ------------------------------------------------------------ inference
 
@@ -687,11 +1092,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             proba=proba,
             t=t,
             max_other_proba=max_other_proba,
-            other_class_wins=max_other_proba > max(proba[index_a], proba[index_b]),
+            other_class_wins=bool(max_other_proba > max(proba[index_a], proba[index_b])),
         )
 
     def _fit_class_gaussians(self, X, y_encoded):
-        """Fit ``class_centroids_`` and ``class_covariances_`` at the end of fit."""
+        """Fit ``class_centroids_`` and ``class_covariances_`` after training on ``X``."""
         from .regions import class_gaussians
 
         if y_encoded is None:
@@ -728,7 +1133,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def _latent_point(self, value, name):
         """Latent point of a class label (its centroid) or a data row (its mean)."""
         if np.ndim(value) == 0:
-            return self.class_centroids_[self._class_indices([value])[0]]
+            index = self._class_indices([value])[0]
+            return self.class_centroids_[index]
         rows = check_array(np.atleast_2d(value), dtype=[np.float64, np.float32], input_name=name)
         if rows.shape != (1, self.n_features_in_):
             raise ValueError(

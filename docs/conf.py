@@ -1,0 +1,141 @@
+"""Sphinx configuration of the skvae documentation.
+
+Build with ``make docs`` (``python -m sphinx -W --keep-going -b html docs
+docs/_build/html``). Environment variables:
+
+``SKVAE_DOCS_FULL``
+    Unset (the default): the gallery runs every example in its fast
+    variant (``SKVAE_EXAMPLES_FAST=1``: less data, fewer epochs), so the
+    whole build takes a few minutes on 2 cores. Set to ``1``: the examples
+    run in full, as a reader would run them (minutes each).
+``SKVAE_DOCS_INTERSPHINX``
+    Set to ``1`` to link to the Python, NumPy, scikit-learn, PyTorch and
+    skorch documentation (needs a network connection). Unset, no inventory
+    is fetched, so an offline build with ``-W`` has no warning.
+``SKVAE_DATA``
+    Folder with the MNIST IDX files; see ``examples/README.txt``. Without
+    MNIST, the MNIST example is left out of the gallery.
+
+Pass ``-D plot_gallery=0`` to build the gallery pages without running the
+examples (used by ``tests/test_docs.py``).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# torch's OpenMP threads busy-wait by default; on a shared 2-core machine
+# that makes training ~30x slower. Set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if not os.environ.get("SKVAE_DOCS_FULL"):
+    os.environ["SKVAE_EXAMPLES_FAST"] = "1"
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+sys.path.insert(0, str(REPO))
+
+import skvae  # noqa: E402
+
+
+def _mnist_available():
+    """Whether the MNIST example will find its data (same rule as the example)."""
+    name = "t10k-images-idx3-ubyte.gz"
+    candidates = [Path(os.environ["SKVAE_DATA"])] if os.environ.get("SKVAE_DATA") else []
+    candidates += [folder / "shared" / "data" / "mnist" for folder in (REPO, *REPO.parents)]
+    return any((c / name).is_file() or (c / "mnist" / name).is_file() for c in candidates)
+
+
+# -- Project -----------------------------------------------------------------
+
+project = "skvae"
+author = "skvae developers"
+copyright = "skvae developers, BSD-3-Clause"
+version = release = skvae.__version__
+
+# -- General -----------------------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
+]
+
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+templates_path = []
+default_role = "code"
+
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_typehints = "none"
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+
+# Inventories are fetched over the network; offline (the default here) a
+# failed fetch would be a warning, and -W would turn it into an error.
+if os.environ.get("SKVAE_DOCS_INTERSPHINX"):
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable/", None),
+        "sklearn": ("https://scikit-learn.org/stable/", None),
+        "torch": ("https://pytorch.org/docs/stable/", None),
+        "skorch": ("https://skorch.readthedocs.io/en/stable/", None),
+        "matplotlib": ("https://matplotlib.org/stable/", None),
+    }
+else:
+    intersphinx_mapping = {}
+
+# -- matplotlib plot directive (cheap figures in the user guide) ---------------
+
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 100)]
+
+# -- Gallery -----------------------------------------------------------------
+
+# The MNIST example needs the IDX files; without them it is left out of the
+# gallery (run as a script it prints a message and exits 0).
+_ignore = r"__init__\.py|/_"
+if not _mnist_available():
+    _ignore += r"|plot_mnist_reproduction\.py"
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "ignore_pattern": _ignore,
+    "within_subsection_order": "ExampleTitleSortKey",
+    "backreferences_dir": "gen_modules/backreferences",
+    "doc_module": ("skvae",),
+    "reference_url": {"skvae": None},
+    "image_scrapers": ("matplotlib",),
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    # Examples set their own seeds; nothing to reset between them but figures.
+    "reset_modules": ("matplotlib",),
+    "show_memory": False,
+    "min_reported_time": 1,
+}
+
+# -- HTML --------------------------------------------------------------------
+
+try:
+    import pydata_sphinx_theme  # noqa: F401
+except ImportError:  # pragma: no cover - the docs extra installs it
+    html_theme = "alabaster"
+    html_theme_options = {}
+else:
+    html_theme = "pydata_sphinx_theme"
+    html_theme_options = {
+        "navigation_with_keys": False,
+        "show_toc_level": 2,
+        "secondary_sidebar_items": ["page-toc"],
+    }
+html_title = f"skvae {release}"
+html_static_path = ["_static"]
+html_show_sourcelink = False

@@ -1,0 +1,191 @@
+"""Class regions of the latent space: per-class Gaussians, paths and borders.
+
+Plain numpy functions behind :meth:`DisentangledVAE.sample`,
+:meth:`DisentangledVAE.interpolate`, :meth:`DisentangledVAE.class_border`
+and the displays of :mod:`skvae.plotting`. They know nothing of torch: the
+estimator passes latent points in and gets latent points out.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "class_gaussians",
+    "find_sign_change",
+    "principal_plane",
+    "sample_class_gaussians",
+    "segment_points",
+]
+
+
+def class_gaussians(Z, y_encoded, n_classes, reg=1e-6):
+    """Mean and full covariance of the latent points of each class.
+
+    Covariances are maximum-likelihood estimates (divided by the class
+    size) with ``reg`` added to the diagonal, as ``reg_covar`` in
+    :class:`sklearn.mixture.GaussianMixture`: they are positive definite
+    even for a class of one sample.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_components)
+        Latent points, e.g. latent means of the training data.
+    y_encoded : ndarray of shape (n_samples,)
+        Class index of each point in ``range(n_classes)``; negative values
+        mark unlabelled points, which are ignored.
+    n_classes : int
+        Number of classes.
+    reg : float, default=1e-6
+        Non-negative value added to the diagonal of each covariance.
+
+    Returns
+    -------
+    centroids : ndarray of shape (n_classes, n_components)
+        Mean latent point of each class.
+    covariances : ndarray of shape (n_classes, n_components, n_components)
+        Covariance of each class.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    y_encoded = np.asarray(y_encoded)
+    counts = np.bincount(y_encoded[y_encoded >= 0], minlength=n_classes)
+    if counts.min() == 0:
+        raise ValueError(
+            f"Every class needs at least one labelled sample to fit its latent "
+            f"Gaussian; classes {np.flatnonzero(counts == 0).tolist()} have none."
+        )
+    n_components = Z.shape[1]
+    centroids = np.empty((n_classes, n_components))
+    covariances = np.empty((n_classes, n_components, n_components))
+    for k in range(n_classes):
+        Z_k = Z[y_encoded == k]
+        centroids[k] = Z_k.mean(axis=0)
+        centered = Z_k - centroids[k]
+        covariances[k] = centered.T @ centered / len(Z_k)
+        covariances[k].flat[:: n_components + 1] += reg
+    return centroids, covariances
+
+
+def sample_class_gaussians(centroids, covariances, class_indices, random_state=None):
+    """Draw one latent point from the Gaussian of each given class.
+
+    Parameters
+    ----------
+    centroids : ndarray of shape (n_classes, n_components)
+        Means of the class Gaussians.
+    covariances : ndarray of shape (n_classes, n_components, n_components)
+        Positive definite covariances of the class Gaussians.
+    class_indices : ndarray of shape (n_samples,)
+        Class index of each point to draw.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws.
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, n_components)
+        The drawn latent points, in the order of ``class_indices``.
+    """
+    rng = check_random_state(random_state)
+    class_indices = np.asarray(class_indices, dtype=np.intp)
+    noise = rng.standard_normal((len(class_indices), centroids.shape[1]))
+    factors = np.linalg.cholesky(covariances)[class_indices]
+    return centroids[class_indices] + np.einsum("nij,nj->ni", factors, noise)
+
+
+def segment_points(z_start, z_stop, t):
+    """Points at fractions ``t`` of the straight segment from ``z_start`` to ``z_stop``.
+
+    Parameters
+    ----------
+    z_start, z_stop : ndarray of shape (n_components,)
+        End points of the segment.
+    t : ndarray of shape (n_points,)
+        Fractions of the way from ``z_start`` (0) to ``z_stop`` (1).
+
+    Returns
+    -------
+    Z : ndarray of shape (n_points, n_components)
+        ``(1 - t) * z_start + t * z_stop``, written so that ``t = 1`` gives
+        ``z_stop`` exactly.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    return np.outer(1 - t, z_start) + np.outer(t, z_stop)
+
+
+def find_sign_change(func, *, n_points=1024, tol=1e-6):
+    """First point of ``[0, 1]`` where a continuous function changes sign.
+
+    A bisection that splits the bracket into ``n_points - 1`` sections per
+    round instead of 2: ``func`` is evaluated on ``n_points`` equally spaced
+    points of the current bracket, and the first section whose ends differ
+    in sign becomes the next bracket. Evaluating a whole grid costs the
+    latent classifier no more than one point (it always runs on blocks of
+    1024 rows), and the grid of the first round finds the first crossing
+    even where the function changes sign more than once.
+
+    Parameters
+    ----------
+    func : callable
+        Vectorised and deterministic: maps an ndarray of points ``t`` in
+        ``[0, 1]`` to an ndarray of values.
+    n_points : int, default=1024
+        Points evaluated per round, at least 3.
+    tol : float, default=1e-6
+        Width of bracket at which the search stops; the root is then
+        interpolated linearly between the bracket's ends.
+
+    Returns
+    -------
+    t : float or None
+        The first root, or None when ``func`` has the same sign at every
+        point of the first round's grid.
+    """
+    lo, hi = 0.0, 1.0
+    while True:
+        t = np.linspace(lo, hi, n_points)
+        values = np.asarray(func(t), dtype=np.float64)
+        signs = np.sign(values)
+        # The first grid point that is a root or ends a sign change.
+        events = np.flatnonzero((signs[1:] != signs[:-1]) | (signs[1:] == 0))
+        if signs[0] == 0:
+            return float(t[0])
+        if events.size == 0:
+            return None
+        i = events[0]
+        if signs[i + 1] == 0:
+            return float(t[i + 1])
+        lo, hi = t[i], t[i + 1]
+        if hi - lo <= tol:
+            return float(lo + (hi - lo) * values[i] / (values[i] - values[i + 1]))
+
+
+def principal_plane(centroids, covariances):
+    """The plane through the class Gaussians' mean along their two main axes.
+
+    The axes are the top two eigenvectors of the covariance of an
+    equal-weight mixture of the class Gaussians: the spread of the
+    centroids plus the mean within-class covariance. With three or more
+    well separated classes this is the PCA plane of the centroids, and it
+    stays defined for two classes, whose centroids span a single line.
+
+    Parameters
+    ----------
+    centroids : ndarray of shape (n_classes, n_components)
+        Means of the class Gaussians; ``n_components`` at least 2.
+    covariances : ndarray of shape (n_classes, n_components, n_components)
+        Covariances of the class Gaussians.
+
+    Returns
+    -------
+    origin : ndarray of shape (n_components,)
+        Mean of the centroids.
+    basis : ndarray of shape (2, n_components)
+        Orthonormal axes of the plane, the main one first; each is signed so
+        that its largest coordinate is positive, for a reproducible picture.
+    """
+    origin = centroids.mean(axis=0)
+    between = (centroids - origin).T @ (centroids - origin) / len(centroids)
+    _, eigenvectors = np.linalg.eigh(between + covariances.mean(axis=0))
+    basis = eigenvectors[:, ::-1][:, :2].T
+    largest = np.abs(basis).argmax(axis=1)
+    basis *= np.sign(basis[np.arange(2), largest])[:, np.newaxis]
+    return origin, basis

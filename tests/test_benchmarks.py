@@ -1,0 +1,66 @@
+"""Smoke test of the benchmark suite: ``benchmarks/run_all.py --quick``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick", "--output", str(out)],
+        capture_output=True, text=True, env=env, timeout=300, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_quality_table_has_expected_rows_and_columns(quick_run):
+    out, _ = quick_run
+    table = pd.read_csv(out / "quality.csv")
+    assert list(table.columns) == [
+        "dataset", "dims", "method", "seed", "head_acc", "head_drop", "knn5_acc", "silhouette",
+        "recon_mse", "generation_acc", "border_share", "fit_s",
+    ]
+    assert set(table.method) >= {"PCA", "LDA", "plain VAE (fit(X))", "original recipe", "skvae defaults"}
+    assert set(table.dataset) == {"digits"} and set(table.dims) == {2}
+    ours = table[table.method == "skvae defaults"].iloc[0]
+    for column in ["head_acc", "knn5_acc", "silhouette", "recon_mse", "generation_acc", "border_share"]:
+        assert pd.notna(ours[column]), column
+    assert 0 <= ours.head_acc <= 1 and -1 <= ours.silhouette <= 1
+
+
+def test_goal_checks_are_reported(quick_run):
+    out, _ = quick_run
+    goals = pd.read_csv(out / "goals.csv")
+    assert list(goals.columns) == ["dataset", "dims", "goal", "met", "worst"]
+    assert len(goals) == 6
+
+
+def test_ablation_table_has_every_recipe(quick_run):
+    out, _ = quick_run
+    table = pd.read_csv(out / "ablation_digits.csv")
+    assert table.recipe.iloc[0] == "original recipe"
+    assert len(table) == 8
+    assert {"head acc", "silhouette", "recon MSE", "-ELBO/sample", "generation acc",
+            "border share"} <= set(table.columns)
+    assert table[["head acc", "recon MSE", "-ELBO/sample"]].notna().all().all()
+
+
+def test_speed_table_and_report(quick_run):
+    out, stdout = quick_run
+    speed = pd.read_csv(out / "speed.csv")
+    assert {"training throughput", "transform", "inverse_transform", "transform peak memory",
+            "fit time per epoch"} <= set(speed.benchmark)
+    assert (speed.value >= 0).all()
+    report = (out / "report.md").read_text()
+    for section in ("## Quality", "## Goals", "## Ablation", "## Speed", "torch"):
+        assert section in report

@@ -1,0 +1,130 @@
+"""Device handling: ``device="cuda"`` / ``"auto"``, and GPU models used on CPU.
+
+The CUDA tests skip where ``torch.cuda.is_available()`` is False; the others
+run everywhere, with CUDA hidden by monkeypatching where they need a
+machine without it.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from skorch.callbacks import Callback
+from skorch.exceptions import DeviceWarning
+from sklearn.base import clone
+
+from skvae import DisentangledVAE
+from skvae.datasets import load_digits
+
+requires_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs a CUDA GPU: torch.cuda.is_available() is False on this machine",
+)
+
+
+def _tiny(**params):
+    defaults = dict(hidden_dims=(16,), classifier_hidden=(8,), max_epochs=2, warmup_steps=0, random_state=0)
+    defaults.update(params)
+    return DisentangledVAE(**defaults)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = load_digits(return_X_y=True)
+    return X[:300], y[:300]
+
+
+@pytest.fixture
+def without_cuda(monkeypatch):
+    """Make this process look like a machine without CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+class _RecordDevices(Callback):
+    """Record the device of every training batch the module and the loss see."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.devices = set()
+        net.module_.register_forward_pre_hook(lambda module, args: self.devices.add(args[0].device.type))
+        net.criterion_.register_forward_pre_hook(
+            lambda module, args: self.devices.update(arg.device.type for arg in args[1:])
+        )
+
+
+def _parameter_devices(estimator):
+    return {p.device.type for p in estimator.net_.module_.parameters()}
+
+
+# ------------------------------------------------------------- any machine
+
+
+def test_auto_is_cpu_without_cuda(data, without_cuda):
+    est = _tiny(device="auto").fit(*data)
+
+    assert torch.device(est.net_.device).type == "cpu"
+    assert _parameter_devices(est) == {"cpu"}
+    assert est.get_params()["device"] == "auto"
+
+
+def test_cuda_without_cuda_raises(data, without_cuda):
+    with pytest.raises(ValueError, match="CUDA is not available.*device='cpu' or device='auto'"):
+        _tiny(device="cuda").fit(*data)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu0"])
+def test_invalid_device_raises(data, device):
+    with pytest.raises(ValueError, match=f"device={device!r} is not a torch device"):
+        _tiny(device=device).fit(*data)
+
+
+# ------------------------------------------------------------------ CUDA
+
+
+@requires_cuda
+@pytest.mark.parametrize("device", ["cuda", "auto", torch.device("cuda", 0)], ids=["cuda", "auto", "cuda0"])
+def test_fit_on_cuda(data, device):
+    recorder = _RecordDevices()
+    est = _tiny(device=device, callbacks=[recorder]).fit(*data)
+
+    assert torch.device(est.net_.device).type == "cuda"
+    assert _parameter_devices(est) == {"cuda"}
+    # Every batch (X into the module; X and y into the loss) was on the GPU.
+    assert recorder.devices == {"cuda"}
+    X = data[0]
+    assert np.isfinite(est.transform(X)).all()
+    assert np.isfinite(est.inverse_transform(est.transform(X))).all()
+    assert_allclose(est.predict_proba(X).sum(axis=1), 1)
+
+
+@requires_cuda
+def test_cuda_model_pickles_for_cpu(data, monkeypatch):
+    # Fit on the GPU, then unpickle as on a machine without CUDA: skorch maps
+    # the tensors to the CPU (with a DeviceWarning) and inference matches.
+    X, y = data
+    gpu = _tiny(device="cuda").fit(X, y)
+    Z, proba = gpu.transform(X), gpu.predict_proba(X)
+    blob = pickle.dumps(gpu)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(DeviceWarning, match="requested device .* is not available"):
+        cpu = pickle.loads(blob)
+
+    assert torch.device(cpu.net_.device).type == "cpu"
+    assert _parameter_devices(cpu) == {"cpu"}
+    assert_allclose(cpu.transform(X), Z, rtol=1e-4, atol=1e-5)
+    assert_allclose(cpu.predict_proba(X), proba, rtol=1e-4, atol=1e-5)
+
+
+@requires_cuda
+def test_cuda_params_load_into_cpu_model(data, tmp_path):
+    X, y = data
+    gpu = _tiny(device="cuda").fit(X, y)
+    gpu.net_.save_params(f_params=tmp_path / "params.pt")
+
+    cpu = clone(gpu).set_params(device="cpu").fit(X, y)
+    cpu.net_.load_params(f_params=tmp_path / "params.pt")
+
+    assert _parameter_devices(cpu) == {"cpu"}
+    assert_allclose(cpu.transform(X), gpu.transform(X), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,115 @@
+"""Scorers of skvae.metrics: sign conventions, pipelines, grid search."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler
+
+from skvae import DisentangledVAE
+from skvae.datasets import load_digits
+from skvae.metrics import (
+    elbo_scorer,
+    latent_estimator,
+    make_elbo_scorer,
+    make_silhouette_scorer,
+    reconstruction_scorer,
+    silhouette_scorer,
+)
+
+SCORERS = {
+    "accuracy": "accuracy",
+    "reconstruction": reconstruction_scorer,
+    "silhouette": silhouette_scorer,
+    "elbo": elbo_scorer,
+}
+
+
+def _small(**params):
+    defaults = dict(hidden_dims=(32,), max_epochs=3, batch_size=64, warmup_steps=0, random_state=0)
+    defaults.update(params)
+    return DisentangledVAE(**defaults)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600], y[:600]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return _small().fit(X, y)
+
+
+def test_scorers_are_finite_and_greater_is_better(digits, fitted):
+    X, y = digits
+    rec = reconstruction_scorer(fitted, X, y)
+    sil = silhouette_scorer(fitted, X, y)
+    elbo = elbo_scorer(fitted, X, y)
+    assert np.isfinite([rec, sil, elbo]).all()
+    assert rec < 0  # minus an error
+    assert -1 <= sil <= 1
+    assert elbo < 0  # minus a loss that is positive for BCE
+    # reconstruction_scorer is minus the mean squared error.
+    X_rec = fitted.inverse_transform(fitted.transform(X))
+    assert rec == pytest.approx(-np.mean((X_rec - X) ** 2))
+
+
+def test_more_training_scores_better(digits, fitted):
+    X, y = digits
+    longer = _small(max_epochs=15).fit(X, y)
+    assert reconstruction_scorer(longer, X, y) > reconstruction_scorer(fitted, X, y)
+    assert elbo_scorer(longer, X, y) > elbo_scorer(fitted, X, y)
+
+
+def test_elbo_is_reproducible_with_sampling(digits, fitted):
+    X, y = digits
+    scorer = make_elbo_scorer(n_samples=3, random_state=1)
+    assert scorer(fitted, X, y) == scorer(fitted, X, y)
+    # Without labels the unit prior at the origin is used; still finite.
+    assert np.isfinite(elbo_scorer(fitted, X, None))
+
+
+def test_silhouette_needs_labels_and_can_subsample(digits, fitted):
+    X, y = digits
+    with pytest.raises(ValueError, match="labels"):
+        silhouette_scorer(fitted, X, None)
+    sub = make_silhouette_scorer(sample_size=200)(fitted, X, y)
+    assert -1 <= sub <= 1
+
+
+def test_scorers_transform_through_a_pipeline(digits):
+    X, y = digits
+    X_scaled = X * 16.0  # the pipeline's scaler maps back to [0, 1]
+    pipe = make_pipeline(MinMaxScaler(), _small(reconstruction="bce")).fit(X_scaled, y)
+    vae, Xt = latent_estimator(pipe, X_scaled)
+    assert vae is pipe[-1]
+    assert Xt.min() >= 0 and Xt.max() <= 1
+    for scorer in (reconstruction_scorer, silhouette_scorer, elbo_scorer):
+        assert scorer(pipe, X_scaled, y) == pytest.approx(scorer(vae, Xt, y))
+
+
+def test_latent_estimator_rejects_other_estimators(digits):
+    from sklearn.decomposition import PCA
+
+    X, y = digits
+    with pytest.raises(TypeError, match="DisentangledVAE"):
+        reconstruction_scorer(PCA(2).fit(X), X, y)
+
+
+def test_grid_search_with_pipeline_refits_on_named_scorer(digits):
+    X, y = digits
+    split = PredefinedSplit(np.where(np.arange(len(X)) < 450, -1, 0))
+    pipe = make_pipeline(MinMaxScaler(), _small())
+    grid = {"disentangledvae__reconstruction": ["mse", "bce"]}
+    search = GridSearchCV(pipe, grid, scoring=SCORERS, refit="reconstruction", cv=split)
+    search.fit(X, y)
+    for name in SCORERS:
+        scores = search.cv_results_[f"mean_test_{name}"]
+        assert np.isfinite(scores).all(), name
+    best = int(np.argmax(search.cv_results_["mean_test_reconstruction"]))
+    assert search.best_index_ == best
+    assert search.best_params_ == search.cv_results_["params"][best]
+    assert search.score(X, y) == pytest.approx(reconstruction_scorer(search.best_estimator_, X, y))
