@@ -21,6 +21,7 @@ examples (used by ``tests/test_docs.py``).
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -65,7 +66,7 @@ extensions = [
 ]
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
-templates_path = []
+templates_path = ["_templates"]
 default_role = "code"
 
 autosummary_generate = True
@@ -119,8 +120,42 @@ sphinx_gallery_conf = {
     # Examples set their own seeds; nothing to reset between them but figures.
     "reset_modules": ("matplotlib",),
     "show_memory": False,
+    # sg_execution_times.rst would land in docs/ itself, outside the
+    # ignored build folders; the build log prints the times anyway.
+    "write_computation_times": False,
     "min_reported_time": 1,
 }
+
+# -- Docstring fixes ---------------------------------------------------------
+
+# A fitted attribute in a shape, "(n_samples, n_features_in_)", ends with an
+# underscore, which reST reads as a link to a target "n_features_in". Escape
+# such trailing underscores inside the parentheses of "of shape (...)" before
+# numpydoc parses the docstring.
+_SHAPE = re.compile(r"of shape \(([^()]*)\)")
+_TRAILING_UNDERSCORE = re.compile(r"(\w)_(?=[,)\s]|$)")
+
+
+def _escape_shape_underscores(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        if "of shape (" in line:
+            lines[i] = _SHAPE.sub(
+                lambda m: "of shape (" + _TRAILING_UNDERSCORE.sub(r"\1\\_", m.group(1)) + ")", line
+            )
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    # scikit-learn's metadata-routing methods (set_fit_request, ...) are
+    # generated per class; their docstrings point into scikit-learn's docs.
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_shape_underscores, priority=100)
+    app.connect("autodoc-skip-member", _skip_member)
+
 
 # -- HTML --------------------------------------------------------------------
 

@@ -65,6 +65,10 @@ def collate_batch(batch):
     return batch
 
 
+class _Initialized:
+    """Pickled in place of a parameter that is the initialized component."""
+
+
 def _get_rng_state(device):
     """torch's random state for training on ``device``, as CPU tensors."""
     state = {"cpu": torch.get_rng_state()}
@@ -240,7 +244,20 @@ class DisentangledVAENet(NeuralNet):
         # The copy of a training in progress (e.g. pickled by a Checkpoint)
         # lives on the training device; it is not part of the model.
         state.pop("_epoch_state", None)
+        # The estimator passes built instances as the module and criterion
+        # parameters, so they are module_ and criterion_, which skorch
+        # pickles such that CUDA tensors unpickle on a CPU-only machine.
+        # Pickled once more here, theirs would not.
+        for name in ("module", "criterion"):
+            if state[name] is getattr(self, name + "_", None):
+                state[name] = _Initialized
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for name in ("module", "criterion"):
+            if getattr(self, name) is _Initialized:
+                setattr(self, name, getattr(self, name + "_"))
 
     def current_weights(self):
         """``(kl_weight, classification_weight)`` for the next optimizer step."""

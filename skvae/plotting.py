@@ -15,7 +15,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.utils import check_scalar
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from .regions import principal_plane, segment_points
 
@@ -217,6 +217,8 @@ class LatentSpaceDisplay:
         check_is_fitted(estimator)
         _check_plane_dimension(estimator, cls.__name__)
         check_scalar(grid_resolution, "grid_resolution", Integral, min_val=2)
+        if y is not None:
+            check_consistent_length(X, y)
         Z = estimator.transform(X)
         supervised = hasattr(estimator, "classes_")
 
@@ -227,7 +229,8 @@ class LatentSpaceDisplay:
         else:
             pca = PCA(n_components=2).fit(Z)
             origin, basis = pca.mean_, pca.components_
-            xlabel, ylabel = (f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(pca.explained_variance_ratio_))
+            ratios = pca.explained_variance_ratio_
+            xlabel, ylabel = (f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(ratios))
             title = f"PCA projection of the {Z.shape[1]}-D latent means"
             if supervised:
                 title += "\nregions: classifier on the PCA plane"
@@ -398,13 +401,15 @@ class LatentTraversalDisplay:
         check_is_fitted(estimator)
         _check_plane_dimension(estimator, cls.__name__)
         check_scalar(n_images, "n_images", Integral, min_val=2)
+        if extent is not None and len(extent) != 4:
+            raise ValueError(f"extent must be (x_min, x_max, y_min, y_max); got {extent!r}.")
         shape = _image_shape(estimator)
         if shape is None:
             raise ValueError(
-                f"{cls.__name__} draws images, but this DisentangledVAE's "
-                f"{estimator.n_features_in_} features are not a square grey image "
-                "and it was fitted without image_shape; fit it with image_shape="
-                "(height, width) or (channels, height, width) with 1 or 3 channels."
+                f"{cls.__name__} draws grey or RGB images, but this DisentangledVAE's "
+                f"data are neither: fit it with image_shape=(height, width) or (3, "
+                "height, width). Without image_shape only a square number of features "
+                f"counts as a grey image; it has {estimator.n_features_in_}."
             )
         n_components = estimator.n_components
         axes_names = ("latent dimension 1", "latent dimension 2")
@@ -416,7 +421,7 @@ class LatentTraversalDisplay:
                 pca = PCA(n_components=2).fit(Z)
                 origin, basis, axes_names = pca.mean_, pca.components_, ("PC 1", "PC 2")
             low, high = np.percentile((Z - origin) @ basis.T, [1, 99], axis=0)
-            source = "the latent means of X"
+            source = "extent from the latent means of X"
         elif hasattr(estimator, "class_centroids_"):
             centroids, covariances = estimator.class_centroids_, estimator.class_covariances_
             if n_components == 2:
@@ -427,13 +432,15 @@ class LatentTraversalDisplay:
             centres = (centroids - origin) @ basis.T
             spreads = np.sqrt(np.einsum("ai,kij,aj->ka", basis, covariances, basis))
             low, high = (centres - 2 * spreads).min(axis=0), (centres + 2 * spreads).max(axis=0)
-            source = "the class Gaussians"
+            source = "extent from the class Gaussians"
         else:
             origin, basis = np.zeros(n_components), np.eye(2, n_components)
             low, high = np.full(2, -2.0), np.full(2, 2.0)
-            source = "the prior"
+            source = "extent from the prior"
         if extent is None:
             extent = (low[0], high[0], low[1], high[1])
+        else:
+            source = "given extent"
 
         x = np.linspace(extent[0], extent[1], n_images)
         y = np.linspace(extent[2], extent[3], n_images)
@@ -450,7 +457,7 @@ class LatentTraversalDisplay:
             latent_points=latent_points,
             xlabel=axes_names[0],
             ylabel=axes_names[1],
-            title=f"Decoded grid over the {plane}\n(extent from {source})",
+            title=f"Decoded grid over the {plane}\n({source})",
         )
         return display.plot(ax=ax, cmap=cmap)
 
@@ -472,7 +479,7 @@ class LatentTraversalDisplay:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6.4, 6.4), layout="constrained")
-        n_rows, n_cols, height, width = self.images.shape[:4]
+        height, width = self.images.shape[2:4]
         x_limits = _tile_limits(self.x, width)
         y_limits = _tile_limits(self.y, height)
         # The top row of the mosaic is the grid's highest y; each tile is
@@ -654,18 +661,20 @@ class InterpolationDisplay:
         )
         strip_ax.set_title(f"Decoded path from the centroid of class {name_a} to class {name_b}")
 
-        self.lines_ = [
-            ax.plot(self.curve_t, self.proba[:, 0], color="C0", label=f"p({name_a})")[0],
-            ax.plot(self.curve_t, self.proba[:, 1], color="C3", label=f"p({name_b})")[0],
-            ax.plot(self.curve_t, self.proba[:, 2], color="0.5", linestyle="--", label="most probable other class")[0],
+        styles = [
+            {"color": "C0", "label": f"p({name_a})"},
+            {"color": "C3", "label": f"p({name_b})"},
+            {"color": "0.5", "linestyle": "--", "label": "most probable other class"},
         ]
+        self.lines_ = [ax.plot(self.curve_t, column, **style)[0] for column, style in zip(self.proba.T, styles)]
         self.border_lines_ = None
         if self.border is not None:
             t = self.border.t
             self.border_lines_ = [
                 axes.axvline(t, color="k", linestyle=":", linewidth=1.5) for axes in (strip_ax, ax)
             ]
-            note = f"border t={t:.3f}\np({name_a}) = p({name_b}) = {np.interp(t, self.curve_t, self.proba[:, 0]):.2f}"
+            p_border = np.interp(t, self.curve_t, self.proba[:, 0])
+            note = f"border t={t:.3f}\np({name_a}) = p({name_b}) = {p_border:.2f}"
             if self.border.other_class_wins:
                 note += f"\nbut another class wins (p={self.border.max_other_proba:.2f})"
             # The note goes on the side of the line with more room.
@@ -820,6 +829,7 @@ class TrainingHistoryDisplay:
         display : TrainingHistoryDisplay
         """
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
 
         n_axes = 1 if self.schedule is None else 3
         if ax is None:
@@ -835,8 +845,15 @@ class TrainingHistoryDisplay:
         if all(values.min() > 0 for values in [*self.losses.values(), *self.validation_losses.values()]):
             axes[0].set_yscale("log")
         axes[0].set(xlabel="epoch", ylabel="mean loss per sample", title="Loss terms")
-        # Below the axes: inside, it would hide the start of the curves.
-        axes[0].legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)
+        # One entry per term, and one for the dashes, below the axes: inside,
+        # it would hide the start of the curves.
+        handles = [self.lines_[label] for label in self.losses]
+        if self.validation_losses:
+            handles.append(Line2D([], [], color="0.3", linestyle="--", label="validation (dashed)"))
+        axes[0].legend(
+            handles=handles, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2,
+            frameon=False,
+        )
 
         if self.schedule is not None:
             accuracy_ax, weight_ax = axes[1:]

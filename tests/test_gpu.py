@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from sklearn.base import clone
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
-from sklearn.base import clone
 
 from skvae import DisentangledVAE
 from skvae.datasets import load_digits

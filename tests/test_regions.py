@@ -228,7 +228,7 @@ def test_interpolate_between_a_class_and_a_row(vae, digits):
 
 
 def test_interpolate_rows_of_a_plain_vae(plain_vae, digits):
-    X_path, Z_path = plain_vae.interpolate(digits[0][0], digits[0][1:2], n_steps=2)
+    _, Z_path = plain_vae.interpolate(digits[0][0], digits[0][1:2], n_steps=2)
     assert_allclose(Z_path, plain_vae.transform(digits[0][:2]))
 
 
@@ -237,7 +237,8 @@ def test_interpolate_errors(vae, plain_vae):
         vae.interpolate(0, 1, n_steps=1)
     with pytest.raises(TypeError, match="n_steps must be an instance of int"):
         vae.interpolate(0, 1, n_steps=2.5)
-    with pytest.raises(ValueError, match=r"b must be a class label or one data row of 64 features; got an array of shape \(3,\)"):
+    message = r"b must be a class label or one data row of 64 features; got an array of shape \(3,\)"
+    with pytest.raises(ValueError, match=message):
         vae.interpolate(0, [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="Unknown class label 'zero'"):
         vae.interpolate("zero", 1)

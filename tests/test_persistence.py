@@ -1,0 +1,363 @@
+"""save/load: safe, portable, atomic; and the pickle path from GPU to CPU."""
+
+import io
+import json
+import os
+import pickle
+import zipfile
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skorch.callbacks import Callback, EpochTimer
+from skorch.exceptions import DeviceWarning
+from sklearn.exceptions import NotFittedError
+
+from skvae import DisentangledVAE, LinearDecay
+from skvae.datasets import load_digits
+from skvae.persistence import FORMAT_VERSION, ModelFileError
+
+
+def small_vae(**params):
+    defaults = dict(
+        hidden_dims=(16,),
+        classifier_hidden=(8,),
+        max_epochs=3,
+        batch_size=64,
+        warmup_steps=0,
+        lr=1e-2,
+        random_state=0,
+    )
+    defaults.update(params)
+    return DisentangledVAE(**defaults)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:200], y[:200]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    return small_vae().fit(*digits)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "model.skvae"
+    fitted.save(path)
+    return path
+
+
+def fitted_variants(X, y):
+    """A labelled model, one with string labels fitted on a DataFrame, a plain VAE."""
+    frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
+    return {
+        "int labels": (small_vae(), X, y),
+        "string labels, DataFrame": (small_vae(n_components=3, kl="standard"), frame, np.array(["ab", "c"])[y % 2]),
+        "unlabelled": (small_vae(reconstruction="bce"), X, None),
+    }
+
+
+def assert_same_model(a, b, X):
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    Z = a.transform(X)
+    np.testing.assert_array_equal(a.inverse_transform(Z), b.inverse_transform(Z))
+    if hasattr(a, "classes_"):
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+        np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+@pytest.mark.parametrize("variant", ["int labels", "string labels, DataFrame", "unlabelled"])
+def test_round_trip_is_bit_identical(digits, tmp_path, variant):
+    estimator, X, y = fitted_variants(*digits)[variant]
+    estimator.fit(X, y)
+    estimator.save(tmp_path / "model.skvae")
+    loaded = DisentangledVAE.load(tmp_path / "model.skvae")
+    assert_same_model(estimator, loaded, X)
+    # Parameters and fitted attributes, with their types.
+    assert repr(loaded.get_params()) == repr(estimator.get_params())
+    for name in ("classes_", "feature_names_in_", "class_centroids_", "class_covariances_"):
+        assert hasattr(loaded, name) == hasattr(estimator, name), name
+        if hasattr(estimator, name):
+            value, restored = getattr(estimator, name), getattr(loaded, name)
+            assert restored.dtype == value.dtype, name
+            np.testing.assert_array_equal(restored, value)
+    assert loaded.n_features_in_ == estimator.n_features_in_ == 64
+    assert loaded.image_shape_ == estimator.image_shape_
+    assert loaded.history_.to_list() == estimator.history_.to_list()
+    assert (loaded.net_.n_steps_, loaded.net_.total_steps_) == (estimator.net_.n_steps_, estimator.net_.total_steps_)
+    assert sorted(os.listdir(tmp_path)) == ["model.skvae"]
+
+
+def test_file_is_tensors_and_json(saved):
+    payload = torch.load(saved, weights_only=True)
+    assert payload["format"] == "skvae.DisentangledVAE"
+    assert payload["format_version"] == FORMAT_VERSION == 1
+    metadata = json.loads(payload["metadata"])
+    assert set(metadata) == {"params", "attributes", "history", "net"}
+    assert metadata["params"]["classification_weight"] == {
+        "__schedule__": "SigmoidDecay",
+        "params": {"end": 0.01, "midpoint": 0.5, "start": 100.0, "steepness": 10.0},
+    }
+    assert metadata["attributes"]["n_features_in_"] == 64
+    assert all(isinstance(t, torch.Tensor) for t in payload["state"]["module"].values())
+
+
+def test_loaded_model_continues_training_exactly(digits, tmp_path):
+    """Saved mid-training (after a Ctrl-C), loaded, and trained on: the
+    same model as one uninterrupted fit, since the optimizer and random
+    state are saved too."""
+    class CtrlCInEpoch3(Callback):
+        def on_batch_end(self, net, **kwargs):
+            if len(net.history) == 3:
+                raise KeyboardInterrupt
+
+    X, y = digits
+    interrupted = small_vae(max_epochs=4, callbacks=[CtrlCInEpoch3()])
+    with pytest.warns(UserWarning, match="interrupted"):
+        interrupted.fit(X, y)
+    interrupted.set_params(callbacks=None).save(tmp_path / "model.skvae")
+    resumed = DisentangledVAE.load(tmp_path / "model.skvae").set_params(warm_start=True).fit(X, y)
+    full = small_vae(max_epochs=4).fit(X, y)
+    assert resumed.history_[:, "train_loss"] == full.history_[:, "train_loss"]
+    assert_same_model(resumed, full, X)
+
+
+def test_storable_parameter_forms(digits, tmp_path):
+    X, y = digits
+    estimator = small_vae(
+        max_epochs=1,
+        hidden_dims=[16],
+        optimizer=torch.optim.SGD,
+        classification_weight=LinearDecay(start=5.0, end=np.float32(0.5)),
+        device=torch.device("cpu"),
+        random_state=np.int64(3),
+    ).fit(X, y)
+    estimator.save(tmp_path / "model.skvae")
+    loaded = DisentangledVAE.load(tmp_path / "model.skvae")
+    params = loaded.get_params()
+    assert params["hidden_dims"] == [16] and params["optimizer"] is torch.optim.SGD
+    assert params["device"] == torch.device("cpu") and params["random_state"] == 3
+    assert repr(params["classification_weight"]) == "LinearDecay(end=0.5, start=5.0)"
+    small_vae(max_epochs=1, classification_weight=2.5).fit(X, y).save(tmp_path / "constant.skvae")
+    assert DisentangledVAE.load(tmp_path / "constant.skvae").classification_weight == 2.5
+
+
+class MyOptimizer(torch.optim.SGD):
+    pass
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"callbacks": [EpochTimer()]}, r"Cannot save callbacks=.*callbacks=None does not change"),
+        ({"classification_weight": lambda step, total: 1.0}, "Cannot save classification_weight="),
+        ({"optimizer": MyOptimizer}, "Cannot save optimizer=.*MyOptimizer"),
+        ({"random_state": np.random.RandomState(0)}, "Cannot save random_state=RandomState"),
+    ],
+)
+def test_unstorable_parameters_are_refused(digits, tmp_path, params, match):
+    estimator = small_vae(max_epochs=1).fit(*digits)
+    estimator.set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        estimator.save(tmp_path / "model.skvae")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_before_fit(tmp_path):
+    with pytest.raises(NotFittedError):
+        DisentangledVAE().save(tmp_path / "model.skvae")
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------- faulty files
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        DisentangledVAE.load(tmp_path / "missing.skvae")
+
+
+@pytest.mark.parametrize("keep", [0, 10, 100, 0.5, -1])
+def test_truncated_file_is_refused(saved, tmp_path, keep):
+    data = saved.read_bytes()
+    keep = int(keep * len(data)) if isinstance(keep, float) else keep % len(data)
+    (tmp_path / "cut.skvae").write_bytes(data[:keep])
+    with pytest.raises(ModelFileError, match="not a readable skvae model file"):
+        DisentangledVAE.load(tmp_path / "cut.skvae")
+
+
+def test_corrupted_weights_are_refused(saved, tmp_path):
+    """torch.load does not check the zip's CRCs: a flipped bit in a tensor
+    loads silently, and only the checksum catches it."""
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as archive:
+        record = max(archive.infolist(), key=lambda info: info.file_size)
+    # The record's data follow its 30-byte local header, name and extra field.
+    offset = record.header_offset + 30 + len(record.filename) + len(record.extra)
+    data[offset + record.file_size // 2] ^= 0x01
+    (tmp_path / "flipped.skvae").write_bytes(bytes(data))
+    assert torch.load(tmp_path / "flipped.skvae", weights_only=True)  # loads silently
+    with pytest.raises(ModelFileError, match="corrupted: its content does not match its checksum"):
+        DisentangledVAE.load(tmp_path / "flipped.skvae")
+
+
+def test_edited_metadata_is_refused(saved, tmp_path):
+    payload = torch.load(saved, weights_only=True)
+    payload["metadata"] = payload["metadata"].replace('"n_components": 2', '"n_components": 3')
+    torch.save(payload, tmp_path / "edited.skvae")
+    with pytest.raises(ModelFileError, match="checksum"):
+        DisentangledVAE.load(tmp_path / "edited.skvae")
+
+
+def test_other_format_version_is_refused(saved, tmp_path):
+    payload = torch.load(saved, weights_only=True)
+    payload["format_version"] = 2
+    torch.save(payload, tmp_path / "v2.skvae")
+    with pytest.raises(ModelFileError, match="format version 2 .*reads version 1"):
+        DisentangledVAE.load(tmp_path / "v2.skvae")
+
+
+@pytest.mark.parametrize("content", [{"weights": torch.zeros(3)}, [1, 2], "text"])
+def test_other_torch_files_are_refused(tmp_path, content):
+    torch.save(content, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="not a model file written by DisentangledVAE.save"):
+        DisentangledVAE.load(tmp_path / "other.pt")
+
+
+class Exploit:
+    """Unpickling this would create a file; load must never do it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_loading_never_runs_code_from_the_file(saved, tmp_path):
+    marker = tmp_path / "exploited"
+    payload = torch.load(saved, weights_only=True)
+    payload["state"]["arrays"]["evil"] = Exploit(str(marker))
+    torch.save(payload, tmp_path / "evil.skvae")
+    with pytest.raises(ModelFileError, match="Python objects other than tensors and plain data"):
+        DisentangledVAE.load(tmp_path / "evil.skvae")
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Exploit(str(marker))))
+    with pytest.raises(ModelFileError):
+        DisentangledVAE.load(tmp_path / "evil.pkl")
+    assert not marker.exists()
+
+
+def test_load_refuses_a_file_that_does_not_fit_its_parameters(fitted, saved, tmp_path):
+    from skvae import persistence
+
+    payload = torch.load(saved, weights_only=True)
+    metadata = json.loads(payload["metadata"])
+    metadata["params"]["hidden_dims"] = {"__tuple__": [8]}
+    metadata["attributes"]["__class__"] = 1
+    payload["metadata"] = json.dumps(metadata)
+    payload["sha256"] = persistence._digest(payload["metadata"], payload["state"])
+    torch.save(payload, tmp_path / "bad.skvae")
+    with pytest.raises(ModelFileError, match="'__class__' is not a fitted attribute name"):
+        DisentangledVAE.load(tmp_path / "bad.skvae")
+    del metadata["attributes"]["__class__"]
+    payload["metadata"] = json.dumps(metadata)
+    payload["sha256"] = persistence._digest(payload["metadata"], payload["state"])
+    torch.save(payload, tmp_path / "bad.skvae")
+    with pytest.raises(ModelFileError, match="weights do not fit the network"):
+        DisentangledVAE.load(tmp_path / "bad.skvae")
+
+
+@pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
+def test_interrupted_save_keeps_the_previous_file(digits, saved, tmp_path, monkeypatch, failure):
+    path = tmp_path / "model.skvae"
+    path.write_bytes(saved.read_bytes())
+    other = small_vae(max_epochs=1, random_state=1).fit(*digits)
+
+    def write_half_then_fail(obj, file, *args, **kwargs):
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        file.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        raise failure
+
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", write_half_then_fail)
+    with pytest.raises(type(failure)):
+        other.save(path)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["model.skvae"]  # no temporary file left
+    assert path.read_bytes() == saved.read_bytes()
+    DisentangledVAE.load(path)
+
+
+def test_save_replaces_an_existing_file(digits, saved, tmp_path):
+    path = tmp_path / "model.skvae"
+    path.write_bytes(saved.read_bytes())
+    other = small_vae(max_epochs=1, random_state=1).fit(*digits)
+    other.save(path)
+    assert_same_model(DisentangledVAE.load(path), other, digits[0])
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+
+
+# ------------------------------------------------------------ portability
+
+
+def test_saved_cuda_model_loads_on_cpu(digits, tmp_path, monkeypatch):
+    estimator = small_vae(max_epochs=1).fit(*digits)
+    estimator.set_params(device="cuda").save(tmp_path / "model.skvae")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="saved with device='cuda'.*loading the model on the CPU"):
+        loaded = DisentangledVAE.load(tmp_path / "model.skvae")
+    assert loaded.device == "cpu" and loaded.net_.device == torch.device("cpu")
+    assert_same_model(loaded, estimator, digits[0])
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        DisentangledVAE.load(tmp_path / "model.skvae", device="cuda")
+
+
+def test_pickle_of_a_gpu_model_unpickles_on_cpu(fitted, digits, monkeypatch):
+    """Pickle with the module's and optimizer's storages tagged as CUDA
+    storages, as on a GPU, and unpickle here without CUDA: skorch maps them
+    to the CPU, and the net's own state (random state, counters) is CPU
+    data already."""
+    net = fitted.net_
+    on_gpu = {
+        tensor.untyped_storage().data_ptr()
+        for tensor in [*net.module_.state_dict().values(), *_tensors(net.optimizer_.state_dict())]
+    }
+    real_tag = torch.serialization.location_tag
+    monkeypatch.setattr(
+        torch.serialization,
+        "location_tag",
+        lambda storage: "cuda:0" if storage.data_ptr() in on_gpu else real_tag(storage),
+    )
+    monkeypatch.setattr(net, "device", torch.device("cuda"))
+    data = pickle.dumps(fitted)
+    monkeypatch.undo()
+    assert b"cuda:0" in data
+    with pytest.warns(DeviceWarning, match=r"(?i)no cuda devices are available|cuda\) is not available"):
+        loaded = pickle.loads(data)
+    assert torch.device(loaded.net_.device) == torch.device("cpu")
+    assert all(t.device.type == "cpu" for t in loaded.net_.module_.state_dict().values())
+    assert all(t.device.type == "cpu" for t in loaded.net_.rng_state_.values())
+    assert_same_model(loaded, fitted, digits[0])
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _tensors(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _tensors(value)
+
+
+def test_joblib_round_trip(fitted, digits, tmp_path):
+    joblib.dump(fitted, tmp_path / "model.joblib")
+    assert_same_model(joblib.load(tmp_path / "model.joblib"), fitted, digits[0])
