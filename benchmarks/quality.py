@@ -53,11 +53,20 @@ def load_dataset(name, data_home=None):
     raise ValueError(f"unknown dataset {name!r}")
 
 
-def fit_judge(X_train, y_train, random_state=0):
-    """The independent classifier on real pixels that judges decoded images."""
-    judge = MLPClassifier(hidden_layer_sizes=(256,), max_iter=200, early_stopping=False,
-                          random_state=random_state)
-    return judge.fit(X_train, y_train)
+def fit_judge(X_train, y_train, random_state=0, quick=False):
+    """The independent classifier on real pixels that judges decoded images.
+
+    ``quick`` trains a small, rough one (for smoke tests only).
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    hidden, max_iter = ((32,), 30) if quick else ((256,), 200)
+    judge = MLPClassifier(hidden_layer_sizes=hidden, max_iter=max_iter, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return judge.fit(X_train, y_train)
 
 
 class HeadAccuracy(Callback):

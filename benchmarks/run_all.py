@@ -79,59 +79,75 @@ def machine():
     }
 
 
-def judge_for(name, data, cache):
+def judge_for(name, data, cache, quick=False):
     if name not in cache:
         start = time.perf_counter()
-        cache[name] = quality.fit_judge(data[0], data[2])
+        cache[name] = quality.fit_judge(data[0], data[2], quick=quick)
         acc = cache[name].score(data[1], data[3])
         print(f"[{name}] judge (MLPClassifier on pixels): test acc {acc:.3f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     return cache[name]
 
 
-def quality_rows(dataset, dims, seeds, epochs, judge, data, use_umap=True):
-    """Rows of the quality table for one dataset and latent dimension."""
+def quality_task(dataset, dims, method, seed, epochs, judge, threads=1):
+    """One row of the quality table (runs in a worker process)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch.set_num_threads(threads)
     from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     from skvae import DisentangledVAE
 
-    rows = []
-
-    def add(method, seed, row):
-        row = dict(row, dataset=dataset, dims=dims, method=method, seed=seed)
-        row.pop("head_trace", None)
-        rows.append(row)
-        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
-        print(json.dumps(shown), flush=True)
-
+    data = quality.load_dataset(dataset)
     X_train, _, y_train, _ = data
-    pca = PCA(dims, random_state=0).fit(X_train)
-    add("PCA", "-", quality.evaluate(pca.transform, pca.inverse_transform, data, judge))
-    n_lda = min(dims, len(np.unique(y_train)) - 1)
-    lda = LinearDiscriminantAnalysis(n_components=n_lda).fit(X_train, y_train)
-    add(f"LDA({n_lda})" if n_lda != dims else "LDA", "-",
-        quality.evaluate(lda.transform, None, data, judge, lda.predict))
-    if use_umap:
-        try:
-            import umap
-        except ImportError:
-            print("umap-learn not installed: no supervised UMAP row", flush=True)
-        else:
-            start = time.perf_counter()
-            reducer = umap.UMAP(n_components=dims, random_state=0, n_jobs=1).fit(X_train, y_train)
-            row = quality.evaluate(reducer.transform, reducer.inverse_transform, data, judge)
-            row["fit_s"] = time.perf_counter() - start
-            add("supervised UMAP", 0, row)
-    for seed in seeds:
+    start = time.perf_counter()
+    if method == "PCA":
+        pca = PCA(dims, random_state=0).fit(X_train)
+        row = quality.evaluate(pca.transform, pca.inverse_transform, data, judge)
+    elif method.startswith("LDA"):
+        n_lda = min(dims, len(np.unique(y_train)) - 1)
+        lda = LinearDiscriminantAnalysis(n_components=n_lda).fit(X_train, y_train)
+        row = quality.evaluate(lda.transform, None, data, judge, lda.predict)
+    elif method == "supervised UMAP":
+        import umap
+
+        reducer = umap.UMAP(n_components=dims, random_state=seed, n_jobs=1).fit(X_train, y_train)
+        row = quality.evaluate(reducer.transform, reducer.inverse_transform, data, judge)
+    else:
         common = dict(n_components=dims, max_epochs=epochs, random_state=seed)
-        row, _ = quality.evaluate_vae(DisentangledVAE(**common), data, judge, supervised=False)
-        add("plain VAE (fit(X))", seed, row)
-        row, _ = quality.evaluate_vae(DisentangledVAE(**common, **original_recipe()), data, judge)
-        add("original recipe", seed, row)
-        row, _ = quality.evaluate_vae(DisentangledVAE(**common), data, judge)
-        add("skvae defaults", seed, row)
-    return rows
+        if method == "plain VAE (fit(X))":
+            row, _ = quality.evaluate_vae(DisentangledVAE(**common), data, judge, supervised=False)
+        elif method == "original recipe":
+            row, _ = quality.evaluate_vae(DisentangledVAE(**common, **original_recipe()), data, judge)
+        elif method == "skvae defaults":
+            row, _ = quality.evaluate_vae(DisentangledVAE(**common), data, judge)
+        else:
+            raise ValueError(method)
+    row.setdefault("fit_s", time.perf_counter() - start)
+    row.pop("head_trace", None)
+    row = dict(row, dataset=dataset, dims=dims, method=method, seed=seed)
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+    print(json.dumps(shown), flush=True)
+    return row
+
+
+def quality_tasks(datasets, dims_list, seeds, umap_dims):
+    """(dataset, dims, method, seed) of every row, slowest first."""
+    tasks = []
+    for dataset in datasets:
+        for dims in dims_list:
+            for seed in seeds:
+                for method in ("skvae defaults", "original recipe", "plain VAE (fit(X))"):
+                    tasks.append((dataset, dims, method, seed))
+            if dims in umap_dims:
+                tasks.append((dataset, dims, "supervised UMAP", 0))
+            lda = "LDA" if dims <= 9 else "LDA(9)"
+            tasks += [(dataset, dims, "PCA", "-"), (dataset, dims, lda, "-")]
+    return tasks
+
+
+METHOD_ORDER = ["PCA", "LDA", "LDA(9)", "supervised UMAP", "plain VAE (fit(X))", "original recipe",
+                "skvae defaults"]
 
 
 def goals(table):
@@ -203,14 +219,17 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--epochs-mnist", type=int, default=DEFAULT_EPOCHS["mnist"])
     parser.add_argument("--epochs-digits", type=int, default=DEFAULT_EPOCHS["digits"])
-    parser.add_argument("--no-umap", action="store_true", help="skip supervised UMAP")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--umap-dims", nargs="*", type=int, default=[2],
+                        help="latent dimensions with a supervised UMAP row (default 2; none: no UMAP)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel fits (default 2)")
     parser.add_argument("--output", default=str(HERE / "results"))
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.dims, args.seeds = ["digits"], [2], [0]
         args.epochs_digits = 2
-        args.no_umap = True
+        args.umap_dims = []
+        args.jobs = 1
     torch.set_num_threads(args.threads)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,13 +241,18 @@ def main(argv=None):
     datasets = {name: quality.load_dataset(name) for name in args.datasets}
 
     if "quality" in args.only:
-        rows = []
+        from joblib import Parallel, delayed
+
         for name, data in datasets.items():
-            judge = judge_for(name, data, judges)
-            for dims in args.dims:
-                rows += quality_rows(name, dims, args.seeds, epochs[name], judge, data,
-                                     use_umap=not args.no_umap)
+            judge_for(name, data, judges, args.quick)
+        tasks = quality_tasks(args.datasets, args.dims, args.seeds, args.umap_dims)
+        rows = Parallel(n_jobs=args.jobs)(
+            delayed(quality_task)(dataset, dims, method, seed, epochs[dataset], judges[dataset], args.threads)
+            for dataset, dims, method, seed in tasks
+        )
         table = pd.DataFrame(rows)[QUALITY_COLUMNS]
+        table["order"] = table.method.map(METHOD_ORDER.index)
+        table = table.sort_values(["dataset", "dims", "order", "seed"], kind="stable").drop(columns="order")
         table.to_csv(out / "quality.csv", index=False)
         summary = summarize(table)
         checks = goals(table)
@@ -240,8 +264,8 @@ def main(argv=None):
         import ablation
 
         for name, data in datasets.items():
-            judge = judge_for(name, data, judges)
-            table = ablation.run(data, judge, dims=2, epochs=epochs[name], quick=args.quick)
+            judge = judge_for(name, data, judges, args.quick)
+            table = ablation.run(data, judge, dims=2, epochs=epochs[name], n_jobs=args.jobs)
             table.insert(0, "dataset", name)
             table.to_csv(out / f"ablation_{name}.csv", index=False)
             report += [f"\n## Ablation ({name}, 2-D, GridSearchCV on a train/validation split)\n",
@@ -251,7 +275,7 @@ def main(argv=None):
     if "speed" in args.only:
         import speed
 
-        table = speed.run(quick=args.quick)
+        table = speed.run(quick=args.quick, threads=args.threads)
         table.to_csv(out / "speed.csv", index=False)
         report += ["\n## Speed\n", markdown(table, floatfmt=",.2f")]
         print(markdown(table, floatfmt=",.2f"), flush=True)

@@ -101,7 +101,7 @@ plot_formats = [("png", 100)]
 
 # The MNIST example needs the IDX files; without them it is left out of the
 # gallery (run as a script it prints a message and exits 0).
-_ignore = r"__init__\.py|/_"
+_ignore = r"__init__\.py|[/\\]_[^/\\]*\.py$"
 if not _mnist_available():
     _ignore += r"|plot_mnist_reproduction\.py"
 
@@ -124,6 +124,10 @@ sphinx_gallery_conf = {
     # ignored build folders; the build log prints the times anyway.
     "write_computation_times": False,
     "min_reported_time": 1,
+    # Run every example on every build: sphinx-gallery would otherwise skip
+    # examples whose source is unchanged, and keep the figures of a fast
+    # build in a full one (or the other way round).
+    "run_stale_examples": True,
 }
 
 # -- Docstring fixes ---------------------------------------------------------

@@ -29,6 +29,7 @@ import os
 # other processes (here: the Dask workers) need.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import logging  # noqa: E402
 import time  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -49,7 +50,7 @@ vae = DisentangledVAE(
     random_state=0,
 )
 schedules = [SigmoidDecay(), SigmoidDecay(midpoint=0.2), LinearDecay(), Constant(1.0)]
-search = GridSearchCV(vae, {"classification_weight": schedules}, cv=3, n_jobs=-1)
+search = GridSearchCV(vae, {"classification_weight": schedules}, cv=2, n_jobs=-1)
 
 # %%
 # Search on a local cluster
@@ -79,6 +80,7 @@ if __name__ == "__main__":
         host="127.0.0.1",
         dashboard_address=None,
         env={"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+        silence_logs=logging.ERROR,
     )
     client = Client(cluster)
     print(f"{len(client.scheduler_info()['workers'])} workers at {cluster.scheduler_address}")

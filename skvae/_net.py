@@ -206,13 +206,14 @@ class DisentangledVAENet(NeuralNet):
 
     def _save_epoch_state(self):
         """Copy the state that a stop in the next epoch goes back to."""
-        self.rng_state_ = _get_rng_state(torch.device(self.device))
         self._epoch_state = {
             "epochs": len(self.history),
             "n_steps": self.n_steps_,
             "module": copy.deepcopy(self.module_.state_dict()),
             "optimizer": copy.deepcopy(self.optimizer_.state_dict()),
+            "rng": _get_rng_state(torch.device(self.device)),
         }
+        self.rng_state_ = self._epoch_state["rng"]
 
     def _restore_epoch_state(self, exc):
         """Go back to the last finished epoch after ``exc`` stopped training."""
@@ -221,6 +222,7 @@ class DisentangledVAENet(NeuralNet):
             self.module_.load_state_dict(state["module"])
             self.optimizer_.load_state_dict(state["optimizer"])
             self.n_steps_ = state["n_steps"]
+            self.rng_state_ = state["rng"]
             del self.history[state["epochs"] :]
         if isinstance(exc, KeyboardInterrupt):
             self.interrupted_ = not any(

@@ -6,8 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import ValidSplit
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -21,6 +19,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
 
 from . import persistence
 from ._net import DisentangledVAENet
@@ -385,9 +385,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         if self.warm_start and hasattr(self, "net_"):
             return self._continue_fit(X, y)
         X, y_encoded = self._validate_fit_data(X, y)
-        n_classes = 0 if y is None else len(self.classes_)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self._initialize_net(X.shape[1], n_classes, self._resolve_device(), seed)
+        self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
         self._train(X, y_encoded)
         return self
 
@@ -436,6 +434,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "hold out validation data for early_stopping=True. Use fit for early "
                 "stopping, or set early_stopping=False."
             )
+        if y is None and classes is not None:
+            raise ValueError(
+                "classes was given but y is None. Pass y with classes to train a "
+                "latent classifier, or neither for a plain VAE."
+            )
         first_call = not hasattr(self, "net_")
         if first_call:
             self._set_partial_fit_classes(y, classes)
@@ -450,9 +453,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             y_encoded = self._encode_partial_fit_labels(y)
         self._check_bce_range(X)
         if first_call:
-            n_classes = 0 if y is None else len(self.classes_)
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            self._initialize_net(X.shape[1], n_classes, self._resolve_device(), seed)
+            self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
         else:
             self.net_.set_params(**self._training_params())
         self._train(X, y_encoded, epochs=1, partial=True)
@@ -570,11 +571,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def _set_partial_fit_classes(self, y, classes):
         """Set ``classes_`` from ``classes`` on the first call to partial_fit."""
         if y is None:
-            if classes is not None:
-                raise ValueError(
-                    "classes was given but y is None. Pass y with classes to train a "
-                    "latent classifier, or neither for a plain VAE."
-                )
             if hasattr(self, "classes_"):
                 del self.classes_
             return
@@ -634,8 +630,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             )
         return np.array([codes[label] for label in labels], dtype=np.int64)
 
-    def _initialize_net(self, n_features, n_classes, device, seed):
-        """Build the network and its skorch net ``net_``, seeded by ``seed``."""
+    def _initialize_net(self, n_features, n_classes, device=None, seed=None):
+        """Build the network and its skorch net ``net_``.
+
+        ``device`` None means the ``device`` parameter's; ``seed`` None
+        draws one from ``random_state``.
+        """
+        device = self._resolve_device() if device is None else device
+        if seed is None:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         image_shape = self._check_image_shape(n_features)
         hidden_dims = self._check_widths(self.hidden_dims, "hidden_dims")
         classifier_hidden = self._check_widths(self.classifier_hidden, "classifier_hidden")
@@ -645,7 +648,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             module = self._build_module(n_features, image_shape, hidden_dims, classifier_hidden, n_classes)
-            self.net_ = self._build_net(module, device, stratify=n_classes > 0, seed=seed).initialize()
+            net = self._build_net(module, device)
+            if self.early_stopping:
+                # Seeded: a warm start or a loaded model keeps the same split.
+                split = ValidSplit(self.validation_fraction, stratified=n_classes > 0, random_state=seed)
+                net.set_params(train_split=split)
+            self.net_ = net.initialize()
         self.image_shape_ = image_shape
         self._built_with = {name: copy.copy(getattr(self, name)) for name in _NETWORK_PARAMS}
 
@@ -776,12 +784,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         activation = "sigmoid" if self.reconstruction == "bce" else None
         return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
 
-    def _build_net(self, module, device, stratify, seed):
+    def _build_net(self, module, device):
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         callbacks = list(self.callbacks or [])
-        train_split = None
         if self.early_stopping:
-            train_split = ValidSplit(self.validation_fraction, stratified=stratify, random_state=seed)
             callbacks.append(
                 (
                     "early_stopping",
@@ -794,7 +800,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             module,
             DisentangledVAELoss(self.reconstruction, self.kl, self.beta, self.class_spacing),
             optimizer=optimizer,
-            train_split=train_split,
+            train_split=None,
             callbacks=callbacks,
             device=device,
             **self._training_params(),

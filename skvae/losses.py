@@ -172,26 +172,9 @@ class DisentangledVAELoss(nn.Module):
         """Mean of each sample's prior: its class centre, or 0 when unlabelled."""
         if not self.class_spacing or n_classes is None:
             return None
-        if self.class_spacing == "mean":
-            centers = self._running_means(mu, y, n_classes)
-        else:
-            centers = self.centers(n_classes, mu.shape[1], mu.device)
+        centers = self.centers(n_classes, mu.shape[1], mu.device)
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
-
-    def _running_means(self, mu, y, n_classes, momentum=0.1):
-        state = getattr(self, "class_means_", None)
-        if state is None or state.shape != (n_classes, mu.shape[1]):
-            state = torch.full((n_classes, mu.shape[1]), float("nan"), device=mu.device)
-        state = state.to(mu.device)
-        if self.training:
-            with torch.no_grad():
-                for c in torch.unique(y[y >= 0]).tolist():
-                    batch_mean = mu[y == c].mean(0)
-                    old = state[c]
-                    state[c] = torch.where(torch.isnan(old), batch_mean, old + momentum * (batch_mean - old))
-            self.class_means_ = state
-        return torch.nan_to_num(state.detach(), nan=0.0)
 
     def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0):
         """All loss terms as a dict; ``"loss"`` is the weighted total."""

@@ -54,8 +54,8 @@ import warnings
 
 import numpy as np
 import torch
-from skorch.history import History
 from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
 
 from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
 

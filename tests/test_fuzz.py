@@ -22,7 +22,6 @@ from skvae import DisentangledVAE, DivergenceError, LinearDecay, SigmoidDecay
 from skvae.persistence import ModelFileError
 
 
-
 def fuzz(max_examples):
     # derandomize: the same examples on every run, as a test suite needs.
     return settings(
@@ -298,7 +297,7 @@ def test_damaged_files_are_refused_or_load_intact(saved_model, data):
 @fuzz(15)
 @given(fraction=st.floats(0, 1), failure=st.sampled_from([OSError, KeyboardInterrupt, RuntimeError]))
 def test_a_save_that_fails_anywhere_keeps_the_previous_file(saved_model, fraction, failure):
-    estimator, X, content = saved_model
+    estimator, _, content = saved_model
     real_save = torch.save
 
     def fail_midway(obj, file, *args, **kwargs):

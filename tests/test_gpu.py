@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
-from sklearn.base import clone
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 
@@ -118,13 +117,23 @@ def test_cuda_model_pickles_for_cpu(data, monkeypatch):
 
 
 @requires_cuda
-def test_cuda_params_load_into_cpu_model(data, tmp_path):
+@pytest.mark.parametrize("hide_cuda", [False, True], ids=["device-cpu", "no-cuda-here"])
+def test_cuda_model_saves_for_cpu(data, tmp_path, monkeypatch, hide_cuda):
+    # DisentangledVAE.save / load: load(device="cpu") on any machine, or
+    # load() where CUDA is missing, which falls back to the CPU with a warning.
     X, y = data
     gpu = _tiny(device="cuda").fit(X, y)
-    gpu.net_.save_params(f_params=tmp_path / "params.pt")
+    Z, proba = gpu.transform(X), gpu.predict_proba(X)
+    gpu.save(tmp_path / "model.pt")
 
-    cpu = clone(gpu).set_params(device="cpu").fit(X, y)
-    cpu.net_.load_params(f_params=tmp_path / "params.pt")
+    if hide_cuda:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.warns(UserWarning, match="CUDA is not available here"):
+            cpu = DisentangledVAE.load(tmp_path / "model.pt")
+    else:
+        cpu = DisentangledVAE.load(tmp_path / "model.pt", device="cpu")
 
+    assert cpu.device == "cpu"
     assert _parameter_devices(cpu) == {"cpu"}
-    assert_allclose(cpu.transform(X), gpu.transform(X), rtol=1e-4, atol=1e-5)
+    assert_allclose(cpu.transform(X), Z, rtol=1e-4, atol=1e-5)
+    assert_allclose(cpu.predict_proba(X), proba, rtol=1e-4, atol=1e-5)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback, EpochTimer
 from skorch.exceptions import DeviceWarning
-from sklearn.exceptions import NotFittedError
 
 from skvae import DisentangledVAE, LinearDecay
 from skvae.datasets import load_digits

@@ -51,10 +51,10 @@ class RaiseAt(Callback):
         self.raised = False
 
     def on_batch_end(self, net, training=False, **kwargs):
-        if training and not self.raised and len(net.history) == self.epoch:
-            if len(net.history[-1]["batches"]) >= self.batch:
-                self.raised = True
-                raise self.exception
+        at_batch = len(net.history) == self.epoch and len(net.history[-1]["batches"]) >= self.batch
+        if training and not self.raised and at_batch:
+            self.raised = True
+            raise self.exception
 
 
 class PoisonWeightsAt(Callback):
@@ -68,11 +68,11 @@ class PoisonWeightsAt(Callback):
         self.done = False
 
     def _poison(self, net, training, after):
-        if training and after == self.after and not self.done and len(net.history) == self.epoch:
-            if len(net.history[-1]["batches"]) == self.batch:
-                self.done = True
-                with torch.no_grad():
-                    next(net.module_.parameters()).view(-1)[0] = float("nan")
+        at_batch = len(net.history) == self.epoch and len(net.history[-1]["batches"]) == self.batch
+        if training and after == self.after and not self.done and at_batch:
+            self.done = True
+            with torch.no_grad():
+                next(net.module_.parameters()).view(-1)[0] = float("nan")
 
     def on_batch_begin(self, net, training=False, **kwargs):
         self._poison(net, training, False)
@@ -271,6 +271,8 @@ def test_partial_fit_refuses_inconsistent_calls(digits):
     plain = small_vae().partial_fit(X)
     with pytest.raises(ValueError, match="fitted without labels"):
         plain.partial_fit(X, y)
+    with pytest.raises(ValueError, match="classes was given but y is None"):
+        plain.partial_fit(X, classes=[0, 1])
 
 
 def test_partial_fit_with_unlabeled_samples(digits):
