@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -14,7 +15,7 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -33,6 +34,12 @@ from .modules import (
     LatentClassifier,
     MLPDecoder,
     MLPEncoder,
+)
+from .regions import (
+    class_gaussians,
+    find_sign_change,
+    sample_class_gaussians,
+    segment_points,
 )
 from .schedules import SigmoidDecay, as_schedule
 
@@ -237,6 +244,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``classification_weight`` (mean over the epoch's steps), ``dur``.
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` of the data, when images.
+    class_centroids_ : ndarray of shape (n_classes, n_components)
+        Mean of the latent means of each class's training samples; absent
+        for a model fitted without labels.
+    class_covariances_ : ndarray of shape (n_classes, n_components, n_components)
+        Covariance of the latent means of each class's training samples,
+        plus 1e-6 on the diagonal; with ``class_centroids_`` the Gaussian
+        that :meth:`sample` draws a class region from.
 
     See Also
     --------
@@ -829,7 +843,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             block = torch.zeros((_INFERENCE_BLOCK, data.shape[1]), dtype=torch.float32, device=device)
             for start in range(0, len(data), _INFERENCE_BLOCK):
                 rows = data[start : start + _INFERENCE_BLOCK]
-                block[: len(rows)] = torch.as_tensor(np.asarray(rows, dtype=np.float32)).to(device)
+                # A copy: validated input may be a read-only view (memmaps, DataFrames).
+                block[: len(rows)] = torch.tensor(rows, dtype=torch.float32, device=device)
                 block[len(rows) :] = 0
                 out[start : start + len(rows)] = function(block)[: len(rows)].cpu().numpy()
         return out
@@ -893,15 +908,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        module = self.net_.module_
-        logits = self._run_blocks(
-            X, lambda batch: module.classifier(module.encoder(batch)[0]), len(self.classes_)
-        )
-        # Softmax in float64 so that rows sum to 1 to double precision.
-        logits -= logits.max(axis=1, keepdims=True)
-        proba = np.exp(logits)
-        proba /= proba.sum(axis=1, keepdims=True)
-        return proba
+        return self._latent_proba(self._encode(X))
 
     @available_if(_supervised)
     def predict(self, X):
@@ -957,10 +964,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             Class of each sample, from ``classes_``; None for draws from the
             prior, which belong to no class.
         """
-        from sklearn.utils import check_scalar
-
-        from .regions import sample_class_gaussians
-
         check_is_fitted(self)
         rng = check_random_state(random_state)
         labels = None if y is None else np.asarray(y)
@@ -1002,10 +1005,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Z_path : ndarray of shape (n_steps, n_components)
             The latent points, equally spaced on the segment.
         """
-        from sklearn.utils import check_scalar
-
-        from .regions import segment_points
-
         check_is_fitted(self)
         check_scalar(n_steps, "n_steps", Integral, min_val=2)
         z_a, z_b = self._latent_point(a, "a"), self._latent_point(b, "b")
@@ -1063,10 +1062,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             classifier does not prefer ``a`` at one end and ``b`` at the
             other, so there is no border to find.
         """
-        from sklearn.utils import Bunch, check_scalar
-
-        from .regions import find_sign_change, segment_points
-
         check_is_fitted(self)
         check_scalar(tol, "tol", Real, min_val=0, include_boundaries="neither")
         index_a, index_b = self._class_indices([a, b])
@@ -1103,8 +1098,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
     def _fit_class_gaussians(self, X, y_encoded):
         """Fit ``class_centroids_`` and ``class_covariances_`` after training on ``X``."""
-        from .regions import class_gaussians
-
         if y_encoded is None:
             for name in ("class_centroids_", "class_covariances_"):
                 if hasattr(self, name):
@@ -1150,9 +1143,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         return self._encode(rows)[0]
 
     def _latent_proba(self, Z):
-        """Latent classifier's probabilities at latent points ``Z`` (float64)."""
-        from scipy.special import softmax
+        """Latent classifier's probabilities at latent points ``Z``.
 
+        The softmax runs in float64, so that rows sum to 1 to double precision.
+        """
         logits = self._run_blocks(Z, self.net_.module_.classifier, len(self.classes_))
         return softmax(logits, axis=1)
 

@@ -14,6 +14,7 @@ __all__ = [
     "DisentangledVAELoss",
     "class_centers",
     "classification_loss",
+    "resolve_class_spacing",
     "kl_divergence",
     "reconstruction_loss",
 ]
@@ -134,6 +135,37 @@ def classification_loss(logits, y):
     return F.cross_entropy(logits[labelled], y[labelled])
 
 
+#: Spacing of the class centres chosen by ``class_spacing="auto"``.
+AUTO_SPACING = 12.0
+
+#: ``class_spacing="auto"`` anchors only when the farthest two class centres
+#: are at most this many times farther apart than the closest two.
+AUTO_MAX_SPREAD = 1.5
+
+
+def resolve_class_spacing(class_spacing, n_classes, n_components):
+    """The spacing of the class centres, or None for no class anchoring.
+
+    ``"auto"`` gives :data:`AUTO_SPACING` when the centres of
+    :func:`class_centers` are close to equidistant (every class then borders
+    every other one, e.g. 10 classes in 5 or more dimensions), and None
+    otherwise (e.g. 10 classes in 2-D, where fixed centres on a circle would
+    impose an arbitrary neighbourhood order on the classes).
+    """
+    if class_spacing is None or class_spacing == 0:
+        return None
+    if isinstance(class_spacing, str):
+        if class_spacing != "auto":
+            raise ValueError(f"class_spacing must be a number, 'auto' or None; got {class_spacing!r}.")
+        if n_classes is None or n_classes < 2:
+            return None
+        centers = class_centers(n_classes, n_components)
+        dist = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1)
+        off = dist[~np.eye(len(centers), dtype=bool)]
+        return AUTO_SPACING if off.max() <= AUTO_MAX_SPREAD * off.min() + 1e-9 else None
+    return float(class_spacing)
+
+
 class DisentangledVAELoss(nn.Module):
     """Weighted sum of reconstruction, KL and latent-classification losses.
 
@@ -145,11 +177,13 @@ class DisentangledVAELoss(nn.Module):
         KL variant, see :func:`kl_divergence`.
     beta : float
         Weight of the KL term.
-    class_spacing : float or None, default=None
+    class_spacing : float, "auto" or None, default=None
         With a number, each labelled sample's prior is ``N(c_y, I)`` centred
         on its class's centre from :func:`class_centers` (centres at least
-        ``class_spacing`` apart): class-mean anchoring. Unlabelled samples,
-        and every sample when None, keep the ``N(0, I)`` prior.
+        ``class_spacing`` apart): class-mean anchoring. ``"auto"`` anchors
+        only where the centres can be nearly equidistant, see
+        :func:`resolve_class_spacing`. Unlabelled samples, and every sample
+        without anchoring, keep the ``N(0, I)`` prior.
     """
 
     def __init__(self, reconstruction="mse", kl="abs", beta=1.0, class_spacing=None):
@@ -161,18 +195,25 @@ class DisentangledVAELoss(nn.Module):
         self._centers = None
 
     def centers(self, n_classes, n_components, device=None):
-        """The class centres as a float32 tensor (cached)."""
+        """The class centres as a float32 tensor, or None without anchoring."""
         key = (n_classes, n_components, self.class_spacing)
         if self._centers is None or self._centers[0] != key:
-            values = class_centers(n_classes, n_components, self.class_spacing)
-            self._centers = (key, torch.as_tensor(values, dtype=torch.float32))
-        return self._centers[1].to(device)
+            spacing = resolve_class_spacing(self.class_spacing, n_classes, n_components)
+            values = None if spacing is None else class_centers(n_classes, n_components, spacing)
+            self._centers = (key, None if values is None else torch.as_tensor(values, dtype=torch.float32))
+        centers = self._centers[1]
+        return None if centers is None else centers.to(device)
 
     def prior_means(self, mu, y, n_classes):
-        """Mean of each sample's prior: its class centre, or 0 when unlabelled."""
-        if not self.class_spacing or n_classes is None:
+        """Mean of each sample's prior: its class centre, or 0 when unlabelled.
+
+        None when every prior is ``N(0, I)`` (no anchoring, or no classes).
+        """
+        if self.class_spacing is None or n_classes is None:
             return None
         centers = self.centers(n_classes, mu.shape[1], mu.device)
+        if centers is None:
+            return None
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
