@@ -1,17 +1,19 @@
 """skvae: a class-disentangled variational autoencoder as a scikit-learn estimator."""
 
 from .estimator import DisentangledVAE
-from .exceptions import DivergenceError
+from .exceptions import ChecksumError, DivergenceError, ModelFileError
 from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChecksumError",
     "Constant",
     "CosineDecay",
     "DisentangledVAE",
     "DivergenceError",
     "LinearDecay",
+    "ModelFileError",
     "SigmoidDecay",
     "__version__",
 ]

@@ -1,6 +1,6 @@
 """Exceptions raised by skvae."""
 
-__all__ = ["ChecksumError", "DivergenceError"]
+__all__ = ["ChecksumError", "DivergenceError", "ModelFileError"]
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -14,3 +14,8 @@ class DivergenceError(FloatingPointError, ValueError):
 
 class ChecksumError(ValueError):
     """A dataset file's md5 checksum does not match the official one."""
+
+
+class ModelFileError(ValueError):
+    """A model file is truncated, corrupted, of another format version, or
+    not a model file at all."""

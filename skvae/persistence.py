@@ -59,6 +59,8 @@ from skorch.history import History
 
 from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
 
+from .exceptions import ModelFileError
+
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "save"]
 
 FORMAT = "skvae.DisentangledVAE"
@@ -68,11 +70,6 @@ _SCHEDULES = {cls.__name__: cls for cls in (Constant, CosineDecay, LinearDecay, 
 # Fitted attributes are public names ending in "_"; the net is stored apart.
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_\Z")
 _NOT_ATTRIBUTES = ("net_", "history_")
-
-
-class ModelFileError(ValueError):
-    """A model file is truncated, corrupted, of another format version, or
-    not a model file at all."""
 
 
 def save(estimator, path):
