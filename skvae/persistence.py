@@ -57,9 +57,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
-
 from .exceptions import ModelFileError
+from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "save"]
 
