@@ -56,7 +56,7 @@ QUALITY_COLUMNS = [
     "dataset", "dims", "method", "seed", "head_acc", "head_drop", "knn5_acc", "silhouette",
     "recon_mse", "generation_acc", "border_share", "fit_s",
 ]
-DEFAULT_EPOCHS = {"mnist": 30, "digits": 300}
+DEFAULT_EPOCHS = {"mnist": 30, "digits": 100}
 
 
 def original_recipe():
@@ -216,7 +216,7 @@ def main(argv=None):
                         default=["quality", "ablation", "speed"])
     parser.add_argument("--datasets", nargs="+", choices=["mnist", "digits"], default=["mnist", "digits"])
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 8, 16])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs-mnist", type=int, default=DEFAULT_EPOCHS["mnist"])
     parser.add_argument("--epochs-digits", type=int, default=DEFAULT_EPOCHS["digits"])
     parser.add_argument("--umap-dims", nargs="*", type=int, default=[2],

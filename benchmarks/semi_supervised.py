@@ -20,7 +20,7 @@ Both models use skvae's default hyper-parameters except ``max_epochs`` and
 ``random_state``; each seed draws its own labeled subset and model
 initialisation. Prints a Markdown table.
 
-    python benchmarks/semi_supervised.py [--quick] [--max-epochs 15] [--seeds 2] [--data-home DIR]
+    python benchmarks/semi_supervised.py [--quick] [--max-epochs 15] [--seeds 3] [--data-home DIR]
 """
 
 import argparse
@@ -93,7 +93,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 training images, 10 epochs, 1 seed: a smoke test")
     parser.add_argument("--max-epochs", type=int, default=15)
-    parser.add_argument("--seeds", type=int, default=2, help="random states 0, 1, ...: label subset and model")
+    parser.add_argument("--seeds", type=int, default=3, help="random states 0, 1, ...: label subset and model")
     parser.add_argument("--data-home", default=DEFAULT_DATA_HOME, help="folder with the MNIST IDX files")
     args = parser.parse_args()
 

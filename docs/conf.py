@@ -28,7 +28,9 @@ from pathlib import Path
 # torch's OpenMP threads busy-wait by default; on a shared 2-core machine
 # that makes training ~30x slower. Set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-if not os.environ.get("SKVAE_DOCS_FULL"):
+if os.environ.get("SKVAE_DOCS_FULL"):
+    os.environ.pop("SKVAE_EXAMPLES_FAST", None)
+else:
     os.environ["SKVAE_EXAMPLES_FAST"] = "1"
 
 DOCS = Path(__file__).resolve().parent

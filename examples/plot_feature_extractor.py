@@ -50,8 +50,10 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratif
 
 
 def make_vae(n_components):
+    # Pixels are in [0, 1]: the binary cross-entropy reconstruction applies.
     return DisentangledVAE(
         n_components=n_components,
+        reconstruction="bce",
         max_epochs=2 if FAST else 30,
         warmup_steps=0 if FAST else 50,
         random_state=0,
@@ -86,14 +88,17 @@ table = pd.Series(scores).unstack()[list(classifiers)].loc[list(extractors)]
 table.round(3)
 
 # %%
-# Two dimensions are enough for the VAE's features to be nearly as good as
-# the raw pixels, far ahead of two principal components: the labels shaped
-# them. With more dimensions PCA catches up, as it keeps more of the pixels'
-# information.
+# What to look for: with two features, the VAE's are far ahead of PCA's,
+# because the labels shaped them, though well behind the 64 raw pixels.
+# With ten features both methods come close to the raw pixels: PCA keeps
+# more of the pixels' information with every component, and the VAE's
+# advantage shrinks. The VAE's features pay off where few dimensions must
+# carry the class, e.g. for a plot or a distance-based method.
 ax = table.plot.barh(figsize=(7, 4))
 ax.set(xlabel="test accuracy", xlim=(0, 1), title="Classifiers on different features")
 ax.invert_yaxis()
 ax.figure.set_layout_engine("constrained")
+ax.legend(loc="lower right")
 
 # %%
 # Features as a DataFrame

@@ -11,9 +11,10 @@ variant uses :math:`|\mu|`, a pull of constant strength, so class regions far
 from the origin are not squeezed together in the second half of training.
 You want to see the difference before choosing.
 
-We train two otherwise identical models on scikit-learn's 8x8 digits and
-compare their latent spaces and how far each class's centroid lies from the
-origin.
+We train two otherwise identical models on scikit-learn's 8x8 digits (with
+the binary cross-entropy reconstruction, as the pixels are in [0, 1]) and
+compare their latent spaces, how far each class's centroid lies from the
+origin, and how well the classes are separated.
 """
 
 # %%
@@ -46,11 +47,12 @@ for kl in ["abs", "standard"]:
     models[kl] = DisentangledVAE(
         n_components=2,
         kl=kl,
+        reconstruction="bce",
         max_epochs=2 if FAST else 40,
         warmup_steps=0 if FAST else 50,
         random_state=0,
     ).fit(X_train, y_train)
-    print(f"kl={kl!r}: test accuracy {models[kl].score(X_test, y_test):.3f}")
+    print(f"kl={kl!r}: latent classifier's test accuracy {models[kl].score(X_test, y_test):.3f}")
 
 # %%
 # The latent spaces
@@ -63,6 +65,7 @@ for ax, (kl, model) in zip(axes, models.items()):
     ax.set_title(f'kl="{kl}"')
     if ax is axes[0]:
         display.legend_.remove()
+# The "abs" model (left) spreads the classes over a wider area.
 
 # %%
 # Distance of the class centroids from the origin
@@ -90,9 +93,15 @@ for kl, values in distances.items():
 # A latent space that shrinks as a whole is not less separated. Two
 # scale-free measures: the mean distance between centroids over the mean
 # within-class standard deviation, and the accuracy of a 5-nearest-neighbours
-# classifier on the test latents. Together with the latent classifier's own
-# accuracy printed above, they tell whether the pull towards the origin cost
-# separation on this data, or only moved the classes.
+# classifier fitted afresh on the training latents, scored on the test
+# latents.
+#
+# What to look for: with the settings of this example, the 5-NN classifier
+# separates the classes about as well in either space (the "standard" one is
+# even a little ahead), so the pull towards the origin mostly rescaled the
+# space. The model's own latent classifier, however, is clearly more
+# accurate with "abs" (printed at the top), and its regions are the ones
+# that ``predict``, ``sample``, ``interpolate`` and ``class_border`` use.
 from sklearn.neighbors import KNeighborsClassifier
 
 for kl, model in models.items():

@@ -9,12 +9,13 @@ overlapping. The same estimator trains a plain VAE when ``fit`` gets no
 labels (``fit(X)``), so the comparison is one argument away.
 
 We train both on scikit-learn's 8x8 digits with the same architecture, seed
-and number of epochs, and compare
+and number of epochs, and the binary cross-entropy reconstruction (the
+pixels are in [0, 1]), and compare
 
 * their 2-D latent spaces, coloured by the true digit,
 * how well a k-nearest-neighbours classifier separates the digits in each
   latent space (fitted on the training latents, scored on the test latents),
-* their reconstruction errors: the labels should not cost much of it.
+* their reconstruction errors: do the labels cost reconstruction quality?
 """
 
 # %%
@@ -46,6 +47,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratif
 
 vae = DisentangledVAE(
     n_components=2,
+    reconstruction="bce",
     max_epochs=2 if FAST else 40,
     warmup_steps=0 if FAST else 50,
     random_state=0,
@@ -67,7 +69,17 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
 LatentSpaceDisplay.from_estimator(plain, X_test, y_test, ax=axes[0]).legend_.remove()
 axes[0].set_title("plain VAE: fit(X)")
 LatentSpaceDisplay.from_estimator(disentangled, X_test, y_test, ax=axes[1])
-axes[1].set_title("DisentangledVAE: fit(X, y)")
+_ = axes[1].set_title("DisentangledVAE: fit(X, y)")
+
+# %%
+# The plain VAE uses its latent space sparingly: on these small images the KL
+# term makes it cheaper to ignore one latent dimension (or, with
+# ``reconstruction="mse"``, whose loss is smaller, both) than to encode
+# much in it, a known failure of VAEs called posterior collapse. The
+# classifier's loss forces the disentangled model to spread the digits out.
+print("spread of the latent means per dimension (standard deviation):")
+print("  plain VAE:       ", plain.transform(X_train).std(axis=0).round(3))
+print("  DisentangledVAE: ", disentangled.transform(X_train).std(axis=0).round(3))
 
 # %%
 # Class separation and reconstruction
@@ -88,6 +100,6 @@ names = [row[0] for row in rows]
 axes[0].bar(names, [row[1] for row in rows], color=["C7", "C0"])
 axes[0].set(ylabel="accuracy", ylim=(0, 1), title="5-NN in the 2-D latent space")
 axes[1].bar(names, [row[2] for row in rows], color=["C7", "C0"])
-axes[1].set(ylabel="MSE per pixel", title="Reconstruction error")
+_ = axes[1].set(ylabel="MSE per pixel", title="Reconstruction error")
 
 plt.show()

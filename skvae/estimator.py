@@ -51,7 +51,10 @@ __all__ = ["DisentangledVAE"]
 # independent of the batch it came in.
 _INFERENCE_BLOCK = 1024
 
-_DEFAULT_SCHEDULE = SigmoidDecay()
+# Decays from 100 to a floor of 30, not to ~0: the classification loss is
+# ~1 per sample while the reconstruction is summed over all features, so a
+# weight near 0 stops the head from learning (see docs/defaults.rst).
+_DEFAULT_SCHEDULE = SigmoidDecay(start=100.0, end=30.0)
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -111,11 +114,14 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     """Variational autoencoder whose latent space is split into class regions.
 
     A classifier head on the latent code is trained together with the VAE.
-    Its loss weight starts high and decays to almost zero, so early training
-    carves a region per class into the latent space and later training is an
-    ordinary VAE that keeps those regions. Labels are needed for training
-    only: ``transform`` encodes, ``predict`` classifies from the latent mean
-    and ``inverse_transform`` decodes any latent point.
+    Its loss weight starts high and decays to a floor, so early training
+    carves a region per class into the latent space and later training
+    mostly refines the VAE while the head keeps learning; with enough latent
+    dimensions each class also gets its own prior centre (``class_spacing``).
+    See ``docs/defaults.rst`` for why the defaults are what they are.
+    Labels are needed for training only: ``transform`` encodes, ``predict``
+    classifies from the latent mean and ``inverse_transform`` decodes any
+    latent point.
 
     Parameters
     ----------
@@ -135,26 +141,32 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Required for ``architecture="conv"``.
     classifier_hidden : tuple of int, default=(10, 10)
         Widths of the latent classifier's LeakyReLU hidden layers.
-    reconstruction : {"mse", "bce"}, default="mse"
+    reconstruction : {"mse", "bce"}, default="bce"
         Squared error summed over features, or binary cross-entropy (inputs
-        in [0, 1]; the decoder then ends with a sigmoid).
-    kl : {"abs", "standard"}, default="abs"
+        in [0, 1]; the decoder then ends with a sigmoid). Scale other data
+        to [0, 1] (e.g. ``make_pipeline(MinMaxScaler(), DisentangledVAE())``)
+        or pass ``"mse"``.
+    kl : {"abs", "standard"}, default="standard"
         KL term: ``"standard"`` uses ``mu**2``, ``"abs"`` uses ``|mu|`` so that
         class means are not pulled quadratically to the origin.
     beta : float, default=1.0
         Weight of the KL term.
-    class_spacing : float or None, default=None
+    class_spacing : float, "auto" or None, default="auto"
         Class-mean anchoring: with a number, the prior of a labelled sample
         is a unit Gaussian centred on its class's centre instead of the
         origin. The centres are fixed and well spread (a regular simplex
         when ``n_components >= n_classes - 1``, a regular polygon in 2-D;
         see :func:`skvae.losses.class_centers`), the closest two
-        ``class_spacing`` apart. None keeps the single ``N(0, I)`` prior.
-    classification_weight : schedule, float or callable, default=SigmoidDecay()
+        ``class_spacing`` apart. ``"auto"`` anchors with spacing 12 where
+        the centres can be nearly equidistant (farthest pair at most 1.5
+        times the closest: 10 classes in 5 or more dimensions) and not
+        otherwise (e.g. in 2-D). None keeps the single ``N(0, I)`` prior.
+    classification_weight : schedule, float or callable, default=SigmoidDecay(end=30.0)
         Weight of the latent classifier's loss at every optimizer step: a
         schedule from :mod:`skvae.schedules`, a constant, or a callable
         ``f(step, total_steps) -> float``. The default decays from 100 to
-        0.01 along a sigmoid centred halfway through training.
+        a floor of 30 along a sigmoid centred halfway through training
+        (the original recipe decayed to 0.01: ``SigmoidDecay()``).
     warmup_steps : int, default=100
         Number of first optimizer steps that train reconstruction only (no
         KL and no classification term).
@@ -279,7 +291,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "reconstruction": [StrOptions({"mse", "bce"})],
         "kl": [StrOptions({"abs", "standard"})],
         "beta": [Interval(Real, 0, None, closed="left")],
-        "class_spacing": [Interval(Real, 0, None, closed="left"), StrOptions({"mean"}), None],
+        "class_spacing": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "classification_weight": [Interval(Real, 0, None, closed="left"), callable],
         "warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -305,10 +317,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         hidden_dims=(512, 256),
         image_shape=None,
         classifier_hidden=(10, 10),
-        reconstruction="mse",
-        kl="abs",
+        reconstruction="bce",
+        kl="standard",
         beta=1.0,
-        class_spacing=None,
+        class_spacing="auto",
         classification_weight=_DEFAULT_SCHEDULE,
         warmup_steps=100,
         max_epochs=30,
