@@ -387,7 +387,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             [0, 1].
         y : array-like of shape (n_samples,), default=None
             Class labels (ints or strings). None trains a plain VAE, which
-            can transform and decode but not predict.
+            can transform and decode but not predict. With
+            ``unlabeled_label`` set, samples carrying that value count as
+            unlabeled: they train the VAE but not the latent classifier.
 
         Returns
         -------
@@ -796,6 +798,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             raise ValueError(
                 f"device={self.device!r} but CUDA is not available here; use "
                 "device='cpu' or device='auto'."
+            )
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={self.device!r} but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
             )
         return device
 
