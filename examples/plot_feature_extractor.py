@@ -89,7 +89,7 @@ table.round(3)
 
 # %%
 # What to look for: with two features, the VAE's are far ahead of PCA's,
-# because the labels shaped them, though well behind the 64 raw pixels.
+# because the labels shaped them, and not far behind the 64 raw pixels.
 # With ten features both methods come close to the raw pixels: PCA keeps
 # more of the pixels' information with every component, and the VAE's
 # advantage shrinks. The VAE's features pay off where few dimensions must

@@ -4,7 +4,8 @@ Grid-searching the classification-weight schedule
 =================================================
 
 *Story:* the default schedule (the classification weight decays from 100 to
-0.01 along a sigmoid centred halfway through training) is a guess. You want
+a floor of 30 along a sigmoid centred halfway through training) is one
+compromise; your data may want another. You want
 to tune it like any other hyper-parameter, inside a
 :class:`~sklearn.pipeline.Pipeline` and with
 :class:`~sklearn.model_selection.GridSearchCV`, and see what each choice
@@ -66,12 +67,12 @@ pipe
 # %%
 # The grid
 # --------
-# Two sub-grids: the midpoint and end weight of the default sigmoid, and
-# three other schedule objects in place of the sigmoid.
+# Two sub-grids: the midpoint and end weight (the floor) of the default
+# sigmoid, and three other schedule objects in place of the sigmoid.
 param_grid = [
     {
         "disentangledvae__classification_weight__midpoint": [0.3, 0.7],
-        "disentangledvae__classification_weight__end": [0.01, 1.0],
+        "disentangledvae__classification_weight__end": [0.01, 30.0],
     },
     {
         "disentangledvae__classification_weight": [
@@ -87,10 +88,11 @@ param_grid = [
 fig, ax = plt.subplots(layout="constrained")
 for schedule in [
     SigmoidDecay(midpoint=0.3, end=0.01),
-    SigmoidDecay(midpoint=0.7, end=1.0),
+    SigmoidDecay(midpoint=0.7, end=30.0),
     *param_grid[1]["disentangledvae__classification_weight"],
 ]:
     schedule.plot(ax=ax)
+ax.set_yscale("log")
 ax.legend(fontsize="small")
 _ = ax.set_title("Classification weight over training")
 
@@ -150,10 +152,11 @@ table.round(3)
 # %%
 # The trade-off
 # -------------
-# The three scores of every candidate, most accurate first. A schedule that
-# keeps the weight high longer (a later midpoint, a higher end) buys
-# accuracy and class separation; a constant weight of 1 is too weak for the
-# head to carve regions at all.
+# The three scores of every candidate, most accurate first. What to look
+# for: how much accuracy and class separation (silhouette) a schedule that
+# keeps the weight high longer (a later midpoint, a higher floor) buys, and
+# what it costs in reconstruction error. A constant weight of 1 is too weak
+# for the head to carve clear regions.
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), sharey=True, layout="constrained")
 positions = np.arange(len(table))[::-1]
 for ax, column, color in zip(

@@ -72,11 +72,11 @@ LatentSpaceDisplay.from_estimator(disentangled, X_test, y_test, ax=axes[1])
 _ = axes[1].set_title("DisentangledVAE: fit(X, y)")
 
 # %%
-# The plain VAE uses its latent space sparingly: on these small images the KL
-# term makes it cheaper to ignore one latent dimension (or, with
-# ``reconstruction="mse"``, whose loss is smaller, both) than to encode
-# much in it, a known failure of VAEs called posterior collapse. The
-# classifier's loss forces the disentangled model to spread the digits out.
+# The plain VAE keeps its latent means at about the scale of its N(0, I)
+# prior, where the digits overlap; the classifier's loss pushes the
+# disentangled model's classes apart. (On small images a plain VAE may even
+# ignore latent dimensions altogether, a failure known as posterior
+# collapse: the spread of such a dimension is close to 0.)
 print("spread of the latent means per dimension (standard deviation):")
 print("  plain VAE:       ", plain.transform(X_train).std(axis=0).round(3))
 print("  DisentangledVAE: ", disentangled.transform(X_train).std(axis=0).round(3))
