@@ -3,18 +3,20 @@ r"""
 The KL term: ``kl="abs"`` against ``"standard"``
 ================================================
 
-*Story:* in the original recipe the classifier's weight decays to almost
-nothing (``classification_weight=SigmoidDecay()``, down to 0.01), so once
-it is gone only the KL term decides where the classes sit. The standard KL term of
-a VAE pulls every latent mean towards the origin with a force that grows
-linearly with its distance (the term grows as :math:`\mu^2`); the ``"abs"``
-variant uses :math:`|\mu|`, a pull of constant strength, so class regions far
-from the origin are not squeezed together in the second half of training.
-You want to see the difference before choosing.
+*Story:* in the original recipe the classifier's weight decays from 100 to
+below 1 (``classification_weight=SigmoidDecay()``, which tends to 0.01), so
+in the second half of training the KL term, more than the classifier,
+decides where the classes sit. The standard KL term of a VAE pulls every
+latent mean towards the origin with a force that grows linearly with its
+distance (the term grows as :math:`\mu^2`); the ``"abs"`` variant uses
+:math:`|\mu|`, a pull of constant strength, so class regions far from the
+origin are not squeezed together. You want to see the difference before
+choosing.
 
 We train two otherwise identical models with that schedule on
-scikit-learn's 8x8 digits and compare their latent spaces, how far each class's centroid lies from the
-origin, and how well the classes are separated.
+scikit-learn's 8x8 digits and compare their latent spaces, how far each
+class's centroid lies from the origin, and how well the classes are
+separated.
 """
 
 # %%

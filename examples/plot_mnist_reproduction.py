@@ -99,7 +99,7 @@ print(f"train: {X_train.shape}, test: {X_test.shape}")
 # reconstruction, the standard KL term, and a classification weight that
 # decays from 100 to a floor of 30 along a sigmoid centred halfway through
 # training, after a short reconstruction-only warm-up. The original recipe
-# let the weight decay to 0.01 (``classification_weight=SigmoidDecay()``),
+# let the weight decay towards 0.01 (``classification_weight=SigmoidDecay()``),
 # with ``kl="abs"``; the user guide's page on the defaults explains the
 # changes.
 vae = DisentangledVAE(
@@ -120,7 +120,7 @@ print(f"reconstruction MSE per pixel: {np.mean((reconstruction - X_test) ** 2):.
 # The classification term dominates early (weight 100) and the head's
 # training accuracy climbs; as the weight decays, the reconstruction term
 # takes over and the model refines its reconstructions inside the regions
-# carved so far. With the original recipe's decay to 0.01, the head's
+# carved so far. With the original recipe's decay towards 0.01, the head's
 # accuracy falls back in that phase, as the VAE moves samples across
 # borders; the default floor keeps the head holding the regions. How much
 # weight to keep is the trade-off the schedule controls (see

@@ -2,9 +2,9 @@
 
 Runs Sphinx as ``make docs`` does (``-W --keep-going``), but with
 sphinx-gallery's ``plot_gallery=0`` so that the examples are not run (they
-have their own test, ``tests/test_examples.py``), on a copy of ``docs/`` and
-``examples/`` in a temporary folder, so that the generated pages of a real
-``make docs`` are left alone. Needs the ``docs`` extra (``pip install -e
+have their own test, ``tests/test_examples.py``), on a copy of ``docs/`` in
+a temporary folder (beside links to the rest of the repository), so that the
+generated pages of a real ``make docs`` are left alone. Needs the ``docs`` extra (``pip install -e
 ".[docs]"``); skipped without it.
 """
 
@@ -27,7 +27,11 @@ for module in ("sphinx", "numpydoc", "sphinx_gallery"):
 
 def test_docs_build_without_warnings(tmp_path):
     shutil.copytree(REPO / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns(*GENERATED))
-    shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    # The rest of the repository is only read (examples, files that pages
+    # include from ../benchmarks, ...): link it instead of copying.
+    for entry in REPO.iterdir():
+        if entry.name not in ("docs", ".git", ".venv"):
+            (tmp_path / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg")
     env.pop("SKVAE_DOCS_FULL", None)
     if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
