@@ -141,11 +141,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Required for ``architecture="conv"``.
     classifier_hidden : tuple of int, default=(10, 10)
         Widths of the latent classifier's LeakyReLU hidden layers.
-    reconstruction : {"mse", "bce"}, default="bce"
-        Squared error summed over features, or binary cross-entropy (inputs
-        in [0, 1]; the decoder then ends with a sigmoid). Scale other data
-        to [0, 1] (e.g. ``make_pipeline(MinMaxScaler(), DisentangledVAE())``)
-        or pass ``"mse"``.
+    reconstruction : {"auto", "bce", "mse"}, default="auto"
+        Binary cross-entropy summed over features (inputs in [0, 1], e.g.
+        pixel intensities; the decoder then ends with a sigmoid), or squared
+        error summed over features (any real data). ``"auto"`` picks
+        ``"bce"`` when all training values lie in [0, 1] and ``"mse"``
+        otherwise; ``reconstruction_`` says which was used.
     kl : {"abs", "standard"}, default="standard"
         KL term: ``"standard"`` uses ``mu**2``, ``"abs"`` uses ``|mu|`` so that
         class means are not pulled quadratically to the origin.
@@ -254,6 +255,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Per-epoch record: ``train_loss``, ``train_reconstruction``,
         ``train_kl``, ``train_classification``, ``train_accuracy``,
         ``classification_weight`` (mean over the epoch's steps), ``dur``.
+    reconstruction_ : {"bce", "mse"}
+        The reconstruction loss the network was trained with (resolves
+        ``reconstruction="auto"``).
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` of the data, when images.
     class_centroids_ : ndarray of shape (n_classes, n_components)
@@ -288,7 +292,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "hidden_dims": ["array-like"],
         "image_shape": ["array-like", None],
         "classifier_hidden": ["array-like"],
-        "reconstruction": [StrOptions({"mse", "bce"})],
+        "reconstruction": [StrOptions({"auto", "bce", "mse"})],
         "kl": [StrOptions({"abs", "standard"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "class_spacing": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
@@ -317,7 +321,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         hidden_dims=(512, 256),
         image_shape=None,
         classifier_hidden=(10, 10),
-        reconstruction="bce",
+        reconstruction="auto",
         kl="standard",
         beta=1.0,
         class_spacing="auto",
@@ -413,6 +417,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         if self.warm_start and hasattr(self, "net_"):
             return self._continue_fit(X, y)
         X, y_encoded = self._validate_fit_data(X, y)
+        self._check_reconstruction(X, new_network=True)
         self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
         self._train(X, y_encoded)
         return self
@@ -479,7 +484,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         else:
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first_call)
             y_encoded = self._encode_partial_fit_labels(y)
-        self._check_bce_range(X)
+        self._check_reconstruction(X, new_network=first_call)
         if first_call:
             self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
         else:
@@ -587,6 +592,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         # must stay as fitted when the classes differ.
         probe = copy.copy(self)
         X, y_encoded = probe._validate_fit_data(X, y)
+        self._check_reconstruction(X, new_network=False)
         fitted, given = getattr(self, "classes_", None), getattr(probe, "classes_", None)
         if (fitted is None) != (given is None) or (fitted is not None and fitted.tolist() != given.tolist()):
             raise ValueError(
@@ -745,11 +751,18 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     "Pass labels of several classes, or call fit(X) without y for a "
                     "plain VAE."
                 )
-        self._check_bce_range(X)
         return X, y_encoded
 
-    def _check_bce_range(self, X):
-        if self.reconstruction == "bce" and (X.min() < 0 or X.max() > 1):
+    def _check_reconstruction(self, X, new_network):
+        """Choose ``reconstruction_`` for a new network, and check that ``X``
+        suits it: binary cross-entropy needs ``X`` in [0, 1]."""
+        in_unit_interval = bool(X.min() >= 0 and X.max() <= 1)
+        if new_network:
+            if self.reconstruction == "auto":
+                self.reconstruction_ = "bce" if in_unit_interval else "mse"
+            else:
+                self.reconstruction_ = self.reconstruction
+        if self.reconstruction_ == "bce" and not in_unit_interval:
             raise ValueError(
                 f"reconstruction='bce' needs X in [0, 1]; got values in "
                 f"[{X.min():.4g}, {X.max():.4g}]. Scale X first (e.g. "
@@ -814,7 +827,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             encoder = MLPEncoder(n_features, hidden_dims, self.n_components)
             decoder = MLPDecoder(self.n_components, hidden_dims, n_features)
         classifier = LatentClassifier(self.n_components, classifier_hidden, n_classes) if n_classes else None
-        activation = "sigmoid" if self.reconstruction == "bce" else None
+        activation = "sigmoid" if self.reconstruction_ == "bce" else None
         return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
 
     def _build_net(self, module, device):
@@ -831,7 +844,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             callbacks.append(ProgressBar())
         return DisentangledVAENet(
             module,
-            DisentangledVAELoss(self.reconstruction, self.kl, self.beta, self.class_spacing),
+            DisentangledVAELoss(self.reconstruction_, self.kl, self.beta, self.class_spacing),
             optimizer=optimizer,
             train_split=None,
             callbacks=callbacks,

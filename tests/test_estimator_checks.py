@@ -8,10 +8,7 @@ from skvae import DisentangledVAE
 def _small(**params):
     # Small enough for ~60 checks on 2 cores, big enough to pass
     # check_classifiers_train's accuracy bar on its blobs.
-    # The checks feed unscaled data (negative values): squared error, since
-    # the default binary cross-entropy needs X in [0, 1].
     defaults = dict(
-        reconstruction="mse",
         hidden_dims=(16,),
         classifier_hidden=(8,),
         max_epochs=20,

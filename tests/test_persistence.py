@@ -88,6 +88,7 @@ def test_round_trip_is_bit_identical(digits, tmp_path, variant):
             np.testing.assert_array_equal(restored, value)
     assert loaded.n_features_in_ == estimator.n_features_in_ == 64
     assert loaded.image_shape_ == estimator.image_shape_
+    assert loaded.reconstruction_ == estimator.reconstruction_
     assert loaded.history_.to_list() == estimator.history_.to_list()
     assert (loaded.net_.n_steps_, loaded.net_.total_steps_) == (estimator.net_.n_steps_, estimator.net_.total_steps_)
     assert sorted(os.listdir(tmp_path)) == ["model.skvae"]
@@ -101,7 +102,7 @@ def test_file_is_tensors_and_json(saved):
     assert set(metadata) == {"params", "attributes", "history", "net"}
     assert metadata["params"]["classification_weight"] == {
         "__schedule__": "SigmoidDecay",
-        "params": {"end": 0.01, "midpoint": 0.5, "start": 100.0, "steepness": 10.0},
+        "params": DisentangledVAE().classification_weight.get_params(),
     }
     assert metadata["attributes"]["n_features_in_"] == 64
     assert all(isinstance(t, torch.Tensor) for t in payload["state"]["module"].values())
