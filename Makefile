@@ -11,10 +11,11 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: demo test docs bench clean
 
+# torch first: prefer a wheel the machine already provides (pip's find-links,
+# e.g. a CPU build, instead of a multi-GB CUDA build from the index);
+# elsewhere torch comes from the package index as usual.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# Prefer a torch wheel the machine already provides (pip's find-links,
-	# e.g. a CPU build); elsewhere install torch from the index as usual.
 	$(PY) -m pip install --no-index --no-deps torch || $(PY) -m pip install torch
 	$(PY) -m pip install -e ".[test]"
 	touch $(STAMP)
