@@ -219,6 +219,8 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs-mnist", type=int, default=DEFAULT_EPOCHS["mnist"])
     parser.add_argument("--epochs-digits", type=int, default=DEFAULT_EPOCHS["digits"])
+    parser.add_argument("--ablation-dims", nargs="+", type=int, default=[2, 8],
+                        help="latent dimensions of the ablation (default 2 8)")
     parser.add_argument("--umap-dims", nargs="*", type=int, default=[2],
                         help="latent dimensions with a supervised UMAP row (default 2; none: no UMAP)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
@@ -229,6 +231,7 @@ def main(argv=None):
         args.datasets, args.dims, args.seeds = ["digits"], [2], [0]
         args.epochs_digits = 2
         args.umap_dims = []
+        args.ablation_dims = [2]
         args.jobs = 1
     torch.set_num_threads(args.threads)
     out = Path(args.output)
@@ -265,12 +268,14 @@ def main(argv=None):
 
         for name, data in datasets.items():
             judge = judge_for(name, data, judges, args.quick)
-            table = ablation.run(data, judge, dims=2, epochs=epochs[name], n_jobs=args.jobs)
-            table.insert(0, "dataset", name)
-            table.to_csv(out / f"ablation_{name}.csv", index=False)
-            report += [f"\n## Ablation ({name}, 2-D, GridSearchCV on a train/validation split)\n",
-                       markdown(table)]
-            print(markdown(table), flush=True)
+            for dims in args.ablation_dims:
+                table = ablation.run(data, judge, dims=dims, epochs=epochs[name], n_jobs=args.jobs)
+                table.insert(0, "dataset", name)
+                table.insert(1, "dims", dims)
+                table.to_csv(out / f"ablation_{name}_{dims}d.csv", index=False)
+                report += [f"\n## Ablation ({name}, {dims}-D, GridSearchCV on a train/validation split)\n",
+                           markdown(table)]
+                print(markdown(table), flush=True)
 
     if "speed" in args.only:
         import speed

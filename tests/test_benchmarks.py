@@ -47,7 +47,7 @@ def test_goal_checks_are_reported(quick_run):
 
 def test_ablation_table_has_every_recipe(quick_run):
     out, _ = quick_run
-    table = pd.read_csv(out / "ablation_digits.csv")
+    table = pd.read_csv(out / "ablation_digits_2d.csv")
     assert table.recipe.iloc[0] == "original recipe"
     assert len(table) == 7
     assert {"head acc", "silhouette", "recon MSE", "-ELBO/sample", "generation acc",
