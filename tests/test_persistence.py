@@ -19,19 +19,9 @@ from skvae import DisentangledVAE, LinearDecay
 from skvae.datasets import load_digits
 from skvae.persistence import FORMAT_VERSION, ModelFileError
 
+from tiny import tiny_vae
 
-def small_vae(**params):
-    defaults = dict(
-        hidden_dims=(16,),
-        classifier_hidden=(8,),
-        max_epochs=3,
-        batch_size=64,
-        warmup_steps=0,
-        lr=1e-2,
-        random_state=0,
-    )
-    defaults.update(params)
-    return DisentangledVAE(**defaults)
+
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +32,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def fitted(digits):
-    return small_vae().fit(*digits)
+    return tiny_vae().fit(*digits)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +46,9 @@ def fitted_variants(X, y):
     """A labelled model, one with string labels fitted on a DataFrame, a plain VAE."""
     frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
     return {
-        "int labels": (small_vae(), X, y),
-        "string labels, DataFrame": (small_vae(n_components=3, kl="standard"), frame, np.array(["ab", "c"])[y % 2]),
-        "unlabelled": (small_vae(reconstruction="bce"), X, None),
+        "int labels": (tiny_vae(), X, y),
+        "string labels, DataFrame": (tiny_vae(n_components=3, kl="standard"), frame, np.array(["ab", "c"])[y % 2]),
+        "unlabelled": (tiny_vae(reconstruction="bce"), X, None),
     }
 
 
@@ -118,19 +108,19 @@ def test_loaded_model_continues_training_exactly(digits, tmp_path):
                 raise KeyboardInterrupt
 
     X, y = digits
-    interrupted = small_vae(max_epochs=4, callbacks=[CtrlCInEpoch3()])
+    interrupted = tiny_vae(max_epochs=4, callbacks=[CtrlCInEpoch3()])
     with pytest.warns(UserWarning, match="interrupted"):
         interrupted.fit(X, y)
     interrupted.set_params(callbacks=None).save(tmp_path / "model.skvae")
     resumed = DisentangledVAE.load(tmp_path / "model.skvae").set_params(warm_start=True).fit(X, y)
-    full = small_vae(max_epochs=4).fit(X, y)
+    full = tiny_vae(max_epochs=4).fit(X, y)
     assert resumed.history_[:, "train_loss"] == full.history_[:, "train_loss"]
     assert_same_model(resumed, full, X)
 
 
 def test_storable_parameter_forms(digits, tmp_path):
     X, y = digits
-    estimator = small_vae(
+    estimator = tiny_vae(
         max_epochs=1,
         hidden_dims=[16],
         optimizer=torch.optim.SGD,
@@ -144,7 +134,7 @@ def test_storable_parameter_forms(digits, tmp_path):
     assert params["hidden_dims"] == [16] and params["optimizer"] is torch.optim.SGD
     assert params["device"] == torch.device("cpu") and params["random_state"] == 3
     assert repr(params["classification_weight"]) == "LinearDecay(end=0.5, start=5.0)"
-    small_vae(max_epochs=1, classification_weight=2.5).fit(X, y).save(tmp_path / "constant.skvae")
+    tiny_vae(max_epochs=1, classification_weight=2.5).fit(X, y).save(tmp_path / "constant.skvae")
     assert DisentangledVAE.load(tmp_path / "constant.skvae").classification_weight == 2.5
 
 
@@ -162,7 +152,7 @@ class MyOptimizer(torch.optim.SGD):
     ],
 )
 def test_unstorable_parameters_are_refused(digits, tmp_path, params, match):
-    estimator = small_vae(max_epochs=1).fit(*digits)
+    estimator = tiny_vae(max_epochs=1).fit(*digits)
     estimator.set_params(**params)
     with pytest.raises(ValueError, match=match):
         estimator.save(tmp_path / "model.skvae")
@@ -278,7 +268,7 @@ def test_load_refuses_a_file_that_does_not_fit_its_parameters(fitted, saved, tmp
 def test_interrupted_save_keeps_the_previous_file(digits, saved, tmp_path, monkeypatch, failure):
     path = tmp_path / "model.skvae"
     path.write_bytes(saved.read_bytes())
-    other = small_vae(max_epochs=1, random_state=1).fit(*digits)
+    other = tiny_vae(max_epochs=1, random_state=1).fit(*digits)
 
     def write_half_then_fail(obj, file, *args, **kwargs):
         buffer = io.BytesIO()
@@ -299,7 +289,7 @@ def test_interrupted_save_keeps_the_previous_file(digits, saved, tmp_path, monke
 def test_save_replaces_an_existing_file(digits, saved, tmp_path):
     path = tmp_path / "model.skvae"
     path.write_bytes(saved.read_bytes())
-    other = small_vae(max_epochs=1, random_state=1).fit(*digits)
+    other = tiny_vae(max_epochs=1, random_state=1).fit(*digits)
     other.save(path)
     assert_same_model(DisentangledVAE.load(path), other, digits[0])
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
@@ -309,7 +299,7 @@ def test_save_replaces_an_existing_file(digits, saved, tmp_path):
 
 
 def test_saved_cuda_model_loads_on_cpu(digits, tmp_path, monkeypatch):
-    estimator = small_vae(max_epochs=1).fit(*digits)
+    estimator = tiny_vae(max_epochs=1).fit(*digits)
     estimator.set_params(device="cuda").save(tmp_path / "model.skvae")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(UserWarning, match="saved with device='cuda'.*loading the model on the CPU"):

@@ -14,19 +14,11 @@ from skorch.dataset import ValidSplit
 from skvae import DisentangledVAE, DivergenceError, LinearDecay
 from skvae.datasets import load_digits
 
+from tiny import tiny_vae
+
 
 def small_vae(**params):
-    defaults = dict(
-        hidden_dims=(16,),
-        classifier_hidden=(8,),
-        max_epochs=6,
-        batch_size=64,
-        warmup_steps=0,
-        lr=1e-2,
-        random_state=0,
-    )
-    defaults.update(params)
-    return DisentangledVAE(**defaults)
+    return tiny_vae(**{"max_epochs": 6, **params})
 
 
 @pytest.fixture(scope="module")
