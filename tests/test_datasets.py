@@ -291,17 +291,20 @@ def test_image_label_count_mismatch(fake_mnist, monkeypatch):
     "content, match",
     [
         (b"not gzip at all", "not a valid gzip"),
-        (gzip.compress(b"\x00\x00"), "magic number"),
-        (gzip.compress((2049).to_bytes(4, "big") + b"\x00\x00"), "truncated"),
+        (gzip.compress(mtime=0, data=b"\x00\x00"), "magic number"),
+        (gzip.compress(mtime=0, data=(2049).to_bytes(4, "big") + b"\x00\x00"), "truncated"),
         (
-            gzip.compress((2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + b"\x01"),
+            gzip.compress(mtime=0, data=(2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + b"\x01"),
             r"shape \(5,\) but it holds 1 data bytes",
         ),
         (
-            gzip.compress((2049).to_bytes(4, "big") + b"\xff\xff\xff\xff"),
+            gzip.compress(mtime=0, data=(2049).to_bytes(4, "big") + b"\xff\xff\xff\xff"),
             "malformed",
         ),
     ],
+    # Explicit ids: the bytes would make the ids, and pytest-xdist workers
+    # must collect identical ones.
+    ids=["not-gzip", "bad-magic", "truncated-header", "short-data", "malformed-size"],
 )
 def test_read_idx_rejects_malformed_files(tmp_path, content, match):
     path = tmp_path / "bad.gz"
