@@ -42,7 +42,7 @@ def hand_loop(vae, X, y, epochs):
     module = est.net_.module_
     for p in module.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    criterion = DisentangledVAELoss(est.reconstruction_, est.kl, est.beta, est.class_spacing)
+    criterion = DisentangledVAELoss(est.reconstruction_, est.kl, est.beta, est.class_prior_means_)
     optimizer = torch.optim.Adam(module.parameters(), lr=est.lr)
     Xt = torch.as_tensor(X, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.int64)

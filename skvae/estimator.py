@@ -26,7 +26,7 @@ from skorch.dataset import ValidSplit
 from . import persistence
 from ._net import DisentangledVAENet
 from .exceptions import DivergenceError
-from .losses import DisentangledVAELoss
+from .losses import DisentangledVAELoss, arrange_class_centers, class_centers, resolve_class_spacing
 from .modules import (
     ConvDecoder,
     ConvEncoder,
@@ -156,12 +156,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Class-mean anchoring: with a number, the prior of a labelled sample
         is a unit Gaussian centred on its class's centre instead of the
         origin. The centres are fixed and well spread (a regular simplex
-        when ``n_components >= n_classes - 1``, a regular polygon in 2-D;
-        see :func:`skvae.losses.class_centers`), the closest two
-        ``class_spacing`` apart. ``"auto"`` anchors with spacing 12 where
-        the centres can be nearly equidistant (farthest pair at most 1.5
-        times the closest: 10 classes in 5 or more dimensions) and not
-        otherwise (e.g. in 2-D). None keeps the single ``N(0, I)`` prior.
+        when ``n_components >= n_classes - 1``, a triangular-lattice patch
+        in 2-D; see :func:`skvae.losses.class_centers`), the closest two
+        ``class_spacing`` apart, and classes whose mean rows of ``X`` are
+        alike get nearby centres (:func:`skvae.losses.arrange_class_centers`;
+        the result is ``class_prior_means_``). ``"auto"`` anchors where the
+        centres can be nearly equidistant (farthest pair at most 1.5 times
+        the closest: 10 classes in 5 or more dimensions), with spacing
+        ``3 * sqrt(2 * n_components)`` (12 in 8-D, 17 in 16-D), and not
+        otherwise (e.g. in 2-D, see ``docs/defaults.rst``). None keeps the
+        single ``N(0, I)`` prior.
     classification_weight : schedule, float or callable, default=SigmoidDecay(end=30.0)
         Weight of the latent classifier's loss at every optimizer step: a
         schedule from :mod:`skvae.schedules`, a constant, or a callable
@@ -267,6 +271,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Covariance of the latent means of each class's training samples,
         plus 1e-6 on the diagonal; with ``class_centroids_`` the Gaussian
         that :meth:`sample` draws a class region from.
+    class_prior_means_ : ndarray of shape (n_classes, n_components) or None
+        Centre of each class's prior during training (``class_spacing``);
+        None without class anchoring.
 
     See Also
     --------
@@ -418,6 +425,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             return self._continue_fit(X, y)
         X, y_encoded = self._validate_fit_data(X, y)
         self._check_reconstruction(X, new_network=True)
+        self._set_class_prior_means(X, y_encoded)
         self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
         self._train(X, y_encoded)
         return self
@@ -486,6 +494,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             y_encoded = self._encode_partial_fit_labels(y)
         self._check_reconstruction(X, new_network=first_call)
         if first_call:
+            self._set_class_prior_means(X, y_encoded)
             self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
         else:
             self.net_.set_params(**self._training_params())
@@ -770,6 +779,29 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "reconstruction='mse'."
             )
 
+    def _set_class_prior_means(self, X, y_encoded):
+        """Choose ``class_prior_means_``, the centres of the class priors.
+
+        The centres come from :func:`~skvae.losses.class_centers`; which
+        class gets which centre follows the distances between the classes'
+        mean rows of ``X`` (:func:`~skvae.losses.arrange_class_centers`), so
+        that similar classes get neighbouring regions. When ``y_encoded``
+        misses a class (a first ``partial_fit`` call), classes keep the
+        order of ``classes_``.
+        """
+        n_classes = 0 if y_encoded is None else len(self.classes_)
+        spacing = resolve_class_spacing(self.class_spacing, n_classes, self.n_components)
+        if spacing is None or n_classes < 2:
+            self.class_prior_means_ = None
+            return
+        centers = class_centers(n_classes, self.n_components, spacing)
+        present = np.unique(y_encoded[y_encoded >= 0])
+        if present.size == n_classes:
+            means = np.stack([X[y_encoded == code].mean(axis=0, dtype=np.float64) for code in range(n_classes)])
+            distances = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=-1)
+            centers = arrange_class_centers(centers, distances)
+        self.class_prior_means_ = centers
+
     def _check_image_shape(self, n_features):
         if self.image_shape is None:
             if self.architecture == "conv":
@@ -844,7 +876,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             callbacks.append(ProgressBar())
         return DisentangledVAENet(
             module,
-            DisentangledVAELoss(self.reconstruction_, self.kl, self.beta, self.class_spacing),
+            DisentangledVAELoss(self.reconstruction_, self.kl, self.beta, self.class_prior_means_),
             optimizer=optimizer,
             train_split=None,
             callbacks=callbacks,
@@ -866,18 +898,30 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     # ------------------------------------------------------------ inference
 
     def _run_blocks(self, data, function, n_columns):
-        """Apply ``function`` to ``data`` in fixed-size blocks, without autograd."""
+        """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
+
+        Every block has :data:`_INFERENCE_BLOCK` rows (the last one padded
+        with zeros), so a row's result does not depend on how many rows came
+        with it. The output keeps float32 input in float32 and gives float64
+        otherwise, as scikit-learn transformers do.
+        """
         module = self.net_.module_
         device = self.net_.device
-        out = np.empty((len(data), n_columns), dtype=np.float64)
+        out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
         module.eval()
         with torch.inference_mode():
-            block = torch.zeros((_INFERENCE_BLOCK, data.shape[1]), dtype=torch.float32, device=device)
+            padded = torch.zeros((_INFERENCE_BLOCK, data.shape[1]), dtype=torch.float32, device=device)
             for start in range(0, len(data), _INFERENCE_BLOCK):
                 rows = data[start : start + _INFERENCE_BLOCK]
-                # A copy: validated input may be a read-only view (memmaps, DataFrames).
-                block[: len(rows)] = torch.tensor(rows, dtype=torch.float32, device=device)
-                block[len(rows) :] = 0
+                if len(rows) == _INFERENCE_BLOCK and rows.dtype == np.float32:
+                    # Full float32 blocks are read in place (on CPU); torch only reads them.
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                        block = torch.from_numpy(np.ascontiguousarray(rows)).to(device)
+                else:
+                    padded[: len(rows)] = torch.as_tensor(rows, dtype=torch.float32).to(device)
+                    padded[len(rows) :] = 0
+                    block = padded
                 out[start : start + len(rows)] = function(block)[: len(rows)].cpu().numpy()
         return out
 
@@ -1180,7 +1224,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         The softmax runs in float64, so that rows sum to 1 to double precision.
         """
         logits = self._run_blocks(Z, self.net_.module_.classifier, len(self.classes_))
-        return softmax(logits, axis=1)
+        return softmax(logits.astype(np.float64), axis=1)
 
     @property
     def _n_features_out(self):
@@ -1189,4 +1233,5 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

@@ -12,6 +12,7 @@ from torch import nn
 
 __all__ = [
     "DisentangledVAELoss",
+    "arrange_class_centers",
     "class_centers",
     "classification_loss",
     "resolve_class_spacing",
@@ -80,13 +81,17 @@ def class_centers(n_classes, n_components, spacing=1.0):
     * ``n_components >= n_classes - 1``: the vertices of a regular simplex
       (every pair exactly ``spacing`` apart), so the straight path between
       two class centres passes no third one;
-    * ``n_components == 2``: a regular polygon, neighbours ``spacing`` apart;
+    * ``n_components == 2``: the ``n_classes`` points of a triangular
+      lattice closest to the origin, neighbours ``spacing`` apart: the most
+      compact patch, where most centres have several neighbours (18 of the
+      45 pairs of 10 classes are lattice neighbours, against 10 on a ring);
     * ``n_components == 1``: evenly spaced points on a line;
     * otherwise: points on a sphere pushed apart by a deterministic
       repulsion, rescaled so that the closest pair is ``spacing`` apart.
 
     The centres are centred on the origin and depend only on the
-    arguments (no randomness across calls).
+    arguments (no randomness across calls). Which class gets which centre
+    is decided by :func:`arrange_class_centers`.
 
     Returns
     -------
@@ -107,8 +112,7 @@ def class_centers(n_classes, n_components, spacing=1.0):
     elif d == 1:
         points = np.linspace(-(k - 1) / 2, (k - 1) / 2, k)[:, None]
     elif d == 2:
-        angles = 2 * np.pi * np.arange(k) / k
-        points = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        points = _lattice_patch(k)
     else:
         points = np.random.RandomState(0).normal(size=(k, d))
         points /= np.linalg.norm(points, axis=1, keepdims=True)
@@ -118,9 +122,75 @@ def class_centers(n_classes, n_components, spacing=1.0):
             force = (diff / dist2[..., None] ** 2).sum(1)
             points += 0.01 * force
             points /= np.linalg.norm(points, axis=1, keepdims=True)
+    points = points - points.mean(axis=0)
     dist = np.linalg.norm(points[:, None] - points[None, :], axis=-1)
     min_dist = dist[~np.eye(k, dtype=bool)].min()
     return points * (spacing / min_dist)
+
+
+def _lattice_patch(k):
+    """The ``k`` points of the unit triangular lattice closest to the origin
+    (ties broken by angle, so the result is deterministic)."""
+    radius = int(np.ceil(np.sqrt(k))) + 1
+    i, j = np.meshgrid(np.arange(-radius, radius + 1), np.arange(-radius, radius + 1))
+    points = np.stack([i.ravel() + 0.5 * j.ravel(), j.ravel() * np.sqrt(3) / 2], axis=1)
+    norm = np.round(np.linalg.norm(points, axis=1), 9)
+    angle = np.round(np.arctan2(points[:, 1], points[:, 0]), 9)
+    return points[np.lexsort((angle, norm))[:k]]
+
+
+def arrange_class_centers(centers, class_distances):
+    """Give similar classes nearby centres.
+
+    Reorders ``centers`` so that the distances between them follow the
+    distances between the classes in the data (e.g. between their mean
+    images), as well as a permutation can: in 2-D, a "4" then borders a "9"
+    rather than a "0". The permutation minimises the squared difference of
+    the two distance matrices (each scaled to mean 1) by pairwise swaps
+    from several deterministic starts. For equidistant centres (a simplex)
+    every order is equally good and the order is kept.
+
+    Parameters
+    ----------
+    centers : ndarray of shape (n_classes, n_components)
+    class_distances : ndarray of shape (n_classes, n_classes)
+        Symmetric distances between the classes.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_classes, n_components)
+        Row ``c`` is the centre of class ``c``.
+    """
+    k = len(centers)
+    off = ~np.eye(k, dtype=bool)
+    target = np.asarray(class_distances, dtype=float)
+    center_dist = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1)
+    if k < 3 or np.ptp(center_dist[off]) < 1e-9 * center_dist[off].max() or target[off].max() <= 0:
+        return centers.copy()
+    target = target / target[off].mean()
+    center_dist = center_dist / center_dist[off].mean()
+
+    def cost(order):
+        return ((center_dist[np.ix_(order, order)] - target)[off] ** 2).sum()
+
+    rng = np.random.RandomState(0)
+    best_order, best_cost = None, np.inf
+    for start in [np.arange(k)] + [rng.permutation(k) for _ in range(15)]:
+        order, current = start.copy(), cost(start)
+        improved = True
+        while improved:
+            improved = False
+            for a in range(k - 1):
+                for b in range(a + 1, k):
+                    order[[a, b]] = order[[b, a]]
+                    candidate = cost(order)
+                    if candidate < current - 1e-12:
+                        current, improved = candidate, True
+                    else:
+                        order[[a, b]] = order[[b, a]]
+        if current < best_cost - 1e-12:
+            best_order, best_cost = order.copy(), current
+    return centers[best_order]
 
 
 def classification_loss(logits, y):
@@ -135,8 +205,11 @@ def classification_loss(logits, y):
     return F.cross_entropy(logits[labelled], y[labelled])
 
 
-#: Spacing of the class centres chosen by ``class_spacing="auto"``.
-AUTO_SPACING = 12.0
+#: ``class_spacing="auto"`` spaces the class centres this many times
+#: ``sqrt(n_components)`` apart: the typical distance between two samples of
+#: a unit Gaussian grows as ``sqrt(n_components)``, so the gap between class
+#: regions keeps the same relative size in any dimension (12 in 8-D).
+AUTO_SPACING_PER_SQRT_DIM = 3 * np.sqrt(2)
 
 #: ``class_spacing="auto"`` anchors only when the farthest two class centres
 #: are at most this many times farther apart than the closest two.
@@ -146,11 +219,12 @@ AUTO_MAX_SPREAD = 1.5
 def resolve_class_spacing(class_spacing, n_classes, n_components):
     """The spacing of the class centres, or None for no class anchoring.
 
-    ``"auto"`` gives :data:`AUTO_SPACING` when the centres of
-    :func:`class_centers` are close to equidistant (every class then borders
-    every other one, e.g. 10 classes in 5 or more dimensions), and None
-    otherwise (e.g. 10 classes in 2-D, where fixed centres on a circle would
-    impose an arbitrary neighbourhood order on the classes).
+    ``"auto"`` gives ``AUTO_SPACING_PER_SQRT_DIM * sqrt(n_components)``
+    (12 in 8-D, 17 in 16-D) when the centres of :func:`class_centers` are
+    close to equidistant (every class then borders every other one, e.g.
+    10 classes in 5 or more dimensions), and None otherwise (e.g. 10
+    classes in 2-D, where the encoder, pulled only by the KL term, does not
+    move whole classes onto fixed centres; see ``docs/defaults.rst``).
     """
     if class_spacing is None or class_spacing == 0:
         return None
@@ -162,7 +236,9 @@ def resolve_class_spacing(class_spacing, n_classes, n_components):
         centers = class_centers(n_classes, n_components)
         dist = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1)
         off = dist[~np.eye(len(centers), dtype=bool)]
-        return AUTO_SPACING if off.max() <= AUTO_MAX_SPREAD * off.min() + 1e-9 else None
+        if off.max() > AUTO_MAX_SPREAD * off.min() + 1e-9:
+            return None
+        return float(AUTO_SPACING_PER_SQRT_DIM * np.sqrt(n_components))
     return float(class_spacing)
 
 
@@ -177,43 +253,28 @@ class DisentangledVAELoss(nn.Module):
         KL variant, see :func:`kl_divergence`.
     beta : float
         Weight of the KL term.
-    class_spacing : float, "auto" or None, default=None
-        With a number, each labelled sample's prior is ``N(c_y, I)`` centred
-        on its class's centre from :func:`class_centers` (centres at least
-        ``class_spacing`` apart): class-mean anchoring. ``"auto"`` anchors
-        only where the centres can be nearly equidistant, see
-        :func:`resolve_class_spacing`. Unlabelled samples, and every sample
-        without anchoring, keep the ``N(0, I)`` prior.
+    centers : array-like of shape (n_classes, n_components), default=None
+        Class-mean anchoring: each labelled sample's prior is
+        ``N(centers[y], I)`` (see :func:`class_centers` and
+        :func:`arrange_class_centers`). Unlabelled samples, and every sample
+        when None, keep the ``N(0, I)`` prior.
     """
 
-    def __init__(self, reconstruction="mse", kl="abs", beta=1.0, class_spacing=None):
+    def __init__(self, reconstruction="mse", kl="abs", beta=1.0, centers=None):
         super().__init__()
         self.reconstruction = reconstruction
         self.kl = kl
         self.beta = beta
-        self.class_spacing = class_spacing
-        self._centers = None
+        self.centers = None if centers is None else torch.as_tensor(np.asarray(centers), dtype=torch.float32)
 
-    def centers(self, n_classes, n_components, device=None):
-        """The class centres as a float32 tensor, or None without anchoring."""
-        key = (n_classes, n_components, self.class_spacing)
-        if self._centers is None or self._centers[0] != key:
-            spacing = resolve_class_spacing(self.class_spacing, n_classes, n_components)
-            values = None if spacing is None else class_centers(n_classes, n_components, spacing)
-            self._centers = (key, None if values is None else torch.as_tensor(values, dtype=torch.float32))
-        centers = self._centers[1]
-        return None if centers is None else centers.to(device)
-
-    def prior_means(self, mu, y, n_classes):
+    def prior_means(self, mu, y, n_classes=None):
         """Mean of each sample's prior: its class centre, or 0 when unlabelled.
 
-        None when every prior is ``N(0, I)`` (no anchoring, or no classes).
+        None when every prior is ``N(0, I)`` (no anchoring).
         """
-        if self.class_spacing is None or n_classes is None:
+        if self.centers is None:
             return None
-        centers = self.centers(n_classes, mu.shape[1], mu.device)
-        if centers is None:
-            return None
+        centers = self.centers.to(mu.device)
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
@@ -221,8 +282,7 @@ class DisentangledVAELoss(nn.Module):
         """All loss terms as a dict; ``"loss"`` is the weighted total."""
         output, mu, logvar, logits = outputs
         recon = reconstruction_loss(output, X, self.reconstruction)
-        n_classes = None if logits is None else logits.shape[1]
-        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y, n_classes))
+        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y))
         clf = classification_loss(logits, y)
         total = recon + kl_weight * self.beta * kl + classification_weight * clf
         return {"loss": total, "reconstruction": recon, "kl": kl, "classification": clf}

@@ -37,9 +37,18 @@ def fitted(digits):
 
 def test_methods_shapes_and_types(fitted, digits):
     X, y = digits
+    assert X.dtype == np.float32
     Z = fitted.transform(X)
-    assert Z.shape == (len(X), 2) and Z.dtype == np.float64
+    assert Z.shape == (len(X), 2) and Z.dtype == np.float32
     assert fitted.inverse_transform(Z).shape == X.shape
+    assert fitted.inverse_transform(Z).dtype == np.float32
+    # float64 input gives float64 output, with the same values (the net is float32).
+    Z64 = fitted.transform(X.astype(np.float64))
+    assert Z64.dtype == np.float64
+    np.testing.assert_array_equal(Z64, Z)
+    # A full block read in place and a padded block give the same rows.
+    X_big = np.tile(X, (2, 1))[:1030]
+    np.testing.assert_array_equal(fitted.transform(X_big)[:20], fitted.transform(X_big[:20]))
     proba = fitted.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(fitted.predict(X), fitted.classes_[proba.argmax(axis=1)])

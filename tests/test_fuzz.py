@@ -130,7 +130,8 @@ def check_invariants(estimator, X, y):
     assert estimator.n_features_in_ == n_features
     assert len(estimator.history_) == estimator.max_epochs
     Z = estimator.transform(X)
-    assert Z.shape == (n_samples, estimator.n_components) and Z.dtype == np.float64
+    expected_dtype = np.float32 if np.asarray(X).dtype == np.float32 else np.float64
+    assert Z.shape == (n_samples, estimator.n_components) and Z.dtype == expected_dtype
     assert np.isfinite(Z).all()
     X_back = estimator.inverse_transform(Z)
     assert X_back.shape == (n_samples, n_features) and np.isfinite(X_back).all()

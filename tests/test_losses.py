@@ -6,6 +6,7 @@ import torch
 
 from skvae.losses import (
     DisentangledVAELoss,
+    arrange_class_centers,
     class_centers,
     kl_divergence,
     resolve_class_spacing,
@@ -33,14 +34,42 @@ def test_class_centers_form_a_regular_simplex(n_components):
     np.testing.assert_allclose(dist, 2.0)
 
 
-def test_auto_spacing_anchors_only_with_near_equidistant_centres():
+def test_lattice_centres_in_2d_give_most_classes_several_neighbours():
+    centers = class_centers(10, 2, spacing=3.0)
+    dist = _pairwise(centers)
+    # 18 of the 45 pairs are lattice neighbours (a ring would give 10).
+    assert np.isclose(dist, 3.0).sum() // 2 == 18
+    assert dist.min() == pytest.approx(3.0)
+
+
+def test_auto_spacing_anchors_near_equidistant_centres_sqrt_dim_apart():
     assert [resolve_class_spacing("auto", 10, d) is None for d in (1, 2, 3, 4)] == [True] * 4
-    assert [resolve_class_spacing("auto", 10, d) for d in (5, 8, 16)] == [12.0] * 3
-    assert resolve_class_spacing("auto", 3, 2) == 12.0  # a triangle is equidistant
+    assert resolve_class_spacing("auto", 10, 8) == pytest.approx(12.0)
+    assert resolve_class_spacing("auto", 10, 16) == pytest.approx(12.0 * np.sqrt(2))
+    assert resolve_class_spacing("auto", 3, 2) == pytest.approx(6.0)  # a triangle is equidistant
+    assert resolve_class_spacing("auto", 1, 2) is None  # one class: nothing to anchor
     assert resolve_class_spacing(4, 10, 2) == 4.0
     assert resolve_class_spacing(None, 10, 8) is None
     with pytest.raises(ValueError, match="auto"):
         resolve_class_spacing("far", 10, 8)
+
+
+def test_arrangement_puts_similar_classes_next_to_each_other():
+    centers = class_centers(4, 1, spacing=1.0)  # a line: -1.5, -0.5, 0.5, 1.5
+    # Classes 0 and 3 are alike, as are 1 and 2; 0/3 far from 1/2.
+    data = np.array([0.0, 10.0, 11.0, 1.0])
+    distances = np.abs(data[:, None] - data[None, :])
+    arranged = arrange_class_centers(centers, distances)
+    assert sorted(arranged.ravel().tolist()) == sorted(centers.ravel().tolist())
+    assert abs(arranged[0, 0] - arranged[3, 0]) == pytest.approx(1.0)
+    assert abs(arranged[1, 0] - arranged[2, 0]) == pytest.approx(1.0)
+    np.testing.assert_array_equal(arranged, arrange_class_centers(centers, distances))
+
+
+def test_arrangement_keeps_equidistant_centres_in_order():
+    centers = class_centers(10, 9, spacing=2.0)
+    distances = np.random.RandomState(0).rand(10, 10)
+    np.testing.assert_array_equal(arrange_class_centers(centers, distances + distances.T), centers)
 
 
 def test_kl_with_a_center_is_the_kl_to_the_shifted_prior():
@@ -54,8 +83,8 @@ def test_kl_with_a_center_is_the_kl_to_the_shifted_prior():
 
 
 def test_anchored_loss_pulls_labelled_samples_to_their_class_centre():
-    loss = DisentangledVAELoss("mse", "standard", class_spacing=6.0)
     centers = torch.as_tensor(class_centers(3, 2, 6.0), dtype=torch.float32)
+    loss = DisentangledVAELoss("mse", "standard", centers=centers.numpy())
     y = torch.tensor([0, 1, 2, -1])
     mu = torch.cat([centers, torch.zeros(1, 2)])  # each at its prior's mean
     logvar = torch.zeros(4, 2)
@@ -64,14 +93,25 @@ def test_anchored_loss_pulls_labelled_samples_to_their_class_centre():
     terms = loss((X, mu, logvar, logits), X, y)
     assert terms["kl"].item() == pytest.approx(0.0, abs=1e-6)
     # Without anchoring the same codes pay for their distance to the origin.
-    plain = DisentangledVAELoss("mse", "standard", class_spacing=None)
+    plain = DisentangledVAELoss("mse", "standard")
     assert plain((X, mu, logvar, logits), X, y)["kl"].item() > 1.0
 
 
-def test_auto_loss_without_anchoring_in_2d_equals_the_plain_loss():
-    torch.manual_seed(0)
-    outputs = (torch.rand(8, 5), torch.randn(8, 2), torch.randn(8, 2), torch.randn(8, 10))
-    X, y = torch.rand(8, 5), torch.randint(0, 10, (8,))
-    auto = DisentangledVAELoss("mse", "standard", class_spacing="auto")(outputs, X, y)
-    plain = DisentangledVAELoss("mse", "standard", class_spacing=None)(outputs, X, y)
-    assert auto["kl"].item() == pytest.approx(plain["kl"].item())
+def test_estimator_anchors_similar_digit_classes_next_to_each_other():
+    from skvae import DisentangledVAE
+    from skvae.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    vae = DisentangledVAE(max_epochs=1, hidden_dims=(16,), class_spacing=6.0, random_state=0).fit(X, y)
+    centers = vae.class_prior_means_
+    assert centers.shape == (10, 2)
+    dist = _pairwise(centers)
+    assert dist.min() == pytest.approx(6.0)
+    # The most alike pair of class mean images gets neighbouring centres.
+    means = np.stack([X[y == c].mean(0) for c in range(10)])
+    data_dist = np.linalg.norm(means[:, None] - means[None], axis=-1) + np.eye(10) * 1e9
+    a, b = np.unravel_index(data_dist.argmin(), data_dist.shape)
+    assert np.linalg.norm(centers[a] - centers[b]) == pytest.approx(6.0)
+    # "auto" does not anchor 10 classes in 2-D, and a plain VAE has no class priors.
+    assert DisentangledVAE(max_epochs=1, hidden_dims=(16,)).fit(X, y).class_prior_means_ is None
+    assert DisentangledVAE(max_epochs=1, hidden_dims=(16,), class_spacing=6.0).fit(X).class_prior_means_ is None
