@@ -16,16 +16,21 @@ from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_sp
 
 import quality  # noqa: E402
 from skvae import DisentangledVAE  # noqa: E402
+from skvae.losses import AUTO_SPACING_PER_SQRT_DIM, resolve_class_spacing  # noqa: E402
 from skvae.metrics import elbo_scorer, reconstruction_scorer, silhouette_scorer  # noqa: E402
 from skvae.schedules import SigmoidDecay  # noqa: E402
 
 
-def recipes():
+def recipes(dims=2, n_classes=10):
     """(name, parameters) of every recipe in the ablation, in table order.
 
     The first rows add one change at a time to the original recipe; the
-    last ones remove one change at a time from the defaults (removing the
-    class anchoring from the defaults is the "+ weight floor" row).
+    next ones remove one change at a time from the defaults (removing the
+    class anchoring from the defaults is the "+ weight floor" row). The
+    last row varies the class anchoring: in 2-D, where ``"auto"`` does not
+    anchor, anchoring on the lattice centres; where it does, the spacing of
+    12 that ``"auto"`` used in every dimension before it grew with
+    ``sqrt(n_components)``.
     """
     orig = dict(reconstruction="mse", kl="abs", class_spacing=None, warmup_steps=100,
                 classification_weight=SigmoidDecay(100.0, 0.01))
@@ -42,6 +47,12 @@ def recipes():
         ("defaults - weight floor (end=0.01)", dict(final, classification_weight=SigmoidDecay(
             floor.start, 0.01, floor.midpoint, floor.steepness))),
     ]
+    auto = resolve_class_spacing("auto", n_classes, dims)
+    if auto is None:
+        lattice = AUTO_SPACING_PER_SQRT_DIM * np.sqrt(dims)
+        steps.append((f"defaults + anchoring (class_spacing={lattice:.0f})", dict(final, class_spacing=lattice)))
+    elif not np.isclose(auto, 12.0):
+        steps.append(("defaults, class_spacing=12", dict(final, class_spacing=12.0)))
     return steps
 
 
@@ -52,7 +63,7 @@ def run(data, judge, dims=2, epochs=30, n_jobs=2, random_state=0):
     _, val = train_test_split(index, test_size=0.2, stratify=y_train, random_state=0)
     fold = np.full(len(X_train), -1)
     fold[val] = 0
-    steps = recipes()
+    steps = recipes(dims, len(np.unique(y_train)))
     grid = [{key: [value] for key, value in params.items()} for _, params in steps]
     scoring = {
         "accuracy": "accuracy",

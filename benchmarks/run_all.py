@@ -219,8 +219,8 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs-mnist", type=int, default=DEFAULT_EPOCHS["mnist"])
     parser.add_argument("--epochs-digits", type=int, default=DEFAULT_EPOCHS["digits"])
-    parser.add_argument("--ablation-dims", nargs="+", type=int, default=[2, 8],
-                        help="latent dimensions of the ablation (default 2 8)")
+    parser.add_argument("--ablation-dims", nargs="+", type=int, default=[2, 8, 16],
+                        help="latent dimensions of the ablation (default 2 8 16)")
     parser.add_argument("--umap-dims", nargs="*", type=int, default=[2],
                         help="latent dimensions with a supervised UMAP row (default 2; none: no UMAP)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")

@@ -70,12 +70,17 @@ def test_round_trip_is_bit_identical(digits, tmp_path, variant):
     assert_same_model(estimator, loaded, X)
     # Parameters and fitted attributes, with their types.
     assert repr(loaded.get_params()) == repr(estimator.get_params())
-    for name in ("classes_", "feature_names_in_", "class_centroids_", "class_covariances_"):
+    names = ("classes_", "feature_names_in_", "class_centroids_", "class_covariances_", "class_prior_means_")
+    for name in names:
         assert hasattr(loaded, name) == hasattr(estimator, name), name
-        if hasattr(estimator, name):
+        if getattr(estimator, name, None) is None:
+            assert getattr(loaded, name, None) is None, name
+        else:
             value, restored = getattr(estimator, name), getattr(loaded, name)
             assert restored.dtype == value.dtype, name
             np.testing.assert_array_equal(restored, value)
+    # The string-label model is anchored (2 classes in 3-D), the others are not.
+    assert (estimator.class_prior_means_ is not None) == (variant == "string labels, DataFrame")
     assert loaded.n_features_in_ == estimator.n_features_in_ == 64
     assert loaded.image_shape_ == estimator.image_shape_
     assert loaded.reconstruction_ == estimator.reconstruction_
