@@ -17,6 +17,7 @@ __all__ = [
     "classification_loss",
     "resolve_class_spacing",
     "kl_divergence",
+    "near_equidistant",
     "reconstruction_loss",
 ]
 
@@ -147,8 +148,10 @@ def arrange_class_centers(centers, class_distances):
     images), as well as a permutation can: in 2-D, a "4" then borders a "9"
     rather than a "0". The permutation minimises the squared difference of
     the two distance matrices (each scaled to mean 1) by pairwise swaps
-    from several deterministic starts. For equidistant centres (a simplex)
-    every order is equally good and the order is kept.
+    from several deterministic starts. :func:`near_equidistant` centres
+    (e.g. a simplex) keep their order: every order is (nearly) equally
+    good there, and on MNIST at 8-D reordering them cost 1.7% of
+    reconstruction error (two seeds).
 
     Parameters
     ----------
@@ -165,7 +168,7 @@ def arrange_class_centers(centers, class_distances):
     off = ~np.eye(k, dtype=bool)
     target = np.asarray(class_distances, dtype=float)
     center_dist = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1)
-    if k < 3 or np.ptp(center_dist[off]) < 1e-9 * center_dist[off].max() or target[off].max() <= 0:
+    if near_equidistant(centers) or target[off].max() <= 0:
         return centers.copy()
     target = target / target[off].mean()
     center_dist = center_dist / center_dist[off].mean()
@@ -216,12 +219,21 @@ AUTO_SPACING_PER_SQRT_DIM = 3 * np.sqrt(2)
 AUTO_MAX_SPREAD = 1.5
 
 
+def near_equidistant(centers):
+    """Whether the farthest two centres are at most :data:`AUTO_MAX_SPREAD`
+    times farther apart than the closest two."""
+    k = len(centers)
+    dist = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1)
+    off = dist[~np.eye(k, dtype=bool)]
+    return k < 3 or off.max() <= AUTO_MAX_SPREAD * off.min() + 1e-9
+
+
 def resolve_class_spacing(class_spacing, n_classes, n_components):
     """The spacing of the class centres, or None for no class anchoring.
 
     ``"auto"`` gives ``AUTO_SPACING_PER_SQRT_DIM * sqrt(n_components)``
     (12 in 8-D, 17 in 16-D) when the centres of :func:`class_centers` are
-    close to equidistant (every class then borders every other one, e.g.
+    :func:`near_equidistant` (every class then borders every other one, e.g.
     10 classes in 5 or more dimensions), and None otherwise (e.g. 10
     classes in 2-D, where the encoder, pulled only by the KL term, does not
     move whole classes onto fixed centres; see ``docs/defaults.rst``).
@@ -231,12 +243,7 @@ def resolve_class_spacing(class_spacing, n_classes, n_components):
     if isinstance(class_spacing, str):
         if class_spacing != "auto":
             raise ValueError(f"class_spacing must be a number, 'auto' or None; got {class_spacing!r}.")
-        if n_classes is None or n_classes < 2:
-            return None
-        centers = class_centers(n_classes, n_components)
-        dist = np.linalg.norm(centers[:, None] - centers[None, :], axis=-1)
-        off = dist[~np.eye(len(centers), dtype=bool)]
-        if off.max() > AUTO_MAX_SPREAD * off.min() + 1e-9:
+        if n_classes is None or n_classes < 2 or not near_equidistant(class_centers(n_classes, n_components)):
             return None
         return float(AUTO_SPACING_PER_SQRT_DIM * np.sqrt(n_components))
     return float(class_spacing)

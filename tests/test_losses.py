@@ -9,6 +9,7 @@ from skvae.losses import (
     arrange_class_centers,
     class_centers,
     kl_divergence,
+    near_equidistant,
     resolve_class_spacing,
 )
 
@@ -66,10 +67,13 @@ def test_arrangement_puts_similar_classes_next_to_each_other():
     np.testing.assert_array_equal(arranged, arrange_class_centers(centers, distances))
 
 
-def test_arrangement_keeps_equidistant_centres_in_order():
-    centers = class_centers(10, 9, spacing=2.0)
+@pytest.mark.parametrize("n_components", [8, 9])
+def test_arrangement_keeps_near_equidistant_centres_in_order(n_components):
+    centers = class_centers(10, n_components, spacing=2.0)
+    assert near_equidistant(centers)
     distances = np.random.RandomState(0).rand(10, 10)
     np.testing.assert_array_equal(arrange_class_centers(centers, distances + distances.T), centers)
+    assert not near_equidistant(class_centers(10, 2))
 
 
 def test_kl_with_a_center_is_the_kl_to_the_shifted_prior():
