@@ -49,7 +49,9 @@ def test_ablation_table_has_every_recipe(quick_run):
     out, _ = quick_run
     table = pd.read_csv(out / "ablation_digits_2d.csv")
     assert table.recipe.iloc[0] == "original recipe"
-    assert len(table) == 7
+    # 7 steps to and from the defaults, plus anchoring in 2-D.
+    assert len(table) == 8
+    assert table.recipe.iloc[-1] == "defaults + anchoring (class_spacing=6)"
     assert {"head acc", "silhouette", "recon MSE", "-ELBO/sample", "generation acc",
             "border share"} <= set(table.columns)
     assert table[["head acc", "recon MSE", "-ELBO/sample"]].notna().all().all()
