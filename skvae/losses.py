@@ -140,6 +140,23 @@ def _lattice_patch(k):
     return points[np.lexsort((angle, norm))[:k]]
 
 
+def _swap_deltas(current, target, a, candidates):
+    """Change of the squared mismatch ``sum((current - target)**2)`` (off
+    the diagonal) when class ``a`` swaps centres with each of
+    ``candidates``; ``current[i, j]`` is the distance between the centres
+    of classes i and j. Only rows and columns a and b change, so each delta
+    costs O(n_classes)."""
+    k = len(current)
+    row_a, target_a = current[a], target[a]
+    rows_b, targets_b = current[candidates], target[candidates]
+    before = (row_a - target_a) ** 2 + (rows_b - targets_b) ** 2
+    after = (rows_b - target_a) ** 2 + (row_a - targets_b) ** 2
+    others = np.ones((len(candidates), k), dtype=bool)
+    others[:, a] = False
+    others[np.arange(len(candidates)), candidates] = False
+    return 2.0 * np.where(others, after - before, 0.0).sum(axis=1)
+
+
 def arrange_class_centers(centers, class_distances):
     """Give similar classes nearby centres.
 
@@ -173,26 +190,31 @@ def arrange_class_centers(centers, class_distances):
     target = target / target[off].mean()
     center_dist = center_dist / center_dist[off].mean()
 
-    def cost(order):
-        return ((center_dist[np.ix_(order, order)] - target)[off] ** 2).sum()
-
     rng = np.random.RandomState(0)
     best_order, best_cost = None, np.inf
     for start in [np.arange(k)] + [rng.permutation(k) for _ in range(15)]:
-        order, current = start.copy(), cost(start)
+        # First-improvement search: scan pairs (a, b) in order, swap as soon
+        # as a swap lowers the mismatch, until a whole pass finds none.
+        order = start.copy()
+        current = center_dist[np.ix_(order, order)]
+        mismatch = float(((current - target)[off] ** 2).sum())
         improved = True
         while improved:
             improved = False
             for a in range(k - 1):
-                for b in range(a + 1, k):
+                b = a + 1
+                while b < k:
+                    candidates = np.arange(b, k)
+                    better = np.flatnonzero(_swap_deltas(current, target, a, candidates) < -1e-12)
+                    if better.size == 0:
+                        break
+                    b = candidates[better[0]]
                     order[[a, b]] = order[[b, a]]
-                    candidate = cost(order)
-                    if candidate < current - 1e-12:
-                        current, improved = candidate, True
-                    else:
-                        order[[a, b]] = order[[b, a]]
-        if current < best_cost - 1e-12:
-            best_order, best_cost = order.copy(), current
+                    current = center_dist[np.ix_(order, order)]
+                    mismatch, improved = float(((current - target)[off] ** 2).sum()), True
+                    b += 1
+        if mismatch < best_cost - 1e-12:
+            best_order, best_cost = order.copy(), mismatch
     return centers[best_order]
 
 

@@ -119,3 +119,26 @@ def test_estimator_anchors_similar_digit_classes_next_to_each_other():
     # "auto" does not anchor 10 classes in 2-D, and a plain VAE has no class priors.
     assert DisentangledVAE(max_epochs=1, hidden_dims=(16,)).fit(X, y).class_prior_means_ is None
     assert DisentangledVAE(max_epochs=1, hidden_dims=(16,), class_spacing=6.0).fit(X).class_prior_means_ is None
+
+
+def test_swap_deltas_match_the_change_of_the_full_mismatch():
+    from skvae.losses import _swap_deltas
+
+    rng = np.random.RandomState(0)
+    points, data = rng.rand(7, 2), rng.rand(7, 3)
+    center_dist = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    target = np.linalg.norm(data[:, None] - data[None], axis=-1)
+    order = rng.permutation(7)
+    off = ~np.eye(7, dtype=bool)
+
+    def mismatch(order):
+        return ((center_dist[np.ix_(order, order)] - target)[off] ** 2).sum()
+
+    current = center_dist[np.ix_(order, order)]
+    for a in range(6):
+        candidates = np.arange(a + 1, 7)
+        deltas = _swap_deltas(current, target, a, candidates)
+        for b, delta in zip(candidates, deltas):
+            swapped = order.copy()
+            swapped[[a, b]] = swapped[[b, a]]
+            assert delta == pytest.approx(mismatch(swapped) - mismatch(order), abs=1e-12)
