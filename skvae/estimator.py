@@ -99,6 +99,17 @@ def _classes_text(classes):
     return "none (no labels)" if classes is None else repr(classes.tolist())
 
 
+def _float32_view(rows):
+    """``rows`` as a float32 tensor, sharing float32 memory instead of copying.
+
+    Inference only reads it, so read-only arrays (memmaps, DataFrame values)
+    are fine and torch's warning about them does not apply.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
+
+
 def _supervised(estimator):
     """available_if check: the latent classifier exists once fitted with labels."""
     if hasattr(estimator, "net_") and not hasattr(estimator, "classes_"):
@@ -158,9 +169,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         origin. The centres are fixed and well spread (a regular simplex
         when ``n_components >= n_classes - 1``, a triangular-lattice patch
         in 2-D; see :func:`skvae.losses.class_centers`), the closest two
-        ``class_spacing`` apart, and classes whose mean rows of ``X`` are
-        alike get nearby centres (:func:`skvae.losses.arrange_class_centers`;
-        the result is ``class_prior_means_``). ``"auto"`` anchors where the
+        ``class_spacing`` apart, and where they are not nearly equidistant,
+        classes whose mean rows of ``X`` are alike get nearby centres
+        (:func:`skvae.losses.arrange_class_centers`; the result is
+        ``class_prior_means_``). ``"auto"`` anchors where the
         centres can be nearly equidistant (farthest pair at most 1.5 times
         the closest: 10 classes in 5 or more dimensions), with spacing
         ``3 * sqrt(2 * n_components)`` (12 in 8-D, 17 in 16-D), and not
@@ -785,9 +797,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         The centres come from :func:`~skvae.losses.class_centers`; which
         class gets which centre follows the distances between the classes'
         mean rows of ``X`` (:func:`~skvae.losses.arrange_class_centers`), so
-        that similar classes get neighbouring regions. When ``y_encoded``
-        misses a class (a first ``partial_fit`` call), classes keep the
-        order of ``classes_``.
+        that similar classes get neighbouring regions; near-equidistant
+        centres keep their order. When ``y_encoded`` misses a class (a first
+        ``partial_fit`` call), classes keep the order of ``classes_``.
         """
         n_classes = 0 if y_encoded is None else len(self.classes_)
         spacing = resolve_class_spacing(self.class_spacing, n_classes, self.n_components)
@@ -912,14 +924,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         with torch.inference_mode():
             padded = torch.zeros((_INFERENCE_BLOCK, data.shape[1]), dtype=torch.float32, device=device)
             for start in range(0, len(data), _INFERENCE_BLOCK):
-                rows = data[start : start + _INFERENCE_BLOCK]
-                if len(rows) == _INFERENCE_BLOCK and rows.dtype == np.float32:
-                    # Full float32 blocks are read in place (on CPU); torch only reads them.
-                    with warnings.catch_warnings():
-                        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                        block = torch.from_numpy(np.ascontiguousarray(rows)).to(device)
+                rows = _float32_view(data[start : start + _INFERENCE_BLOCK]).to(device)
+                if len(rows) == _INFERENCE_BLOCK:
+                    block = rows
                 else:
-                    padded[: len(rows)] = torch.as_tensor(rows, dtype=torch.float32).to(device)
+                    padded[: len(rows)] = rows
                     padded[len(rows) :] = 0
                     block = padded
                 out[start : start + len(rows)] = function(block)[: len(rows)].cpu().numpy()

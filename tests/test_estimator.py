@@ -1,6 +1,7 @@
 """DisentangledVAE: the scikit-learn surface, bad input, and the idea on real data."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -55,6 +56,19 @@ def test_methods_shapes_and_types(fitted, digits):
     assert 0.0 <= fitted.score(X, y) <= 1.0
     np.testing.assert_array_equal(fitted.classes_, np.arange(10))
     assert fitted.n_features_in_ == 64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_read_only_input_is_read_without_copies_or_warnings(fitted, digits, dtype):
+    X, _ = digits
+    X_big = np.tile(X, (2, 1))[:1100].astype(dtype)  # one full block and a partial one
+    expected = fitted.transform(X_big)
+    X_big.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(fitted.transform(X_big), expected)
+        fitted.predict_proba(X_big)
+    assert not X_big.flags.writeable
 
 
 def test_history_records_every_term(fitted):
