@@ -948,7 +948,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
-            Mean of the encoder's Gaussian for each sample.
+            Mean of the encoder's Gaussian for each sample; float32 for
+            float32 ``X``, float64 otherwise (the network computes in
+            float32 either way).
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -965,7 +967,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Returns
         -------
         X_original : ndarray of shape (n_samples, n_features_in_)
-            Decoded data (in [0, 1] for ``reconstruction="bce"``).
+            Decoded data (in [0, 1] for ``reconstruction="bce"``); float32
+            for float32 ``X``, float64 otherwise.
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
