@@ -803,7 +803,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         n_classes = 0 if y_encoded is None else len(self.classes_)
         spacing = resolve_class_spacing(self.class_spacing, n_classes, self.n_components)
-        if spacing is None or n_classes < 2:
+        if spacing is None:
             self.class_prior_means_ = None
             return
         centers = class_centers(n_classes, self.n_components, spacing)

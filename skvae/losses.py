@@ -197,7 +197,6 @@ def arrange_class_centers(centers, class_distances):
         # as a swap lowers the mismatch, until a whole pass finds none.
         order = start.copy()
         current = center_dist[np.ix_(order, order)]
-        mismatch = float(((current - target)[off] ** 2).sum())
         improved = True
         while improved:
             improved = False
@@ -211,8 +210,9 @@ def arrange_class_centers(centers, class_distances):
                     b = candidates[better[0]]
                     order[[a, b]] = order[[b, a]]
                     current = center_dist[np.ix_(order, order)]
-                    mismatch, improved = float(((current - target)[off] ** 2).sum()), True
+                    improved = True
                     b += 1
+        mismatch = float(((current - target)[off] ** 2).sum())
         if mismatch < best_cost - 1e-12:
             best_order, best_cost = order.copy(), mismatch
     return centers[best_order]
@@ -251,7 +251,8 @@ def near_equidistant(centers):
 
 
 def resolve_class_spacing(class_spacing, n_classes, n_components):
-    """The spacing of the class centres, or None for no class anchoring.
+    """The spacing of the class centres, or None for no class anchoring
+    (also for fewer than 2 classes, where there is nothing to anchor).
 
     ``"auto"`` gives ``AUTO_SPACING_PER_SQRT_DIM * sqrt(n_components)``
     (12 in 8-D, 17 in 16-D) when the centres of :func:`class_centers` are
@@ -260,12 +261,12 @@ def resolve_class_spacing(class_spacing, n_classes, n_components):
     classes in 2-D, where the encoder, pulled only by the KL term, does not
     move whole classes onto fixed centres; see ``docs/defaults.rst``).
     """
-    if class_spacing is None or class_spacing == 0:
+    if isinstance(class_spacing, str) and class_spacing != "auto":
+        raise ValueError(f"class_spacing must be a number, 'auto' or None; got {class_spacing!r}.")
+    if class_spacing is None or class_spacing == 0 or n_classes is None or n_classes < 2:
         return None
-    if isinstance(class_spacing, str):
-        if class_spacing != "auto":
-            raise ValueError(f"class_spacing must be a number, 'auto' or None; got {class_spacing!r}.")
-        if n_classes is None or n_classes < 2 or not near_equidistant(class_centers(n_classes, n_components)):
+    if class_spacing == "auto":
+        if not near_equidistant(class_centers(n_classes, n_components)):
             return None
         return float(AUTO_SPACING_PER_SQRT_DIM * np.sqrt(n_components))
     return float(class_spacing)
@@ -294,9 +295,13 @@ class DisentangledVAELoss(nn.Module):
         self.reconstruction = reconstruction
         self.kl = kl
         self.beta = beta
-        self.centers = None if centers is None else torch.as_tensor(np.asarray(centers), dtype=torch.float32)
+        # A buffer, so that moving the criterion to a device moves the centres
+        # once instead of on every training step.
+        self.register_buffer(
+            "centers", None if centers is None else torch.as_tensor(np.asarray(centers), dtype=torch.float32)
+        )
 
-    def prior_means(self, mu, y, n_classes=None):
+    def prior_means(self, mu, y):
         """Mean of each sample's prior: its class centre, or 0 when unlabelled.
 
         None when every prior is ``N(0, I)`` (no anchoring).

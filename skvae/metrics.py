@@ -185,7 +185,6 @@ def make_elbo_scorer(*, n_samples=0, random_state=0, batch_size=1024):
             index = np.where((index < len(classes)) & (classes[np.minimum(index, len(classes) - 1)] == y), index, -1)
         else:
             index = np.full(len(Xt), -1)
-        n_classes = None if classes is None else len(classes)
         generator = torch.Generator(device=device).manual_seed(int(random_state))
         total = 0.0
         module.eval()
@@ -203,9 +202,7 @@ def make_elbo_scorer(*, n_samples=0, random_state=0, batch_size=1024):
                     recon = recon / n_samples
                 else:
                     recon = reconstruction_loss(module.decoder(mu), xb, criterion.reconstruction)
-                prior_means = getattr(criterion, "prior_means", None)
-                center = prior_means(mu, yb, n_classes) if prior_means is not None else None
-                kl = kl_divergence(mu, logvar, criterion.kl, center=center)
+                kl = kl_divergence(mu, logvar, criterion.kl, center=criterion.prior_means(mu, yb))
                 total += float(recon + criterion.beta * kl) * len(xb)
         return -total / len(Xt)
 
