@@ -11,7 +11,7 @@ import torch
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LoadInitState
 from skorch.dataset import ValidSplit
 
-from skvae import DisentangledVAE, DivergenceError, LinearDecay
+from skvae import DivergenceError, LinearDecay
 from skvae.datasets import load_digits
 
 from tiny import tiny_vae
