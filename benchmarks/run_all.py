@@ -53,7 +53,7 @@ ORIGINAL_RECIPE = dict(
 )
 
 QUALITY_COLUMNS = [
-    "dataset", "dims", "method", "seed", "head_acc", "head_drop", "knn5_acc", "silhouette",
+    "dataset", "dims", "method", "seed", "epochs", "head_acc", "head_drop", "knn5_acc", "silhouette",
     "recon_mse", "generation_acc", "border_share", "fit_s",
 ]
 DEFAULT_EPOCHS = {"mnist": 30, "digits": 100}
@@ -124,6 +124,7 @@ def quality_task(dataset, dims, method, seed, epochs, judge, threads=1):
         else:
             raise ValueError(method)
     row.setdefault("fit_s", time.perf_counter() - start)
+    row["epochs"] = epochs if method in VAE_METHODS else None
     row.pop("head_trace", None)
     row = dict(row, dataset=dataset, dims=dims, method=method, seed=seed)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
@@ -131,19 +132,36 @@ def quality_task(dataset, dims, method, seed, epochs, judge, threads=1):
     return row
 
 
-def quality_tasks(datasets, dims_list, seeds, umap_dims):
-    """(dataset, dims, method, seed) of every row, slowest first."""
+VAE_METHODS = ("skvae defaults", "original recipe", "plain VAE (fit(X))")
+
+
+def quality_tasks(datasets, dims_list, seeds, umap_dims, methods=None):
+    """(dataset, dims, method, seed) of every row, slowest first.
+
+    ``methods`` keeps only those methods ("LDA" also selects "LDA(9)").
+    """
     tasks = []
     for dataset in datasets:
         for dims in dims_list:
             for seed in seeds:
-                for method in ("skvae defaults", "original recipe", "plain VAE (fit(X))"):
+                for method in VAE_METHODS:
                     tasks.append((dataset, dims, method, seed))
             if dims in umap_dims:
                 tasks.append((dataset, dims, "supervised UMAP", 0))
             lda = "LDA" if dims <= 9 else "LDA(9)"
             tasks += [(dataset, dims, "PCA", "-"), (dataset, dims, lda, "-")]
+    if methods is not None:
+        tasks = [t for t in tasks if t[2] in methods or (t[2] == "LDA(9)" and "LDA" in methods)]
     return tasks
+
+
+def merge_rows(previous, new):
+    """``previous`` rows whose (dataset, dims, method, seed) was not rerun, plus ``new``."""
+    key = ["dataset", "dims", "method", "seed"]
+    previous = previous.astype({"seed": str})
+    new = new.astype({"seed": str})
+    rerun = previous.set_index(key).index.isin(new.set_index(key).index)
+    return pd.concat([previous[~rerun], new], ignore_index=True)
 
 
 METHOD_ORDER = ["PCA", "LDA", "LDA(9)", "supervised UMAP", "plain VAE (fit(X))", "original recipe",
@@ -191,11 +209,12 @@ def markdown(df, floatfmt=".3f"):
 
 def summarize(table):
     """Mean (min-max over seeds) per dataset, dims and method."""
-    metrics = [c for c in QUALITY_COLUMNS[4:] if c in table]
+    metrics = [c for c in QUALITY_COLUMNS[5:] if c in table]
     rows = []
     for (dataset, dims, method), group in table.groupby(["dataset", "dims", "method"], sort=False):
         row = dict(dataset=dataset, dims=dims, method=method,
-                   seeds=",".join(str(s) for s in group.seed))
+                   seeds=",".join(str(s) for s in group.seed),
+                   epochs=",".join(str(e) for e in sorted({int(e) for e in group.epochs.dropna()})) or "-")
         for m in metrics:
             values = group[m].astype(float)
             if values.isna().all():
@@ -223,6 +242,11 @@ def main(argv=None):
                         help="latent dimensions of the ablation (default 2 8 16)")
     parser.add_argument("--umap-dims", nargs="*", type=int, default=[2],
                         help="latent dimensions with a supervised UMAP row (default 2; none: no UMAP)")
+    parser.add_argument("--methods", nargs="+", choices=[*METHOD_ORDER[:2], *METHOD_ORDER[3:]],
+                        help="quality rows of these methods only (default: all)")
+    parser.add_argument("--update", action="store_true",
+                        help="merge the quality rows into the existing quality.csv, replacing rows "
+                             "of the same dataset, dims, method and seed, instead of overwriting it")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits (default 2)")
     parser.add_argument("--output", default=str(HERE / "results"))
@@ -248,12 +272,14 @@ def main(argv=None):
 
         for name, data in datasets.items():
             judge_for(name, data, judges, args.quick)
-        tasks = quality_tasks(args.datasets, args.dims, args.seeds, args.umap_dims)
+        tasks = quality_tasks(args.datasets, args.dims, args.seeds, args.umap_dims, args.methods)
         rows = Parallel(n_jobs=args.jobs)(
             delayed(quality_task)(dataset, dims, method, seed, epochs[dataset], judges[dataset], args.threads)
             for dataset, dims, method, seed in tasks
         )
         table = pd.DataFrame(rows)[QUALITY_COLUMNS]
+        if args.update and (out / "quality.csv").exists():
+            table = merge_rows(pd.read_csv(out / "quality.csv", dtype={"seed": str}), table)
         table["order"] = table.method.map(METHOD_ORDER.index)
         table = table.sort_values(["dataset", "dims", "order", "seed"], kind="stable").drop(columns="order")
         table.to_csv(out / "quality.csv", index=False)
