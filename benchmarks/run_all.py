@@ -277,7 +277,7 @@ def main(argv=None):
             delayed(quality_task)(dataset, dims, method, seed, epochs[dataset], judges[dataset], args.threads)
             for dataset, dims, method, seed in tasks
         )
-        table = pd.DataFrame(rows)[QUALITY_COLUMNS]
+        table = pd.DataFrame(rows).reindex(columns=QUALITY_COLUMNS)
         if args.update and (out / "quality.csv").exists():
             table = merge_rows(pd.read_csv(out / "quality.csv", dtype={"seed": str}), table)
         table["order"] = table.method.map(METHOD_ORDER.index)

@@ -27,15 +27,34 @@ def test_quality_table_has_expected_rows_and_columns(quick_run):
     out, _ = quick_run
     table = pd.read_csv(out / "quality.csv")
     assert list(table.columns) == [
-        "dataset", "dims", "method", "seed", "head_acc", "head_drop", "knn5_acc", "silhouette",
+        "dataset", "dims", "method", "seed", "epochs", "head_acc", "head_drop", "knn5_acc", "silhouette",
         "recon_mse", "generation_acc", "border_share", "fit_s",
     ]
+    vae_rows = table.method.isin(["plain VAE (fit(X))", "original recipe", "skvae defaults"])
+    assert (table.epochs[vae_rows] == 2).all() and table.epochs[~vae_rows].isna().all()
     assert set(table.method) >= {"PCA", "LDA", "plain VAE (fit(X))", "original recipe", "skvae defaults"}
     assert set(table.dataset) == {"digits"} and set(table.dims) == {2}
     ours = table[table.method == "skvae defaults"].iloc[0]
     for column in ["head_acc", "knn5_acc", "silhouette", "recon_mse", "generation_acc", "border_share"]:
         assert pd.notna(ours[column]), column
     assert 0 <= ours.head_acc <= 1 and -1 <= ours.silhouette <= 1
+
+
+def test_update_replaces_only_the_rows_rerun(quick_run, tmp_path):
+    out, _ = quick_run
+    before = pd.read_csv(out / "quality.csv")
+    (tmp_path / "quality.csv").write_text((out / "quality.csv").read_text())
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--only", "quality", "--datasets", "digits",
+         "--dims", "2", "--methods", "PCA", "--umap-dims", "--update", "--output", str(tmp_path)],
+        capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"), timeout=300, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    after = pd.read_csv(tmp_path / "quality.csv")
+    assert sorted(after.method) == sorted(before.method)
+    key = ["dataset", "dims", "method", "seed"]
+    kept = before[before.method != "PCA"].set_index(key).sort_index()
+    pd.testing.assert_frame_equal(after[after.method != "PCA"].set_index(key).sort_index(), kept)
 
 
 def test_goal_checks_are_reported(quick_run):
