@@ -11,16 +11,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_all(*args, out):
+    """Run ``benchmarks/run_all.py`` writing to ``out``; its stdout."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), *args, "--output", str(out)],
+        capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"), timeout=300, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick", "--output", str(out)],
-        capture_output=True, text=True, env=env, timeout=300, cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, proc.stdout
+    return out, run_all("--quick", out=out)
 
 
 def test_quality_table_has_expected_rows_and_columns(quick_run):
@@ -44,12 +48,8 @@ def test_update_replaces_only_the_rows_rerun(quick_run, tmp_path):
     out, _ = quick_run
     before = pd.read_csv(out / "quality.csv")
     (tmp_path / "quality.csv").write_text((out / "quality.csv").read_text())
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--only", "quality", "--datasets", "digits",
-         "--dims", "2", "--methods", "PCA", "--umap-dims", "--update", "--output", str(tmp_path)],
-        capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"), timeout=300, cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_all("--only", "quality", "--datasets", "digits", "--dims", "2", "--methods", "PCA", "--umap-dims",
+            "--update", out=tmp_path)
     after = pd.read_csv(tmp_path / "quality.csv")
     assert sorted(after.method) == sorted(before.method)
     key = ["dataset", "dims", "method", "seed"]
