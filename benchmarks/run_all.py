@@ -236,7 +236,7 @@ def main(argv=None):
                         default=["quality", "ablation", "speed"])
     parser.add_argument("--datasets", nargs="+", choices=["mnist", "digits"], default=["mnist", "digits"])
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 8, 16])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs-mnist", type=int, default=DEFAULT_EPOCHS["mnist"])
     parser.add_argument("--epochs-digits", type=int, default=DEFAULT_EPOCHS["digits"])
     parser.add_argument("--ablation-dims", nargs="+", type=int, default=[2, 8, 16],
