@@ -53,10 +53,10 @@ ORIGINAL_RECIPE = dict(
     classifier_hidden=(10, 10),
 )
 
-QUALITY_COLUMNS = [
-    "dataset", "dims", "method", "seed", "epochs", "head_acc", "head_drop", "knn5_acc", "silhouette",
-    "recon_mse", "generation_acc", "border_share", "fit_s",
-]
+ROW_KEY = ["dataset", "dims", "method", "seed"]  # one quality row per key
+QUALITY_METRICS = ["head_acc", "head_drop", "knn5_acc", "silhouette", "recon_mse", "generation_acc",
+                   "border_share", "fit_s"]
+QUALITY_COLUMNS = [*ROW_KEY, "epochs", *QUALITY_METRICS]
 # 60 epochs on MNIST (issue 5 lets the benchmark choose max_epochs; every
 # VAE method gets the same); digits has 12 steps per epoch, hence 100.
 DEFAULT_EPOCHS = {"mnist": 60, "digits": 100}
@@ -158,10 +158,9 @@ def quality_tasks(datasets, dims_list, seeds, umap_dims, methods=None):
 
 def merge_rows(previous, new):
     """``previous`` rows whose (dataset, dims, method, seed) was not rerun, plus ``new``."""
-    key = ["dataset", "dims", "method", "seed"]
     previous = previous.astype({"seed": str})
     new = new.astype({"seed": str})
-    rerun = previous.set_index(key).index.isin(new.set_index(key).index)
+    rerun = previous.set_index(ROW_KEY).index.isin(new.set_index(ROW_KEY).index)
     return pd.concat([previous[~rerun], new], ignore_index=True)
 
 
@@ -210,7 +209,7 @@ def markdown(df, floatfmt=".3f"):
 
 def summarize(table):
     """Mean (min-max over seeds) per dataset, dims and method."""
-    metrics = [c for c in QUALITY_COLUMNS[5:] if c in table]
+    metrics = [c for c in QUALITY_METRICS if c in table]
     rows = []
     for (dataset, dims, method), group in table.groupby(["dataset", "dims", "method"], sort=False):
         row = dict(dataset=dataset, dims=dims, method=method,
