@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sklearn.datasets import load_digits as _sklearn_load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 
+from ._fileio import atomic_write
 from .exceptions import ChecksumError
 
 __all__ = [
@@ -94,21 +94,18 @@ def _find_file(name, data_home):
 def _download_atomic(url, dest, md5, timeout):
     """Download ``url`` to ``dest``; ``dest`` only ever appears complete and verified.
 
-    The body is streamed to a temporary file next to ``dest`` (same file
-    system, so ``os.replace`` is atomic) and removed on any failure.
+    The body is streamed through :func:`~skvae._fileio.atomic_write` (a
+    temporary file next to ``dest``, renamed only once the body is complete
+    and verified, and removed on any failure).
     """
-    tmp = tempfile.NamedTemporaryFile(
-        dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False
-    )
-    try:
-        with tmp, urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.headers.get("Content-Length", "")
-            digest = hashlib.md5(usedforsecurity=False)
-            size = 0
-            while chunk := response.read(_CHUNK):
-                tmp.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
+    with atomic_write(dest) as tmp, urllib.request.urlopen(url, timeout=timeout) as response:
+        length = response.headers.get("Content-Length", "")
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        while chunk := response.read(_CHUNK):
+            tmp.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
         # http.client returns b"" rather than raising when the server closes
         # early, so a dropped connection shows only as a short body.
         if length.isdigit() and size != int(length):
@@ -121,12 +118,6 @@ def _download_atomic(url, dest, md5, timeout):
                 f"downloaded file has md5 {found}, expected {md5} "
                 "(corrupt or wrong file served)"
             )
-        # mkstemp creates the file 0600; public data should be readable by all.
-        os.chmod(tmp.name, 0o644)
-        os.replace(tmp.name, dest)
-    except BaseException:
-        os.unlink(tmp.name)
-        raise
 
 
 def _download(name, data_home, base_urls, timeout):

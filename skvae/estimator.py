@@ -535,7 +535,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         path : str or path-like
             File to write. It is written to a temporary file in the same
             folder, then renamed: a failed or interrupted save leaves an
-            existing file at ``path`` intact.
+            existing file at ``path`` intact. Otherwise it is an ordinary
+            write: a symlink is written through (the link stays), a new file
+            gets the mode the umask allows, an existing file keeps its mode,
+            and a read-only file is refused with a ``PermissionError``.
         """
         persistence.save(self, path)
 

@@ -49,7 +49,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 
 import numpy as np
@@ -57,6 +56,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._fileio import atomic_write
 from .exceptions import ModelFileError
 from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
 
@@ -83,7 +83,10 @@ def save(estimator, path):
     estimator : DisentangledVAE
         A fitted estimator.
     path : str or path-like
-        Destination file.
+        Destination file, written like an ordinary file: a symlink is
+        written through, a new file gets the umask's mode, an existing one
+        keeps its mode, and a read-only file is refused with a
+        :class:`PermissionError`.
     """
     from . import __version__
 
@@ -238,22 +241,9 @@ def load(path, estimator_class, *, device=None):
 
 
 def _write_atomic(payload, path):
-    """torch.save to a temporary file next to ``path``, then rename it."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path))
-    )
-    try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp creates the file 0600; a saved model is an ordinary file.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """torch.save ``payload`` to ``path`` through :func:`atomic_write`."""
+    with atomic_write(path) as file:
+        torch.save(payload, file)
 
 
 def _read(path):

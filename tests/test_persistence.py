@@ -300,6 +300,35 @@ def test_save_replaces_an_existing_file(digits, saved, tmp_path):
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
 
 
+def test_save_honours_umask_and_writes_through_symlinks(fitted, digits, tmp_path):
+    old_umask = os.umask(0o077)
+    try:
+        fitted.save(tmp_path / "private.skvae")
+    finally:
+        os.umask(old_umask)
+    assert oct(os.stat(tmp_path / "private.skvae").st_mode & 0o777) == "0o600"
+
+    (tmp_path / "models").mkdir()
+    target = tmp_path / "models" / "model.skvae"
+    link = tmp_path / "latest.skvae"
+    link.symlink_to(target)  # dangling until the first save
+    fitted.save(link)
+    fitted.save(link)  # and again over the existing target
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert sorted(os.listdir(tmp_path)) == ["latest.skvae", "models", "private.skvae"]
+    assert os.listdir(tmp_path / "models") == ["model.skvae"]
+    assert_same_model(DisentangledVAE.load(target), fitted, digits[0])
+
+
+def test_save_refuses_a_read_only_file(saved, tmp_path):
+    path = tmp_path / "model.skvae"
+    path.write_bytes(b"keep me")
+    path.chmod(0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        DisentangledVAE.load(saved).save(path)
+    assert path.read_bytes() == b"keep me"
+
+
 # ------------------------------------------------------------ portability
 
 
