@@ -2,9 +2,8 @@
 
 from .estimator import DisentangledVAE
 from .exceptions import ChecksumError, DivergenceError, ModelFileError
+from ._version import __version__
 from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ChecksumError",

@@ -6,7 +6,11 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * batches fetched whole (``__getitems__``) instead of row by row,
 * a loss made of several terms, each recorded in the history,
 * an optimizer-step counter that drives the classification-weight schedule
-  and the reconstruction-only warm-up,
+  and the reconstruction-only warm-up, the schedule checked for every step
+  of a training before the training starts,
+* random generators of its own for shuffling and the sampling noise, so
+  that a training depends on its seed only, also with fits in threads,
+* its training state as one get/set pair (:meth:`get_training_state`),
 * a divergence guard that stops before a non-finite loss reaches the weights,
 * a copy of the state at the end of every finished epoch, which training
   goes back to when it stops mid-epoch (Ctrl-C, divergence, any error), so
@@ -20,9 +24,11 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.history import History
 from skorch.utils import to_tensor
 
 from .exceptions import DivergenceError
+from .schedules import check_schedule
 
 __all__ = ["DisentangledVAENet", "TensorBatchDataset"]
 
@@ -69,18 +75,37 @@ class _Initialized:
     """Pickled in place of a parameter that is the initialized component."""
 
 
-def _get_rng_state(device):
-    """torch's random state for training on ``device``, as CPU tensors."""
-    state = {"cpu": torch.get_rng_state()}
+def initial_rng_state(seed, device):
+    """Random state a training seeded with ``seed`` starts from.
+
+    A dict of generator states: ``"cpu"`` drives shuffling (and the
+    sampling noise on the CPU), ``"cuda"`` the sampling noise on a GPU.
+    """
+    state = {"cpu": torch.Generator().manual_seed(seed).get_state()}
     if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
+        state["cuda"] = torch.Generator(device=device).manual_seed(seed).get_state()
     return state
 
 
-def _set_rng_state(state, device):
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+def _generators(state, device):
+    """Generators ``(shuffle, noise)`` continuing from a random state."""
+    shuffle = torch.Generator()
+    shuffle.set_state(state["cpu"])
+    if device.type != "cuda":
+        return shuffle, shuffle
+    noise = torch.Generator(device=device)
+    if "cuda" in state:
+        noise.set_state(state["cuda"])
+    else:
+        noise.manual_seed(int(torch.randint(2**31 - 1, (), generator=shuffle)))
+    return shuffle, noise
+
+
+def _generator_states(shuffle, noise):
+    state = {"cpu": shuffle.get_state()}
+    if noise is not shuffle:
+        state["cuda"] = noise.get_state()
+    return state
 
 
 class DisentangledVAENet(NeuralNet):
@@ -97,6 +122,9 @@ class DisentangledVAENet(NeuralNet):
         term, evaluated at every optimizer step.
     warmup_steps : int
         Number of first optimizer steps that train reconstruction only.
+    seed : int
+        Seed of the training's own random generators (shuffling and the
+        sampling noise); torch's global random state is never used.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 
@@ -109,10 +137,10 @@ class DisentangledVAENet(NeuralNet):
         ``max_epochs`` epochs of the data of the first epoch after
         initialisation. Training continued later keeps it.
     rng_state_ : dict of Tensor
-        torch's random state (CPU, and CUDA on a GPU) at the end of the last
-        finished epoch, stored as CPU tensors. Training runs on a copy of
-        it, so a training stopped and resumed shuffles and samples exactly
-        as one that ran through.
+        State of the training's generators (CPU, and CUDA on a GPU) at the
+        end of the last finished epoch, as CPU tensors. Training continues
+        from it, so a training stopped and resumed shuffles and samples
+        exactly as one that ran through.
     interrupted_ : bool
         Whether the last training was stopped by a ``KeyboardInterrupt``
         other than that of an ``EarlyStopping`` callback.
@@ -131,7 +159,7 @@ class DisentangledVAENet(NeuralNet):
     is dropped from the history, before the exception propagates.
     """
 
-    def __init__(self, module, criterion, *args, classification_weight, warmup_steps=0, **kwargs):
+    def __init__(self, module, criterion, *args, classification_weight, warmup_steps=0, seed=0, **kwargs):
         kwargs.setdefault("dataset", TensorBatchDataset)
         kwargs.setdefault("iterator_train__shuffle", True)
         kwargs.setdefault("iterator_train__collate_fn", collate_batch)
@@ -139,6 +167,7 @@ class DisentangledVAENet(NeuralNet):
         super().__init__(module, criterion, *args, **kwargs)
         self.classification_weight = classification_weight
         self.warmup_steps = warmup_steps
+        self.seed = seed
 
     @property
     def _default_callbacks(self):
@@ -166,31 +195,81 @@ class DisentangledVAENet(NeuralNet):
         super().initialize()
         self.n_steps_ = 0
         self.total_steps_ = 0
-        self.rng_state_ = _get_rng_state(torch.device(self.device))
+        self.rng_state_ = initial_rng_state(self.seed, torch.device(self.device))
         self.interrupted_ = False
         return self
+
+    def get_training_state(self):
+        """Everything training continues from, as a copy.
+
+        Returns
+        -------
+        state : dict
+            ``module`` and ``optimizer`` (state dicts), ``n_steps``,
+            ``total_steps``, ``rng`` (generator states) and ``history`` (a
+            list of per-epoch dicts).
+        """
+        state = self._weights_and_counters()
+        state["history"] = copy.deepcopy(self.history.to_list())
+        return state
+
+    def set_training_state(self, state):
+        """Continue from ``state``, as returned by :meth:`get_training_state`."""
+        self.module_.load_state_dict(state["module"])
+        self.optimizer_.load_state_dict(state["optimizer"])
+        self.n_steps_ = int(state["n_steps"])
+        self.total_steps_ = int(state["total_steps"])
+        self.rng_state_ = state["rng"]
+        if "history" in state:
+            self.history = History(copy.deepcopy(list(state["history"])))
+
+    def _weights_and_counters(self):
+        return copy.deepcopy(
+            {
+                "module": self.module_.state_dict(),
+                "optimizer": self.optimizer_.state_dict(),
+                "n_steps": self.n_steps_,
+                "total_steps": self.total_steps_,
+                "rng": self.rng_state_,
+            }
+        )
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """Train ``epochs`` epochs; None trains those missing to ``max_epochs``."""
         if epochs is None:
             epochs = max(self.max_epochs - len(self.history), 0)
         self.interrupted_ = False
-        device = torch.device(self.device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            _set_rng_state(self.rng_state_, device)
-            self._save_epoch_state()
-            try:
-                return super().fit_loop(X, y, epochs=epochs, **fit_params)
-            except BaseException as exc:
-                self._restore_epoch_state(exc)
-                raise
-            finally:
-                del self._epoch_state
+        self._planned_epochs = epochs
+        self._save_epoch_state(self.rng_state_)
+        self._shuffle_generator, self._noise_generator = _generators(self.rng_state_, torch.device(self.device))
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except BaseException as exc:
+            self._restore_epoch_state(exc)
+            raise
+        finally:
+            del self._epoch_state, self._shuffle_generator, self._noise_generator
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        steps_per_epoch = math.ceil(len(dataset_train) / self.batch_size)
         if not self.total_steps_:
-            self.total_steps_ = self.max_epochs * math.ceil(len(dataset_train) / self.batch_size)
+            self.total_steps_ = self.max_epochs * steps_per_epoch
+        # Every weight this training will use is known now: a schedule that
+        # fails at some step fails before any weight changes.
+        first, stop = max(self.n_steps_, self.warmup_steps), self.n_steps_ + self._planned_epochs * steps_per_epoch
+        check_schedule(self.classification_weight, range(first, stop), self.total_steps_)
+        return dataset_train, dataset_valid
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        kwargs = self.get_params_for("iterator_train")
+        kwargs.setdefault("batch_size", self.batch_size)
+        return self.iterator_train(dataset, generator=self._shuffle_generator, **kwargs)
+
+    def infer(self, x, **fit_params):
+        return super().infer(x, generator=getattr(self, "_noise_generator", None), **fit_params)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
@@ -202,36 +281,30 @@ class DisentangledVAENet(NeuralNet):
                 f"step (step {self.n_steps_}) made the weights NaN or infinite. "
                 f"{self._divergence_causes()}"
             )
-        self._save_epoch_state()
+        self._save_epoch_state(_generator_states(self._shuffle_generator, self._noise_generator))
 
-    def _save_epoch_state(self):
+    def _save_epoch_state(self, rng_state):
         """Copy the state that a stop in the next epoch goes back to."""
-        self._epoch_state = {
-            "epochs": len(self.history),
-            "n_steps": self.n_steps_,
-            "module": copy.deepcopy(self.module_.state_dict()),
-            "optimizer": copy.deepcopy(self.optimizer_.state_dict()),
-            "rng": _get_rng_state(torch.device(self.device)),
-        }
-        self.rng_state_ = self._epoch_state["rng"]
+        self.rng_state_ = rng_state
+        self._epoch_state = self._weights_and_counters()
+        self._epoch_state["epochs"] = len(self.history)
 
     def _restore_epoch_state(self, exc):
         """Go back to the last finished epoch after ``exc`` stopped training."""
-        state = self._epoch_state
-        if len(self.history) > state["epochs"]:
-            self.module_.load_state_dict(state["module"])
-            self.optimizer_.load_state_dict(state["optimizer"])
-            self.n_steps_ = state["n_steps"]
-            self.rng_state_ = state["rng"]
-            del self.history[state["epochs"] :]
+        # The horizon, once set by the first epoch, stays.
+        state = {**self._epoch_state, "total_steps": self.total_steps_}
+        finished_epochs = state["epochs"]
+        if len(self.history) > finished_epochs:
+            self.set_training_state(state)
+            del self.history[finished_epochs:]
         if isinstance(exc, KeyboardInterrupt):
             self.interrupted_ = not any(
                 isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
             )
         elif isinstance(exc, DivergenceError):
             kept = (
-                f"the weights of epoch {state['epochs']}, the last finished one"
-                if state["epochs"]
+                f"the weights of epoch {finished_epochs}, the last finished one"
+                if finished_epochs
                 else "its initial weights, as no epoch finished"
             )
             exc.args = (f"{exc.args[0]} The model keeps {kept}.",)
@@ -243,9 +316,10 @@ class DisentangledVAENet(NeuralNet):
 
     def __getstate__(self):
         state = super().__getstate__()
-        # The copy of a training in progress (e.g. pickled by a Checkpoint)
-        # lives on the training device; it is not part of the model.
-        state.pop("_epoch_state", None)
+        # The copy and the generators of a training in progress (e.g. pickled
+        # by a Checkpoint) are not part of the model; rng_state_ is.
+        for name in ("_epoch_state", "_shuffle_generator", "_noise_generator", "_planned_epochs"):
+            state.pop(name, None)
         # The estimator passes built instances as the module and criterion
         # parameters, so they are module_ and criterion_, which skorch
         # pickles such that CUDA tensors unpickle on a CPU-only machine.
@@ -265,13 +339,8 @@ class DisentangledVAENet(NeuralNet):
         """``(kl_weight, classification_weight)`` for the next optimizer step."""
         if self.n_steps_ < self.warmup_steps:
             return 0.0, 0.0
-        weight = self.classification_weight(self.n_steps_, self.total_steps_)
-        if not (math.isfinite(weight) and weight >= 0):
-            raise ValueError(
-                f"The classification_weight schedule returned {weight!r} at step "
-                f"{self.n_steps_}; a weight must be a finite number >= 0."
-            )
-        return 1.0, weight
+        # Checked for the whole training before it starts (get_split_datasets).
+        return 1.0, self.classification_weight(self.n_steps_, self.total_steps_)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         X = to_tensor(X, device=self.device)

@@ -1,4 +1,12 @@
-"""The :class:`DisentangledVAE` estimator."""
+"""The :class:`DisentangledVAE` estimator.
+
+This module holds the estimator's parameters, documentation and public
+methods. The machinery lives in small modules: :mod:`skvae._net` (the skorch
+training loop), :mod:`skvae.modules` (torch modules), :mod:`skvae._inference`
+(running a fitted network), :mod:`skvae._labels` (label encoding),
+:mod:`skvae.centers` (class-prior geometry), :mod:`skvae.regions` (class
+Gaussians and paths) and :mod:`skvae.persistence` (the model file).
+"""
 
 import copy
 import warnings
@@ -6,24 +14,23 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy.special import softmax
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
-    clone,
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from . import persistence
+from ._inference import check_float32_range, latent_means, latent_proba, run_blocks, validate_rows
+from ._labels import check_classes, classes_of, encode_labels
 from ._net import DisentangledVAENet
 from .exceptions import DivergenceError
 from .losses import DisentangledVAELoss, arrange_class_centers, class_centers, resolve_class_spacing
@@ -34,6 +41,7 @@ from .modules import (
     LatentClassifier,
     MLPDecoder,
     MLPEncoder,
+    build_seeded,
 )
 from .regions import (
     class_gaussians,
@@ -41,20 +49,16 @@ from .regions import (
     sample_class_gaussians,
     segment_points,
 )
-from .schedules import SigmoidDecay, as_schedule
+from .schedules import _SharedDefault, as_schedule
 
 __all__ = ["DisentangledVAE"]
-
-# Inference always runs the module on blocks of exactly this many rows (the
-# last block zero-padded): float32 matrix products give results that depend
-# on the number of rows, so a fixed shape makes every row's output
-# independent of the batch it came in.
-_INFERENCE_BLOCK = 1024
 
 # Decays from 100 to a floor of 30, not to ~0: the classification loss is
 # ~1 per sample while the reconstruction is summed over all features, so a
 # weight near 0 stops the head from learning (see docs/defaults.rst).
-_DEFAULT_SCHEDULE = SigmoidDecay(start=100.0, end=30.0)
+# One object is the default of every instance, so it refuses changes in
+# place; set_params swaps in a private copy before a nested change.
+_DEFAULT_SCHEDULE = _SharedDefault(start=100.0, end=30.0)
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -62,7 +66,6 @@ _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
-
 
 # Parameters of the network, its loss and its training set-up: training
 # continued by warm_start or partial_fit needs them as the network was built.
@@ -84,6 +87,9 @@ _NETWORK_PARAMS = (
     "callbacks",
 )
 
+# Parameters that sklearn's Interval(Integral, ...) would accept as bools.
+_INTEGER_PARAMS = ("n_components", "warmup_steps", "max_epochs", "batch_size", "n_iter_no_change")
+
 
 def _same_param(a, b):
     """Whether two parameter values are equal; objects compare by identity."""
@@ -97,17 +103,6 @@ def _same_param(a, b):
 
 def _classes_text(classes):
     return "none (no labels)" if classes is None else repr(classes.tolist())
-
-
-def _float32_view(rows):
-    """``rows`` as a float32 tensor, sharing float32 memory instead of copying.
-
-    Inference only reads it, so read-only arrays (memmaps, DataFrame values)
-    are fine and torch's warning about them does not apply.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
 
 
 def _supervised(estimator):
@@ -230,9 +225,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
         ``"cuda:1"``..., or ``"auto"`` for CUDA when available.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the latent sampling.
-        Pass an int for reproducible results; torch's global random state
-        is left untouched.
+        Seeds weight initialisation, shuffling, the latent sampling and the
+        early-stopping split. Pass an int for reproducible results: a fit
+        draws from random generators of its own, so it depends on
+        ``random_state`` only -- also when fits run in threads -- and
+        torch's global random state is neither used nor changed.
     verbose : int, default=0
         0 is silent; > 0 prints skorch's per-epoch table and a progress bar.
     callbacks : list of skorch callbacks, default=None
@@ -386,12 +383,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.unlabeled_label = unlabeled_label
 
     def set_params(self, **params):
-        # The default schedule is one object shared by every instance; copy it
-        # before a nested set_params (classification_weight__midpoint=...)
-        # changes it in place.
+        # The default schedule is shared by every instance and frozen; a
+        # nested change (classification_weight__midpoint=...) goes to a copy.
         nested = any(key.startswith("classification_weight__") for key in params)
-        if nested and self.classification_weight is _DEFAULT_SCHEDULE:
-            self.classification_weight = clone(_DEFAULT_SCHEDULE)
+        if nested and isinstance(self.classification_weight, _SharedDefault):
+            self.classification_weight = self.classification_weight.unshared()
         return super().set_params(**params)
 
     # ------------------------------------------------------------------ fit
@@ -432,15 +428,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             left fitted, with the weights of the last finished epoch (or the
             initial ones), so that it can be inspected, or trained further
             with ``warm_start=True`` after lowering ``lr``.
+
+        Notes
+        -----
+        Any other error leaves the estimator exactly as it was before the
+        call: a previous fit intact, or unfitted. Everything that can be
+        checked -- data, parameters, every weight of the schedule -- is
+        checked before training starts.
         """
-        if self.warm_start and hasattr(self, "net_"):
-            return self._continue_fit(X, y)
-        X, y_encoded = self._validate_fit_data(X, y)
-        self._check_reconstruction(X, new_network=True)
-        self._set_class_prior_means(X, y_encoded)
-        self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
-        self._train(X, y_encoded)
-        return self
+        return self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, classes=None):
@@ -479,9 +475,17 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         -----
         ``class_centroids_`` and ``class_covariances_`` are refitted on the
         data of every call whose ``y`` holds all the classes; a call that
-        misses a class keeps those of the previous calls.
+        misses a class keeps those of the previous calls (and until such a
+        call, the class-region methods explain that they have none). As
+        with :meth:`fit`, an error other than ``DivergenceError`` leaves the
+        estimator as it was before the call.
         """
-        if self.early_stopping:
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _fit(self, X, y, *, incremental, classes=None):
+        """The one training path behind ``fit`` (whole) and ``partial_fit`` (one epoch)."""
+        self._check_param_values()
+        if incremental and self.early_stopping:
             raise ValueError(
                 "partial_fit trains one epoch on all the data it gets, so it cannot "
                 "hold out validation data for early_stopping=True. Use fit for early "
@@ -492,102 +496,126 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "classes was given but y is None. Pass y with classes to train a "
                 "latent classifier, or neither for a plain VAE."
             )
-        first_call = not hasattr(self, "net_")
-        if first_call:
-            self._set_partial_fit_classes(y, classes)
-        else:
-            self._check_unchanged_params()
-            self._check_partial_fit_labels(y, classes)
-        if y is None:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
-            y_encoded = None
-        else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first_call)
-            y_encoded = self._encode_partial_fit_labels(y)
-        self._check_reconstruction(X, new_network=first_call)
-        if first_call:
-            self._set_class_prior_means(X, y_encoded)
-            self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
-        else:
-            self.net_.set_params(**self._training_params())
-        self._train(X, y_encoded, epochs=1, partial=True)
+        continuing = hasattr(self, "net_") and (incremental or self.warm_start)
+        before = dict(vars(self))
+        net_before = (self.net_.get_training_state(), self._net_training_params()) if continuing else None
+        try:
+            if continuing:
+                self._check_unchanged_params()
+            X, y_encoded = self._validate_training_data(X, y, classes, incremental, continuing)
+            self._check_reconstruction(X, new_network=not continuing)
+            if not continuing:
+                self._set_class_prior_means(X, y_encoded)
+                self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
+            else:
+                self.net_.set_params(**self._training_params())
+                if not incremental and len(self.net_.history) >= self.max_epochs:
+                    warnings.warn(
+                        f"warm_start=True and this model has trained {len(self.net_.history)} "
+                        f"epochs, max_epochs={self.max_epochs}, so fit did not train. Raise "
+                        "max_epochs to train longer.",
+                        UserWarning,
+                    )
+                    return self
+            self._train(X, y_encoded, epochs=1 if incremental else None, partial=incremental)
+        except DivergenceError:
+            raise  # Documented: the model keeps its last finite state.
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            if net_before is not None:
+                state, params = net_before
+                self.net_.set_training_state(state)
+                self.net_.set_params(**params)
+            raise
         return self
 
-    def save(self, path):
-        """Save the fitted model to one file that loads without running code.
-
-        The file holds tensors (weights, optimizer and random state) and
-        JSON text (parameters, fitted attributes, history); :meth:`load`
-        reads it with ``torch.load(..., weights_only=True)``, so loading a
-        file from someone else is safe. Unpickling, by contrast, runs code
-        chosen by the file's author: pickle or joblib only files you trust.
-        The loaded model gives bit-identical outputs and can continue
-        training. See :mod:`skvae.persistence` for the format.
-
-        Parameters without a plain-data form -- callbacks, a callable
-        ``classification_weight``, a custom optimizer class, a
-        ``RandomState`` -- are refused with a ``ValueError``: set them to a
-        storable value with ``set_params`` first (``callbacks=None`` does not
-        change the fitted model).
-
-        Parameters
-        ----------
-        path : str or path-like
-            File to write. It is written to a temporary file in the same
-            folder, then renamed: a failed or interrupted save leaves an
-            existing file at ``path`` intact. Otherwise it is an ordinary
-            write: a symlink is written through (the link stays), a new file
-            gets the mode the umask allows, an existing file keeps its mode,
-            and a read-only file is refused with a ``PermissionError``.
-        """
-        persistence.save(self, path)
-
-    @classmethod
-    def load(cls, path, *, device=None):
-        """Load a model written by :meth:`save`, without running code from it.
-
-        Only tensors and plain data are read (``torch.load`` with
-        ``weights_only=True``), so files from others are safe to load --
-        unlike pickle files, which can run any code when unpickled.
-
-        Parameters
-        ----------
-        path : str or path-like
-            File written by :meth:`save`.
-        device : str or torch.device, default=None
-            Device to put the model on. None means the saved ``device``
-            parameter, or the CPU, with a warning, when that asks for CUDA
-            and CUDA is not available here.
-
-        Returns
-        -------
-        estimator : DisentangledVAE
-            The fitted model.
-
-        Raises
-        ------
-        skvae.persistence.ModelFileError
-            A ``ValueError``: the file is truncated, corrupted, of another
-            format version, or not a model file.
-        """
-        return persistence.load(path, cls, device=device)
-
-    def _continue_fit(self, X, y):
-        """``fit`` with ``warm_start=True``: train the epochs still missing."""
-        self._check_unchanged_params()
-        X, y_encoded = self._validate_warm_start_data(X, y)
-        self.net_.set_params(**self._training_params())
-        n_epochs = len(self.net_.history)
-        if n_epochs >= self.max_epochs:
-            warnings.warn(
-                f"warm_start=True and this model has trained {n_epochs} epochs, "
-                f"max_epochs={self.max_epochs}, so fit did not train. Raise "
-                "max_epochs to train longer.",
-                UserWarning,
+    def _check_param_values(self):
+        """Checks that scikit-learn's parameter constraints cannot express."""
+        for name in _INTEGER_PARAMS:
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an int, "
+                    f"not a bool. Got {value!r} instead."
+                )
+        optimizer = self.optimizer
+        if not isinstance(optimizer, str) and not (
+            isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)
+        ):
+            raise InvalidParameterError(
+                f"The 'optimizer' parameter of {type(self).__name__} must be a str among "
+                f"{sorted(_OPTIMIZERS)} or a subclass of torch.optim.Optimizer. Got "
+                f"{optimizer!r} instead."
             )
-            return self
-        self._train(X, y_encoded)
-        return self
+        try:
+            as_schedule(self.classification_weight)
+        except TypeError as exc:
+            raise InvalidParameterError(str(exc)) from None
+
+    def _validate_training_data(self, X, y, classes, incremental, continuing):
+        """Validated ``X`` and ``y`` encoded as class indices (-1: unlabeled).
+
+        Sets ``classes_`` (or removes it for a plain VAE) when a new network
+        is built; a continued training must see the classes it was built with.
+        """
+        try:
+            if y is None:
+                X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not continuing)
+            else:
+                X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=not continuing)
+        except ValueError as exc:
+            if continuing and not incremental:
+                raise ValueError(
+                    f"{exc} warm_start=True continues training the fitted model; set "
+                    "warm_start=False to fit a new one."
+                ) from None
+            raise
+        check_float32_range(X)
+        fitted = getattr(self, "classes_", None) if continuing else None
+        if y is None:
+            if fitted is not None:
+                raise ValueError(
+                    "This DisentangledVAE has a latent classifier, so "
+                    + ("partial_fit needs y in every call; mark unlabeled samples with unlabeled_label."
+                       if incremental else f"warm_start=True needs y with its classes {fitted.tolist()!r}; "
+                       "set warm_start=False to fit a new model.")
+                )
+            if not continuing and hasattr(self, "classes_"):
+                del self.classes_
+            return X, None
+        if continuing and fitted is None:
+            raise ValueError(
+                "This DisentangledVAE was fitted without labels (a plain VAE) and has no "
+                "latent classifier; train it without y, or fit a new model "
+                + ("with labels." if incremental else "with labels and warm_start=False.")
+            )
+        if incremental:
+            if not continuing and classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit when y is "
+                    "given: all the class labels, as one call's y may miss some."
+                )
+            given = None if classes is None else check_classes(classes, self.unlabeled_label)
+        else:
+            given = classes_of(y, self.unlabeled_label)
+        if continuing:
+            if given is not None and given.tolist() != fitted.tolist():
+                raise ValueError(
+                    f"{'classes' if incremental else 'y'} has the classes {_classes_text(given)}, "
+                    f"but this model was fitted with {_classes_text(fitted)} and "
+                    + ("partial_fit" if incremental else "warm_start=True")
+                    + " continues training it; the classes cannot change. Fit a new model "
+                    "(warm_start=False) for other classes."
+                )
+        else:
+            self.classes_ = given
+        hint = " Pass all the classes in classes on the first call to partial_fit." if incremental else ""
+        try:
+            y_encoded = encode_labels(self.classes_, y, unlabeled_label=self.unlabeled_label)
+        except ValueError as exc:
+            raise ValueError(f"{exc}{hint}") from None
+        return X, y_encoded
 
     def _check_unchanged_params(self):
         """Refuse to continue training a network whose parameters changed."""
@@ -602,180 +630,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "warm_start=True and partial_fit continue training that network. "
                 "Set them back, or fit with warm_start=False to build a new one."
             )
-
-    def _validate_warm_start_data(self, X, y):
-        """Validate a warm start's data; the fitted model is kept if refused."""
-        try:
-            validate_data(self, X, reset=False, skip_check_array=True)
-        except ValueError as exc:
-            raise ValueError(
-                f"{exc} warm_start=True continues training the fitted model; set "
-                "warm_start=False to fit a new one."
-            ) from None
-        # A shallow copy validates: _validate_fit_data sets classes_, which
-        # must stay as fitted when the classes differ.
-        probe = copy.copy(self)
-        X, y_encoded = probe._validate_fit_data(X, y)
-        self._check_reconstruction(X, new_network=False)
-        fitted, given = getattr(self, "classes_", None), getattr(probe, "classes_", None)
-        if (fitted is None) != (given is None) or (fitted is not None and fitted.tolist() != given.tolist()):
-            raise ValueError(
-                f"warm_start=True continues training the fitted model, whose classes "
-                f"are {_classes_text(fitted)}, but y has {_classes_text(given)}. Fit "
-                "with the same classes, or set warm_start=False to fit a new model."
-            )
-        return X, y_encoded
-
-    def _set_partial_fit_classes(self, y, classes):
-        """Set ``classes_`` from ``classes`` on the first call to partial_fit."""
-        if y is None:
-            if hasattr(self, "classes_"):
-                del self.classes_
-            return
-        if classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit when y is "
-                "given: all the class labels, as one call's y may miss some."
-            )
-        classes = np.asarray(classes)
-        check_classification_targets(classes)
-        classes = np.unique(classes)
-        if self.unlabeled_label is not None and self.unlabeled_label in classes.tolist():
-            raise ValueError(
-                f"classes contains unlabeled_label={self.unlabeled_label!r}, which "
-                "marks unlabeled samples and is no class; leave it out of classes."
-            )
-        if len(classes) < 2:
-            raise ValueError(
-                f"DisentangledVAE needs at least 2 classes to train its latent "
-                f"classifier; classes has {classes.tolist()!r}. Pass every class, or "
-                "call partial_fit(X) without y for a plain VAE."
-            )
-        self.classes_ = classes
-
-    def _check_partial_fit_labels(self, y, classes):
-        """Check that a later partial_fit call labels its data as the first."""
-        if y is None and hasattr(self, "classes_"):
-            raise ValueError(
-                "This DisentangledVAE has a latent classifier, so partial_fit needs y "
-                "in every call; mark unlabeled samples with unlabeled_label."
-            )
-        if y is not None and not hasattr(self, "classes_"):
-            raise ValueError(
-                "This DisentangledVAE was fitted without labels (a plain VAE) and has "
-                "no latent classifier; call partial_fit(X) without y, or fit a new "
-                "model with labels."
-            )
-        if classes is not None and np.unique(classes).tolist() != self.classes_.tolist():
-            raise ValueError(
-                f"classes={np.unique(classes).tolist()!r} differs from classes_="
-                f"{self.classes_.tolist()!r} of the model; the classes cannot change "
-                "once it is fitted."
-            )
-
-    def _encode_partial_fit_labels(self, y):
-        """Indices of ``y`` in ``classes_``; -1 for ``unlabeled_label``."""
-        codes = {label: code for code, label in enumerate(self.classes_.tolist())}
-        if self.unlabeled_label is not None:
-            codes[self.unlabeled_label] = -1
-        labels = y.tolist()
-        unknown = sorted({repr(label) for label in labels if label not in codes})
-        if unknown:
-            raise ValueError(
-                f"y has labels {', '.join(unknown)} that are not in classes_ "
-                f"{self.classes_.tolist()!r}. Pass all the classes in classes on the "
-                "first call to partial_fit."
-            )
-        return np.array([codes[label] for label in labels], dtype=np.int64)
-
-    def _initialize_net(self, n_features, n_classes, device=None, seed=None):
-        """Build the network and its skorch net ``net_``.
-
-        ``device`` None means the ``device`` parameter's; ``seed`` None
-        draws one from ``random_state``.
-        """
-        device = self._resolve_device() if device is None else device
-        if seed is None:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        image_shape = self._check_image_shape(n_features)
-        hidden_dims = self._check_widths(self.hidden_dims, "hidden_dims")
-        classifier_hidden = self._check_widths(self.classifier_hidden, "classifier_hidden")
-        # Seed a private copy of torch's random state: the same random_state
-        # gives the same model, and the caller's torch state is unchanged.
-        # The net keeps the state its training starts from.
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            module = self._build_module(n_features, image_shape, hidden_dims, classifier_hidden, n_classes)
-            net = self._build_net(module, device)
-            if self.early_stopping:
-                # Seeded: a warm start or a loaded model keeps the same split.
-                split = ValidSplit(self.validation_fraction, stratified=n_classes > 0, random_state=seed)
-                net.set_params(train_split=split)
-            self.net_ = net.initialize()
-        self.image_shape_ = image_shape
-        self._built_with = {name: copy.copy(getattr(self, name)) for name in _NETWORK_PARAMS}
-
-    def _train(self, X, y_encoded, epochs=None, *, partial=False):
-        """Train ``net_``; the model is left fitted even when training diverges."""
-        try:
-            self.net_.partial_fit(X, y_encoded, epochs=epochs)
-        except DivergenceError:
-            # The net went back to its last finite state; keep it usable.
-            self._set_trained_attributes(X, y_encoded, partial)
-            raise
-        self._set_trained_attributes(X, y_encoded, partial)
-        if self.net_.interrupted_:
-            n_epochs = len(self.history_)
-            kept = (
-                f"the weights of epoch {n_epochs}, the last finished one"
-                if n_epochs
-                else "its initial weights, as no epoch finished"
-            )
-            warnings.warn(
-                f"Training was interrupted (KeyboardInterrupt); the model keeps "
-                f"{kept}. Call fit with warm_start=True, or partial_fit, to continue "
-                "training.",
-                UserWarning,
-            )
-
-    def _set_trained_attributes(self, X, y_encoded, partial):
-        self.history_ = self.net_.history
-        # partial_fit refits the class statistics only from data of every class.
-        if not partial or y_encoded is None or np.unique(y_encoded[y_encoded >= 0]).size == len(self.classes_):
-            self._fit_class_gaussians(X, y_encoded)
-
-    def _validate_fit_data(self, X, y):
-        if y is None:
-            X = validate_data(self, X, dtype=[np.float64, np.float32])
-            if hasattr(self, "classes_"):
-                del self.classes_
-            y_encoded = None
-        else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-            if self.unlabeled_label is None:
-                labeled = np.ones(len(y), dtype=bool)
-            else:
-                labeled = y != self.unlabeled_label
-            if not labeled.any():
-                raise ValueError(
-                    f"All {len(y)} samples are unlabeled (y == {self.unlabeled_label!r}), "
-                    "so the latent classifier has nothing to learn from. Label some "
-                    "samples, or call fit(X) without y for a plain VAE."
-                )
-            check_classification_targets(y[labeled])
-            self.classes_, codes = np.unique(y[labeled], return_inverse=True)
-            # Unlabeled samples get code -1, which the classification loss skips.
-            y_encoded = np.full(len(y), -1, dtype=np.int64)
-            y_encoded[labeled] = codes
-            if len(self.classes_) < 2:
-                labeled_note = "" if labeled.all() else " among the labeled samples"
-                raise ValueError(
-                    f"DisentangledVAE needs samples of at least 2 classes to train its "
-                    f"latent classifier; got 1 class ({self.classes_.tolist()[0]!r}){labeled_note}. "
-                    "Pass labels of several classes, or call fit(X) without y for a "
-                    "plain VAE."
-                )
-        return X, y_encoded
 
     def _check_reconstruction(self, X, new_network):
         """Choose ``reconstruction_`` for a new network, and check that ``X``
@@ -797,9 +651,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def _set_class_prior_means(self, X, y_encoded):
         """Choose ``class_prior_means_``, the centres of the class priors.
 
-        The centres come from :func:`~skvae.losses.class_centers`; which
+        The centres come from :func:`~skvae.centers.class_centers`; which
         class gets which centre follows the distances between the classes'
-        mean rows of ``X`` (:func:`~skvae.losses.arrange_class_centers`), so
+        mean rows of ``X`` (:func:`~skvae.centers.arrange_class_centers`), so
         that similar classes get neighbouring regions; near-equidistant
         centres keep their order. When ``y_encoded`` misses a class (a first
         ``partial_fit`` call), classes keep the order of ``classes_``.
@@ -816,6 +670,68 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             distances = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=-1)
             centers = arrange_class_centers(centers, distances)
         self.class_prior_means_ = centers
+
+    def _initialize_net(self, n_features, n_classes, device=None, seed=None):
+        """Build the network and its skorch net ``net_``.
+
+        ``device`` None means the ``device`` parameter's; ``seed`` None
+        draws one from ``random_state``. The weights, the shuffling and the
+        sampling noise all come from generators seeded with it.
+        """
+        device = self._resolve_device() if device is None else device
+        if seed is None:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        image_shape = self._check_image_shape(n_features)
+        hidden_dims = self._check_widths(self.hidden_dims, "hidden_dims")
+        classifier_hidden = self._check_widths(self.classifier_hidden, "classifier_hidden")
+        module = build_seeded(
+            lambda: self._build_module(n_features, image_shape, hidden_dims, classifier_hidden, n_classes),
+            torch.Generator().manual_seed(seed),
+        )
+        net = self._build_net(module, device, seed)
+        if self.early_stopping:
+            # Seeded: a warm start or a loaded model keeps the same split.
+            split = ValidSplit(self.validation_fraction, stratified=n_classes > 0, random_state=seed)
+            net.set_params(train_split=split)
+        self.net_ = net.initialize()
+        self.image_shape_ = image_shape
+        self._built_with = {name: copy.copy(getattr(self, name)) for name in _NETWORK_PARAMS}
+
+    def _train(self, X, y_encoded, epochs=None, *, partial=False):
+        """Train ``net_``; the model is left fitted even when training diverges."""
+        try:
+            self.net_.partial_fit(X, y_encoded, epochs=epochs)
+        finally:
+            # Also after a DivergenceError: the net went back to its last
+            # finite state, which the fitted attributes then describe.
+            self._set_trained_attributes(X, y_encoded, partial)
+        if self.net_.interrupted_:
+            n_epochs = len(self.history_)
+            kept = (
+                f"the weights of epoch {n_epochs}, the last finished one"
+                if n_epochs
+                else "its initial weights, as no epoch finished"
+            )
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt); the model keeps "
+                f"{kept}. Call fit with warm_start=True, or partial_fit, to continue "
+                "training.",
+                UserWarning,
+            )
+
+    def _set_trained_attributes(self, X, y_encoded, partial):
+        self.history_ = self.net_.history
+        if y_encoded is None:
+            for name in ("class_centroids_", "class_covariances_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+            return
+        # partial_fit refits the class statistics only from data of every class.
+        if partial and np.unique(y_encoded[y_encoded >= 0]).size < len(self.classes_):
+            return
+        self.class_centroids_, self.class_covariances_ = class_gaussians(
+            latent_means(self, X), y_encoded, len(self.classes_)
+        )
 
     def _check_image_shape(self, n_features):
         if self.image_shape is None:
@@ -877,7 +793,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         activation = "sigmoid" if self.reconstruction_ == "bce" else None
         return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
 
-    def _build_net(self, module, device):
+    def _build_net(self, module, device, seed):
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         callbacks = list(self.callbacks or [])
         if self.early_stopping:
@@ -896,6 +812,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             train_split=None,
             callbacks=callbacks,
             device=device,
+            seed=seed,
             **self._training_params(),
         )
 
@@ -910,35 +827,111 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             "verbose": int(self.verbose),
         }
 
-    # ------------------------------------------------------------ inference
+    def _net_training_params(self):
+        """The values of :meth:`_training_params` that ``net_`` has now."""
+        return {name: getattr(self.net_, name) for name in self._training_params()}
 
-    def _run_blocks(self, data, function, n_columns):
-        """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
+    # ---------------------------------------------------------- persistence
 
-        Every block has :data:`_INFERENCE_BLOCK` rows (the last one padded
-        with zeros), so a row's result does not depend on how many rows came
-        with it. The output keeps float32 input in float32 and gives float64
-        otherwise, as scikit-learn transformers do.
+    def save(self, path):
+        """Save the fitted model to one file that loads without running code.
+
+        The file holds tensors (weights, optimizer and random state) and
+        JSON text (parameters, fitted attributes, history); :meth:`load`
+        reads it with ``torch.load(..., weights_only=True)``, so loading a
+        file from someone else is safe. Unpickling, by contrast, runs code
+        chosen by the file's author: pickle or joblib only files you trust.
+        The loaded model gives bit-identical outputs and can continue
+        training. See :mod:`skvae.persistence` for the format.
+
+        Parameters without a plain-data form -- callbacks, a callable
+        ``classification_weight``, a custom optimizer class, a
+        ``RandomState`` -- are refused with a ``ValueError``: set them to a
+        storable value with ``set_params`` first (``callbacks=None`` does not
+        change the fitted model).
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write. It is written to a temporary file in the same
+            folder, then renamed: a failed or interrupted save leaves an
+            existing file at ``path`` intact. Otherwise it is an ordinary
+            write: a symlink is written through (the link stays), a new file
+            gets the mode the umask allows, an existing file keeps its mode,
+            and a read-only file is refused with a ``PermissionError``.
         """
-        module = self.net_.module_
-        device = self.net_.device
-        out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
-        module.eval()
-        with torch.inference_mode():
-            padded = torch.zeros((_INFERENCE_BLOCK, data.shape[1]), dtype=torch.float32, device=device)
-            for start in range(0, len(data), _INFERENCE_BLOCK):
-                rows = _float32_view(data[start : start + _INFERENCE_BLOCK]).to(device)
-                if len(rows) == _INFERENCE_BLOCK:
-                    block = rows
-                else:
-                    padded[: len(rows)] = rows
-                    padded[len(rows) :] = 0
-                    block = padded
-                out[start : start + len(rows)] = function(block)[: len(rows)].cpu().numpy()
-        return out
+        check_is_fitted(self)
+        split_seed = getattr(self.net_.train_split, "random_state", None)
+        persistence.save(
+            path,
+            params=self.get_params(deep=False),
+            attributes={name: value for name, value in vars(self).items() if name not in ("net_", "history_")},
+            training_state=self.net_.get_training_state(),
+            split_seed=split_seed,
+        )
 
-    def _encode(self, X):
-        return self._run_blocks(X, lambda batch: self.net_.module_.encoder(batch)[0], self.n_components)
+    @classmethod
+    def load(cls, path, *, device=None):
+        """Load a model written by :meth:`save`, without running code from it.
+
+        Only tensors and plain data are read (``torch.load`` with
+        ``weights_only=True``), so files from others are safe to load --
+        unlike pickle files, which can run any code when unpickled.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File written by :meth:`save`.
+        device : str or torch.device, default=None
+            Device to put the model on. None means the saved ``device``
+            parameter, or the CPU, with a warning, when that asks for CUDA
+            and CUDA is not available here.
+
+        Returns
+        -------
+        estimator : DisentangledVAE
+            The fitted model.
+
+        Raises
+        ------
+        skvae.persistence.ModelFileError
+            A ``ValueError``: the file is truncated, corrupted, of another
+            format version, or not a model file.
+        """
+        saved = persistence.load(path)
+        try:
+            estimator = cls(**saved.params)
+            estimator._validate_params()
+            for name, value in saved.attributes.items():
+                setattr(estimator, name, value)
+        except (TypeError, ValueError) as exc:
+            raise persistence.ModelFileError(
+                f"{path} passes its checksum but does not describe a {cls.__name__} "
+                f"this skvae can build: {type(exc).__name__}: {exc}"
+            ) from exc
+        if device is not None:
+            estimator.device = device
+        elif str(estimator.device).startswith("cuda") and not torch.cuda.is_available():
+            warnings.warn(
+                f"{path} was saved with device={str(estimator.device)!r}, but CUDA is not "
+                "available here; loading the model on the CPU (device='cpu').",
+                UserWarning,
+            )
+            estimator.device = "cpu"
+        torch_device = estimator._resolve_device()
+        try:
+            n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
+            estimator._initialize_net(estimator.n_features_in_, n_classes, torch_device, saved.split_seed or 0)
+            estimator.net_.set_training_state(saved.training_state)
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            raise persistence.ModelFileError(
+                f"{path} passes its checksum but its weights do not fit the network its "
+                f"parameters describe: {type(exc).__name__}: {exc}"
+            ) from exc
+        estimator.history_ = estimator.net_.history
+        return estimator
+
+    # ------------------------------------------------------------ inference
 
     def transform(self, X):
         """Latent means of ``X``.
@@ -955,9 +948,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             float32 ``X``, float64 otherwise (the network computes in
             float32 either way).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._encode(X)
+        return latent_means(self, validate_rows(self, X))
 
     def inverse_transform(self, X):
         """Decode latent points back to data space.
@@ -981,7 +972,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 f"has n_components={self.n_components}; pass points of its latent "
                 "space, e.g. the output of transform."
             )
-        return self._run_blocks(Z, self.net_.module_.decode, self.n_features_in_)
+        check_float32_range(Z)
+        return run_blocks(self.net_, Z, self.net_.module_.decode, self.n_features_in_)
 
     @available_if(_supervised)
     def predict_proba(self, X):
@@ -997,9 +989,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._latent_proba(self._encode(X))
+        return latent_proba(self, self.transform(X))
 
     @available_if(_supervised)
     def predict(self, X):
@@ -1022,6 +1012,21 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``X`` against ``y``."""
         return super().score(X, y, sample_weight=sample_weight)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the latent features: ``disentangledvae0``, ``disentangledvae1``...
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return super().get_feature_names_out(input_features)
 
     # -------------------------------------------------------- class regions
     # The math lives in skvae.regions; these methods map labels and data rows
@@ -1075,7 +1080,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         if labels is None:
             return self.inverse_transform(rng.standard_normal((n_samples, self.n_components))), None
         indices = self._class_indices(np.broadcast_to(labels, (n_samples,)))
-        Z = sample_class_gaussians(self.class_centroids_, self.class_covariances_, indices, rng)
+        centroids, covariances = self._class_regions()
+        Z = sample_class_gaussians(centroids, covariances, indices, rng)
         return self.inverse_transform(Z), self.classes_[indices]
 
     def interpolate(self, a, b, n_steps=11):
@@ -1158,10 +1164,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         index_a, index_b = self._class_indices([a, b])
         if index_a == index_b:
             raise ValueError(f"a and b must be two different classes; got {a!r} twice.")
-        z_a, z_b = self.class_centroids_[[index_a, index_b]]
+        z_a, z_b = self._class_regions()[0][[index_a, index_b]]
 
         def proba_difference(t):
-            proba = self._latent_proba(segment_points(z_a, z_b, t))
+            proba = latent_proba(self, segment_points(z_a, z_b, t))
             return proba[:, index_a] - proba[:, index_b]
 
         t = find_sign_change(proba_difference, tol=tol)
@@ -1176,7 +1182,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "train longer or pick another pair."
             )
         latent_point = segment_points(z_a, z_b, [t])
-        proba = self._latent_proba(latent_point)[0]
+        proba = latent_proba(self, latent_point)[0]
         max_other_proba = float(np.delete(proba, [index_a, index_b]).max(initial=0.0))
         return Bunch(
             latent_point=latent_point[0],
@@ -1185,19 +1191,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             t=t,
             max_other_proba=max_other_proba,
             other_class_wins=bool(max_other_proba > max(proba[index_a], proba[index_b])),
-        )
-
-    def _fit_class_gaussians(self, X, y_encoded):
-        """Fit ``class_centroids_`` and ``class_covariances_`` after training on ``X``."""
-        if y_encoded is None:
-            for name in ("class_centroids_", "class_covariances_"):
-                if hasattr(self, name):
-                    delattr(self, name)
-            return
-        # _encode, not transform: X is already validated, and transform would
-        # warn about feature names for a DataFrame fit.
-        self.class_centroids_, self.class_covariances_ = class_gaussians(
-            self._encode(X), y_encoded, len(self.classes_)
         )
 
     def _class_indices(self, labels):
@@ -1209,40 +1202,38 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 f"{np.asarray(labels).tolist()!r}). Fit it with y, pass data rows "
                 "instead of labels, or sample from the prior with y=None."
             )
-        lookup = {label: index for index, label in enumerate(self.classes_.tolist())}
-        indices = []
-        for label in np.asarray(labels).tolist():
-            if label not in lookup:
-                raise ValueError(
-                    f"Unknown class label {label!r}; the classes of this "
-                    f"DisentangledVAE are {self.classes_.tolist()!r} (classes_)."
-                )
-            indices.append(lookup[label])
-        return np.asarray(indices, dtype=np.intp)
+        return encode_labels(self.classes_, labels, input_name="the given labels").astype(np.intp)
+
+    def _class_regions(self):
+        """``(class_centroids_, class_covariances_)``, or a clear error without them."""
+        if not hasattr(self, "class_centroids_"):
+            raise ValueError(
+                "This DisentangledVAE has no class regions yet: they are estimated from "
+                "a training call whose y holds every class, and no partial_fit call so "
+                f"far had samples of all of {self.classes_.tolist()!r}. Call partial_fit "
+                "with data of every class (or fit) first."
+            )
+        return self.class_centroids_, self.class_covariances_
 
     def _latent_point(self, value, name):
         """Latent point of a class label (its centroid) or a data row (its mean)."""
         if np.ndim(value) == 0:
             index = self._class_indices([value])[0]
-            return self.class_centroids_[index]
+            return self._class_regions()[0][index]
         rows = check_array(np.atleast_2d(value), dtype=[np.float64, np.float32], input_name=name)
         if rows.shape != (1, self.n_features_in_):
             raise ValueError(
                 f"{name} must be a class label or one data row of {self.n_features_in_} "
                 f"features; got an array of shape {np.shape(value)}."
             )
-        return self._encode(rows)[0]
-
-    def _latent_proba(self, Z):
-        """Latent classifier's probabilities at latent points ``Z``.
-
-        The softmax runs in float64, so that rows sum to 1 to double precision.
-        """
-        logits = self._run_blocks(Z, self.net_.module_.classifier, len(self.classes_))
-        return softmax(logits.astype(np.float64), axis=1)
+        check_float32_range(rows, name)
+        return latent_means(self, rows)[0]
 
     @property
     def _n_features_out(self):
+        # Absent before fit, so that get_feature_names_out raises NotFittedError.
+        if not hasattr(self, "net_"):
+            raise AttributeError("_n_features_out")
         return self.n_components
 
     def __sklearn_tags__(self):

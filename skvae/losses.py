@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-def reconstruction_loss(output, X, kind="mse"):
+def reconstruction_loss(output, X, kind="mse", reduction="mean"):
     """Reconstruction error per sample, averaged over the batch.
 
     Parameters
@@ -34,6 +34,8 @@ def reconstruction_loss(output, X, kind="mse"):
     kind : {"mse", "bce"}
         Squared error summed over features, or binary cross-entropy summed
         over features (``X`` in [0, 1]).
+    reduction : {"mean", "none"}, default="mean"
+        Average over the batch, or one value per sample.
     """
     if kind == "mse":
         per_feature = (output - X) ** 2
@@ -41,10 +43,11 @@ def reconstruction_loss(output, X, kind="mse"):
         per_feature = F.binary_cross_entropy_with_logits(output, X, reduction="none")
     else:
         raise ValueError(f"Unknown reconstruction loss {kind!r}; use 'mse' or 'bce'.")
-    return per_feature.sum(dim=1).mean()
+    per_sample = per_feature.sum(dim=1)
+    return per_sample.mean() if reduction == "mean" else per_sample
 
 
-def kl_divergence(mu, logvar, kind="abs", center=None):
+def kl_divergence(mu, logvar, kind="abs", center=None, reduction="mean"):
     """KL term between the encoder's Gaussian and a unit-variance Gaussian prior.
 
     ``"standard"`` is ``-0.5 * sum(1 + logvar - (mu - c)**2 - exp(logvar))``
@@ -62,6 +65,8 @@ def kl_divergence(mu, logvar, kind="abs", center=None):
     center : Tensor of shape (n_samples, n_components), default=None
         Mean of each sample's prior (e.g. its class centre); None is the
         origin.
+    reduction : {"mean", "none"}, default="mean"
+        Average over the batch, or one value per sample.
     """
     offset = mu if center is None else mu - center
     if kind == "standard":
@@ -70,7 +75,8 @@ def kl_divergence(mu, logvar, kind="abs", center=None):
         mean_term = offset.abs()
     else:
         raise ValueError(f"Unknown KL variant {kind!r}; use 'abs' or 'standard'.")
-    return (-0.5 * (1 + logvar - mean_term - logvar.exp())).sum(dim=1).mean()
+    per_sample = (-0.5 * (1 + logvar - mean_term - logvar.exp())).sum(dim=1)
+    return per_sample.mean() if reduction == "mean" else per_sample
 
 
 def class_centers(n_classes, n_components, spacing=1.0):

@@ -54,10 +54,17 @@ To pick a compromise rather than the best of one score, pass a callable as
 whose reconstruction is within 5% of the best).
 """
 
+from numbers import Integral
+
 import numpy as np
 import torch
 from sklearn.metrics import silhouette_score
+from sklearn.utils import check_consistent_length, check_scalar, column_or_1d
 from sklearn.utils.validation import check_is_fitted
+
+from ._inference import run_blocks, validate_rows
+from ._labels import UNLABELED, encode_labels
+from .losses import kl_divergence, reconstruction_loss
 
 __all__ = [
     "elbo_scorer",
@@ -85,7 +92,8 @@ def latent_estimator(estimator, X):
     vae : DisentangledVAE
         The fitted final estimator.
     Xt : ndarray of shape (n_samples, vae.n_features_in_)
-        ``X`` as the VAE sees it.
+        ``X`` as the VAE sees it, validated as the VAE's own methods
+        validate their input.
     """
     if hasattr(estimator, "steps"):
         Xt = estimator[:-1].transform(X) if len(estimator.steps) > 1 else X
@@ -98,7 +106,15 @@ def latent_estimator(estimator, X):
             f"The scorers of skvae.metrics need a fitted DisentangledVAE, or a "
             f"Pipeline ending with one; got {type(vae).__name__}."
         )
-    return vae, np.asarray(Xt, dtype=np.float64)
+    return vae, validate_rows(vae, Xt)
+
+
+def _check_labels(y, X, scorer):
+    if y is None:
+        raise ValueError(f"the {scorer} scorer needs class labels y.")
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    return y
 
 
 def reconstruction_scorer(estimator, X, y=None):
@@ -109,7 +125,7 @@ def reconstruction_scorer(estimator, X, y=None):
     """
     vae, Xt = latent_estimator(estimator, X)
     X_rec = vae.inverse_transform(vae.transform(Xt))
-    return -float(np.mean((X_rec - Xt) ** 2))
+    return -float(np.mean((X_rec - Xt) ** 2, dtype=np.float64))
 
 
 def make_silhouette_scorer(*, metric="euclidean", sample_size=None, random_state=0):
@@ -129,14 +145,16 @@ def make_silhouette_scorer(*, metric="euclidean", sample_size=None, random_state
     Returns
     -------
     scorer : callable ``scorer(estimator, X, y) -> float``
+        0 when ``y`` holds a single class, for which the silhouette is
+        undefined.
     """
+    if sample_size is not None:
+        check_scalar(sample_size, "sample_size", Integral, min_val=2)
 
     def silhouette(estimator, X, y):
-        if y is None:
-            raise ValueError("the silhouette scorer needs class labels y.")
         vae, Xt = latent_estimator(estimator, X)
+        y = _check_labels(y, Xt, "silhouette")
         Z = vae.transform(Xt)
-        y = np.asarray(y)
         if len(np.unique(y)) < 2:
             return 0.0
         size = sample_size if sample_size is not None and sample_size < len(Z) else None
@@ -145,7 +163,7 @@ def make_silhouette_scorer(*, metric="euclidean", sample_size=None, random_state
     return silhouette
 
 
-def make_elbo_scorer(*, n_samples=0, random_state=0, batch_size=1024):
+def make_elbo_scorer(*, n_samples=0, random_state=0):
     """A scorer: minus the model's own loss per sample, without the head.
 
     The loss is the estimator's reconstruction term plus ``beta`` times
@@ -154,7 +172,9 @@ def make_elbo_scorer(*, n_samples=0, random_state=0, batch_size=1024):
     class's prior, so pass ``y`` to score that, or ``y=None`` for the
     ``N(0, I)`` prior). For ``reconstruction="bce"`` and ``kl="standard"``
     without anchoring this is the ELBO per sample; for the other variants
-    it is the negative training objective.
+    it is the negative training objective. It runs through the same
+    fixed-size blocks as ``transform``, so a row's term does not depend on
+    the rows scored with it.
 
     Parameters
     ----------
@@ -164,47 +184,43 @@ def make_elbo_scorer(*, n_samples=0, random_state=0, batch_size=1024):
         with ``random_state`` so that the score is reproducible.
     random_state : int, default=0
         Seed of the latent samples when ``n_samples > 0``.
-    batch_size : int, default=1024
-        Rows per forward pass.
 
     Returns
     -------
     scorer : callable ``scorer(estimator, X, y=None) -> float``
+        ``y`` must hold classes of the model (``unlabeled_label`` marks
+        samples scored with the ``N(0, I)`` prior).
     """
-    from .losses import kl_divergence, reconstruction_loss
+    check_scalar(n_samples, "n_samples", Integral, min_val=0)
+    check_scalar(random_state, "random_state", Integral)
 
     def elbo(estimator, X, y=None):
         vae, Xt = latent_estimator(estimator, X)
-        module = vae.net_.module_
-        criterion = vae.net_.criterion_
-        device = vae.net_.device
         classes = getattr(vae, "classes_", None)
-        if y is not None and classes is not None:
-            y = np.asarray(y)
-            index = np.searchsorted(classes, y)
-            index = np.where((index < len(classes)) & (classes[np.minimum(index, len(classes) - 1)] == y), index, -1)
+        if y is None or classes is None:
+            codes = np.full(len(Xt), UNLABELED, dtype=np.int64)
         else:
-            index = np.full(len(Xt), -1)
+            y = _check_labels(y, Xt, "elbo")
+            codes = encode_labels(classes, y, unlabeled_label=vae.unlabeled_label)
+        module, criterion, device = vae.net_.module_, vae.net_.criterion_, vae.net_.device
         generator = torch.Generator(device=device).manual_seed(int(random_state))
-        total = 0.0
-        module.eval()
-        with torch.inference_mode():
-            for start in range(0, len(Xt), batch_size):
-                xb = torch.as_tensor(Xt[start : start + batch_size], dtype=torch.float32, device=device)
-                yb = torch.as_tensor(index[start : start + batch_size], dtype=torch.int64, device=device)
-                mu, logvar = module.encoder(xb)
-                if n_samples:
-                    recon = 0.0
-                    for _ in range(n_samples):
-                        noise = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype)
-                        z = mu + noise * torch.exp(0.5 * logvar)
-                        recon += reconstruction_loss(module.decoder(z), xb, criterion.reconstruction)
-                    recon = recon / n_samples
-                else:
-                    recon = reconstruction_loss(module.decoder(mu), xb, criterion.reconstruction)
-                kl = kl_divergence(mu, logvar, criterion.kl, center=criterion.prior_means(mu, yb))
-                total += float(recon + criterion.beta * kl) * len(xb)
-        return -total / len(Xt)
+
+        def loss_per_row(block, block_codes):
+            mu, logvar = module.encoder(block)
+            if n_samples:
+                recon = 0.0
+                for _ in range(n_samples):
+                    noise = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype)
+                    z = mu + noise * torch.exp(0.5 * logvar)
+                    recon = recon + reconstruction_loss(module.decoder(z), block, criterion.reconstruction, reduction="none")
+                recon = recon / n_samples
+            else:
+                recon = reconstruction_loss(module.decoder(mu), block, criterion.reconstruction, reduction="none")
+            center = criterion.prior_means(mu, block_codes)
+            return recon + criterion.beta * kl_divergence(mu, logvar, criterion.kl, center=center, reduction="none")
+
+        losses = run_blocks(vae.net_, Xt, loss_per_row, 1, labels=codes)
+        return -float(losses.astype(np.float64).mean())
 
     return elbo
 

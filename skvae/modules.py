@@ -12,7 +12,46 @@ __all__ = [
     "LatentClassifier",
     "MLPDecoder",
     "MLPEncoder",
+    "build_seeded",
 ]
+
+
+def build_seeded(build, generator):
+    """Build a module with ``build()`` and initialise it from ``generator``.
+
+    The module is built on the meta device, so that building draws nothing
+    from torch's global random state, and then gets PyTorch's default
+    initialisation (Kaiming-uniform weights, uniform biases), drawn from
+    ``generator`` alone: two fits with the same seed in two threads get the
+    same weights, and neither disturbs the other's random draws.
+
+    Parameters
+    ----------
+    build : callable
+        Returns a new ``nn.Module`` made of linear and convolution layers and
+        parameter-free layers.
+    generator : torch.Generator
+        CPU generator the initial weights are drawn from.
+
+    Returns
+    -------
+    module : nn.Module
+        On the CPU.
+    """
+    with torch.device("meta"):
+        module = build()
+    module = module.to_empty(device="cpu")
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.modules.conv._ConvNd)):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                if layer.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+            elif any(True for _ in layer.parameters(recurse=False)):
+                raise TypeError(f"build_seeded cannot initialise {type(layer).__name__} layers.")
+    return module
 
 
 def _mlp(sizes, activation=nn.ReLU):
@@ -137,7 +176,9 @@ class DisentangledVAEModule(nn.Module):
 
     In training mode the latent code is sampled with the
     reparameterisation trick and the head sees the sample; in evaluation
-    mode the code is the mean.
+    mode the code is the mean. The sampling noise is drawn from the
+    ``generator`` passed to :meth:`forward` (torch's global random state
+    when None).
 
     Parameters
     ----------
@@ -158,10 +199,11 @@ class DisentangledVAEModule(nn.Module):
         self.classifier = classifier
         self.output_activation = output_activation
 
-    def forward(self, X):
+    def forward(self, X, generator=None):
         mu, logvar = self.encoder(X)
         if self.training:
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + noise * torch.exp(0.5 * logvar)
         else:
             z = mu
         logits = self.classifier(z) if self.classifier is not None else None

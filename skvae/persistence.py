@@ -49,16 +49,15 @@ import hashlib
 import json
 import os
 import re
-import warnings
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
-from skorch.history import History
+from sklearn.utils import Bunch
 
 from ._fileio import atomic_write
+from ._version import __version__
 from .exceptions import ModelFileError
-from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay
+from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay, _SharedDefault
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "save"]
 
@@ -71,31 +70,37 @@ _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_\Z")
 _NOT_ATTRIBUTES = ("net_", "history_")
 
 
-def save(estimator, path):
-    """Write a fitted estimator to ``path`` without pickling any object.
+def save(path, *, params, attributes, training_state, split_seed):
+    """Write a fitted model to ``path`` without pickling any object.
 
-    The file is written to a temporary file in the same folder, then
-    renamed over ``path``: a save that fails or is interrupted leaves any
-    previous file at ``path`` as it was.
+    :meth:`DisentangledVAE.save <skvae.DisentangledVAE.save>` calls this;
+    the file is written atomically (see :func:`skvae._fileio.atomic_write`).
 
     Parameters
     ----------
-    estimator : DisentangledVAE
-        A fitted estimator.
     path : str or path-like
-        Destination file, written like an ordinary file: a symlink is
-        written through, a new file gets the umask's mode, an existing one
-        keeps its mode, and a read-only file is refused with a
-        :class:`PermissionError`.
-    """
-    from . import __version__
+        Destination file.
+    params : dict
+        The estimator's constructor parameters.
+    attributes : dict
+        Its fitted attributes (public names ending in ``_``); others are
+        not stored.
+    training_state : dict
+        The net's :meth:`~skvae._net.DisentangledVAENet.get_training_state`.
+    split_seed : int or None
+        Seed of the early-stopping split.
 
-    check_is_fitted(estimator)
+    Raises
+    ------
+    ValueError
+        For a parameter, attribute or history value without a plain-data
+        form.
+    """
     arrays = {}
-    params = {}
-    for name, value in estimator.get_params(deep=False).items():
+    stored_params = {}
+    for name, value in params.items():
         try:
-            params[name] = _encode(value, name, arrays)
+            stored_params[name] = _encode(value, name, arrays)
         except TypeError:
             hint = (
                 " Callbacks act during training only, so callbacks=None does not "
@@ -110,27 +115,27 @@ def save(estimator, path):
                 "torch devices. Set it to such a value with set_params before "
                 f"saving, or use pickle (only for files you trust).{hint}"
             ) from None
-    attributes = {}
-    for name, value in vars(estimator).items():
-        if _ATTRIBUTE_NAME.match(name) and name not in _NOT_ATTRIBUTES:
-            try:
-                attributes[name] = _encode(value, name, arrays)
-            except TypeError:
-                raise ValueError(
-                    f"Cannot save the fitted attribute {name} of type "
-                    f"{type(value).__name__}: save() stores plain data and arrays only."
-                ) from None
-    net = estimator.net_
+    stored_attributes = {}
+    for name, value in attributes.items():
+        if not _ATTRIBUTE_NAME.match(name):
+            continue
+        try:
+            stored_attributes[name] = _encode(value, name, arrays)
+        except TypeError:
+            raise ValueError(
+                f"Cannot save the fitted attribute {name} of type "
+                f"{type(value).__name__}: save() stores plain data and arrays only."
+            ) from None
     try:
         metadata = json.dumps(
             {
-                "params": params,
-                "attributes": attributes,
-                "history": net.history.to_list(),
+                "params": stored_params,
+                "attributes": stored_attributes,
+                "history": list(training_state["history"]),
                 "net": {
-                    "n_steps": net.n_steps_,
-                    "total_steps": net.total_steps_,
-                    "split_seed": getattr(net.train_split, "random_state", None),
+                    "n_steps": training_state["n_steps"],
+                    "total_steps": training_state["total_steps"],
+                    "split_seed": split_seed,
                 },
             },
             default=_json_default,
@@ -141,9 +146,9 @@ def save(estimator, path):
             "that is not plain data; save() stores the history as JSON."
         ) from None
     state = {
-        "module": _to_cpu(net.module_.state_dict()),
-        "optimizer": _to_cpu(net.optimizer_.state_dict()),
-        "rng": net.rng_state_,
+        "module": _to_cpu(training_state["module"]),
+        "optimizer": _to_cpu(training_state["optimizer"]),
+        "rng": _to_cpu(training_state["rng"]),
         "arrays": arrays,
     }
     payload = {
@@ -157,26 +162,22 @@ def save(estimator, path):
     _write_atomic(payload, path)
 
 
-def load(path, estimator_class, *, device=None):
-    """Read an estimator written by :func:`save`, without running any code
-    from the file.
+def load(path):
+    """Read a model file written by :func:`save`, without running code from it.
 
     Parameters
     ----------
     path : str or path-like
         File written by :func:`save`.
-    estimator_class : type
-        :class:`~skvae.DisentangledVAE`, or a subclass, to build.
-    device : str or torch.device, default=None
-        Device to put the model on. None means the saved ``device``
-        parameter; when that asks for CUDA and CUDA is not available, the
-        model goes to the CPU, with a warning. The estimator's ``device``
-        parameter is set to the device used.
 
     Returns
     -------
-    estimator : DisentangledVAE
-        The fitted estimator, ready to predict or to continue training.
+    saved : :class:`~sklearn.utils.Bunch`
+        ``params`` and ``attributes`` (dicts of decoded values),
+        ``training_state`` (for
+        :meth:`~skvae._net.DisentangledVAENet.set_training_state`) and
+        ``split_seed``. :meth:`DisentangledVAE.load
+        <skvae.DisentangledVAE.load>` builds the estimator from them.
 
     Raises
     ------
@@ -190,12 +191,20 @@ def load(path, estimator_class, *, device=None):
         state = payload["state"]
         arrays = state["arrays"]
         params = {name: _decode(value, arrays) for name, value in metadata["params"].items()}
-        estimator = estimator_class(**params)
-        estimator._validate_params()
+        attributes = {}
         for name, value in metadata["attributes"].items():
             if not _ATTRIBUTE_NAME.match(name) or name in _NOT_ATTRIBUTES:
                 raise ValueError(f"{name!r} is not a fitted attribute name")
-            setattr(estimator, name, _decode(value, arrays))
+            attributes[name] = _decode(value, arrays)
+        training_state = {
+            "module": state["module"],
+            "optimizer": state["optimizer"],
+            "rng": state["rng"],
+            "n_steps": int(metadata["net"]["n_steps"]),
+            "total_steps": int(metadata["net"]["total_steps"]),
+            "history": list(metadata["history"]),
+        }
+        split_seed = metadata["net"]["split_seed"]
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -203,38 +212,7 @@ def load(path, estimator_class, *, device=None):
             f"{os.fspath(path)} passes its checksum but does not describe a "
             f"DisentangledVAE this skvae can build: {type(exc).__name__}: {exc}"
         ) from exc
-
-    if device is not None:
-        estimator.device = device
-    elif str(estimator.device).startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(
-            f"{os.fspath(path)} was saved with device={str(estimator.device)!r}, but "
-            "CUDA is not available here; loading the model on the CPU "
-            "(device='cpu').",
-            UserWarning,
-        )
-        estimator.device = "cpu"
-    torch_device = estimator._resolve_device()
-
-    try:
-        n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
-        estimator._initialize_net(
-            estimator.n_features_in_, n_classes, torch_device, metadata["net"]["split_seed"] or 0
-        )
-        net = estimator.net_
-        net.module_.load_state_dict(state["module"])
-        net.optimizer_.load_state_dict(state["optimizer"])
-        net.history = History(metadata["history"])
-        net.n_steps_ = int(metadata["net"]["n_steps"])
-        net.total_steps_ = int(metadata["net"]["total_steps"])
-        net.rng_state_ = state["rng"]
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-        raise ModelFileError(
-            f"{os.fspath(path)} passes its checksum but its weights do not fit the "
-            f"network its parameters describe: {type(exc).__name__}: {exc}"
-        ) from exc
-    estimator.history_ = net.history
-    return estimator
+    return Bunch(params=params, attributes=attributes, training_state=training_state, split_seed=split_seed)
 
 
 # ------------------------------------------------------------ file level
@@ -344,6 +322,8 @@ def _encode(value, name, arrays):
             value.dtype.kind == "O" and all(isinstance(item, str) for item in value.flat)
         ):
             return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, _SharedDefault):
+        value = value.unshared()
     if type(value) in _SCHEDULES.values():
         params = {key: _encode(item, f"{name}__{key}", arrays) for key, item in value.get_params().items()}
         return {"__schedule__": type(value).__name__, "params": params}

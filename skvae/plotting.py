@@ -17,6 +17,8 @@ from sklearn.decomposition import PCA
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from ._inference import latent_proba
+from ._labels import encode_labels
 from .regions import principal_plane, segment_points
 
 __all__ = [
@@ -106,6 +108,16 @@ def _color_limits(values):
     """vmin and vmax that ignore the few pixels a decoder overshoots with."""
     vmin, vmax = np.percentile(values, [1, 99])
     return {"vmin": vmin, "vmax": vmax} if vmax > vmin else {}
+
+
+def _plane_of(Z):
+    """The plane latent points are drawn on: the latent axes in 2-D, else
+    the PCA plane of ``Z``. Returns ``(origin, basis, axis_names)``."""
+    if Z.shape[1] == 2:
+        return np.zeros(2), np.eye(2), ("latent dimension 1", "latent dimension 2")
+    pca = PCA(n_components=2).fit(Z)
+    names = tuple(f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(pca.explained_variance_ratio_))
+    return pca.mean_, pca.components_, names
 
 
 def _padded_range(values, margin=0.05):
@@ -222,15 +234,10 @@ class LatentSpaceDisplay:
         Z = estimator.transform(X)
         supervised = hasattr(estimator, "classes_")
 
+        origin, basis, (xlabel, ylabel) = _plane_of(Z)
         if Z.shape[1] == 2:
-            origin, basis = np.zeros(2), np.eye(2)
-            xlabel, ylabel = "latent dimension 1", "latent dimension 2"
             title = "Latent means and classifier regions" if supervised else "Latent means"
         else:
-            pca = PCA(n_components=2).fit(Z)
-            origin, basis = pca.mean_, pca.components_
-            ratios = pca.explained_variance_ratio_
-            xlabel, ylabel = (f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(ratios))
             title = f"PCA projection of the {Z.shape[1]}-D latent means"
             if supervised:
                 title += "\nregions: classifier on the PCA plane"
@@ -240,13 +247,13 @@ class LatentSpaceDisplay:
         if supervised:
             class_names = estimator.classes_
             if y is None:
-                labels, legend_title = np.argmax(estimator._latent_proba(Z), axis=1), "predicted class"
+                labels, legend_title = np.argmax(latent_proba(estimator, Z), axis=1), "predicted class"
             else:
-                labels, legend_title = estimator._class_indices(y), "class"
+                labels, legend_title = encode_labels(estimator.classes_, y), "class"
             xs = np.linspace(extent[0], extent[1], grid_resolution)
             ys = np.linspace(extent[2], extent[3], grid_resolution)
             grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-            proba = estimator._latent_proba(origin + grid @ basis)
+            proba = latent_proba(estimator, origin + grid @ basis)
             regions = np.argmax(proba, axis=1).reshape(grid_resolution, grid_resolution)
         else:
             regions, legend_title = None, "class"
@@ -415,11 +422,7 @@ class LatentTraversalDisplay:
         axes_names = ("latent dimension 1", "latent dimension 2")
         if X is not None:
             Z = estimator.transform(X)
-            if n_components == 2:
-                origin, basis = np.zeros(2), np.eye(2)
-            else:
-                pca = PCA(n_components=2).fit(Z)
-                origin, basis, axes_names = pca.mean_, pca.components_, ("PC 1", "PC 2")
+            origin, basis, axes_names = _plane_of(Z)
             low, high = np.percentile((Z - origin) @ basis.T, [1, 99], axis=0)
             source = "extent from the latent means of X"
         elif hasattr(estimator, "class_centroids_"):
@@ -583,7 +586,7 @@ class InterpolationDisplay:
         check_is_fitted(estimator)
         _check_supervised(estimator, cls.__name__)
         check_scalar(n_curve_points, "n_curve_points", Integral, min_val=2)
-        index_a, index_b = estimator._class_indices([a, b])
+        index_a, index_b = encode_labels(estimator.classes_, [a, b], input_name="the given labels")
         if index_a == index_b:
             raise ValueError(f"a and b must be two different classes; got {a!r} twice.")
         decoded, Z_path = estimator.interpolate(a, b, n_steps=n_steps)
@@ -591,7 +594,7 @@ class InterpolationDisplay:
         images = None if shape is None else _to_images(decoded, shape)
 
         curve_t = np.linspace(0, 1, n_curve_points)
-        all_proba = estimator._latent_proba(segment_points(Z_path[0], Z_path[-1], curve_t))
+        all_proba = latent_proba(estimator, segment_points(Z_path[0], Z_path[-1], curve_t))
         others = np.delete(all_proba, [index_a, index_b], axis=1)
         proba = np.column_stack(
             [all_proba[:, index_a], all_proba[:, index_b], others.max(axis=1, initial=0.0)]

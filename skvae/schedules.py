@@ -20,6 +20,7 @@ __all__ = [
     "LinearDecay",
     "SigmoidDecay",
     "as_schedule",
+    "check_schedule",
 ]
 
 
@@ -125,6 +126,37 @@ class SigmoidDecay(BaseSchedule):
         return self.end + (self.start - self.end) * s
 
 
+class _SharedDefault(SigmoidDecay):
+    """The estimator's default schedule, one object shared by every instance.
+
+    It refuses changes in place, which would change every other estimator's
+    default; the estimator swaps in a private copy before a nested
+    ``set_params(classification_weight__...)``. It prints as the
+    :class:`SigmoidDecay` it equals.
+    """
+
+    def __init__(self, start=100.0, end=0.01, midpoint=0.5, steepness=10.0):
+        super().__init__(start=start, end=end, midpoint=midpoint, steepness=steepness)
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(
+                f"This schedule is the default classification_weight of every "
+                f"DisentangledVAE, so it cannot be changed in place (setting {name!r}). "
+                f"Use estimator.set_params(classification_weight__{name}=...), or pass "
+                "classification_weight=SigmoidDecay(...) of your own."
+            )
+        super().__setattr__(name, value)
+
+    def unshared(self):
+        """A :class:`SigmoidDecay` equal to this one that may be changed."""
+        return SigmoidDecay(**self.get_params())
+
+    def __repr__(self, N_CHAR_MAX=700):
+        return repr(self.unshared())
+
+
 class LinearDecay(BaseSchedule):
     """A weight that goes linearly from ``start`` to ``end``.
 
@@ -198,3 +230,37 @@ def as_schedule(value, name="classification_weight"):
         f"{name} must be a schedule from skvae.schedules, a number or a "
         f"callable f(step, total_steps) -> float; got {value!r}."
     )
+
+
+def check_schedule(schedule, steps, total_steps, name="classification_weight"):
+    """Check that ``schedule`` gives a finite weight >= 0 at every step.
+
+    Parameters
+    ----------
+    schedule : callable
+        ``f(step, total_steps) -> weight``.
+    steps : iterable of int
+        Optimizer steps to check.
+    total_steps : int
+        The schedule's horizon.
+    name : str
+        Parameter name used in the error message.
+
+    Raises
+    ------
+    ValueError
+        At the first step whose weight is negative, NaN, infinite or not a
+        number.
+    """
+    for step in steps:
+        weight = schedule(step, total_steps)
+        try:
+            valid = math.isfinite(weight) and weight >= 0
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"The {name} schedule returns {weight!r} at optimizer step {step} of "
+                f"{total_steps}; every weight must be a finite number >= 0. Nothing "
+                "was trained: fix the schedule and fit again."
+            )

@@ -8,6 +8,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skvae import DisentangledVAE
+from skvae._inference import latent_proba
 from skvae.datasets import load_digits
 from skvae.regions import (
     class_gaussians,
@@ -161,7 +162,7 @@ def test_refit_without_labels_drops_class_gaussians(digits):
 
 def test_latent_proba_matches_predict_proba(vae, digits):
     X = digits[0][:50]
-    proba = vae._latent_proba(vae.transform(X))
+    proba = latent_proba(vae, vae.transform(X))
     assert proba.dtype == np.float64
     assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
     assert_allclose(proba, vae.predict_proba(X), rtol=1e-6)
@@ -202,7 +203,7 @@ def test_sample_from_the_prior(vae, plain_vae):
 
 
 def test_sample_errors(vae, plain_vae):
-    with pytest.raises(ValueError, match=r"Unknown class label 11; .*\[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\]"):
+    with pytest.raises(ValueError, match=r"Unknown class label 11 .*\[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\]"):
         vae.sample(y=11)
     with pytest.raises(ValueError, match="n_samples=2 but y holds 3 labels"):
         vae.sample(2, y=[1, 2, 3])

@@ -1,0 +1,120 @@
+"""Inference with a fitted network: the one path from rows to network outputs.
+
+Everything that runs a fitted :class:`~skvae._net.DisentangledVAENet` on
+data -- ``transform``, ``predict_proba``, ``inverse_transform``, the class
+regions, the scorers and the displays -- goes through :func:`run_blocks`,
+so that a row's result never depends on the rows that came with it.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["BLOCK_ROWS", "check_float32_range", "latent_means", "latent_proba", "run_blocks", "validate_rows"]
+
+# The module always runs on blocks of exactly this many rows (the last one
+# zero-padded): float32 matrix products give results that depend on the
+# number of rows, so a fixed shape makes every row's output independent of
+# the batch it came in.
+BLOCK_ROWS = 1024
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(array, name="X"):
+    """Refuse finite values that float32, the network's precision, cannot hold."""
+    if array.dtype == np.float32 or array.size == 0:
+        return
+    largest = float(np.abs(array).max())
+    if largest > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} holds values as large as {largest:.4g}, beyond float32's range "
+            f"(+-{_FLOAT32_MAX:.4g}), in which the network computes. Scale {name} "
+            "first, e.g. with StandardScaler."
+        )
+
+
+def validate_rows(estimator, X):
+    """``X`` checked against a fitted estimator, as float64 or float32."""
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, dtype=[np.float64, np.float32], reset=False)
+    check_float32_range(X)
+    return X
+
+
+def _float32_view(rows):
+    """``rows`` as a float32 tensor, sharing float32 memory instead of copying.
+
+    Inference only reads it, so read-only arrays (memmaps, DataFrame values)
+    are fine and torch's warning about them does not apply.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
+
+
+def run_blocks(net, data, function, n_columns, *, labels=None):
+    """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
+
+    Parameters
+    ----------
+    net : DisentangledVAENet
+        The fitted net; its module is put in evaluation mode.
+    data : ndarray of shape (n_samples, n_features)
+        Rows to run, float32 or float64.
+    function : callable
+        Maps a float32 tensor of :data:`BLOCK_ROWS` rows on the net's device
+        to a tensor of ``n_columns`` columns.
+    n_columns : int
+        Columns of the result.
+    labels : ndarray of shape (n_samples,), default=None
+        Integer codes passed to ``function`` as a second argument, blocked
+        and padded (with -1) like ``data``.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_columns)
+        float32 for float32 ``data``, float64 otherwise, as scikit-learn
+        transformers do.
+    """
+    device = net.device
+    out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
+    net.module_.eval()
+    with torch.inference_mode():
+        padded = torch.zeros((BLOCK_ROWS, data.shape[1]), dtype=torch.float32, device=device)
+        for start in range(0, len(data), BLOCK_ROWS):
+            rows = _float32_view(data[start : start + BLOCK_ROWS]).to(device)
+            if len(rows) == BLOCK_ROWS:
+                block = rows
+            else:
+                padded[: len(rows)] = rows
+                padded[len(rows) :] = 0
+                block = padded
+            if labels is None:
+                result = function(block)
+            else:
+                codes = torch.full((BLOCK_ROWS,), -1, dtype=torch.int64)
+                codes[: len(rows)] = torch.as_tensor(labels[start : start + len(rows)])
+                result = function(block, codes.to(device))
+            result = result[: len(rows)]
+            out[start : start + len(rows)] = result.reshape(len(rows), n_columns).cpu().numpy()
+    return out
+
+
+def latent_means(estimator, X):
+    """Latent means of validated rows ``X`` under a fitted estimator."""
+    net = estimator.net_
+    return run_blocks(net, X, lambda block: net.module_.encoder(block)[0], estimator.n_components)
+
+
+def latent_proba(estimator, Z):
+    """A fitted estimator's latent-classifier probabilities at latent points ``Z``.
+
+    The softmax runs in float64, so that rows sum to 1 to double precision.
+    """
+    net = estimator.net_
+    logits = run_blocks(net, np.asarray(Z), net.module_.classifier, len(estimator.classes_))
+    return softmax(logits.astype(np.float64), axis=1)

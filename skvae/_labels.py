@@ -1,0 +1,96 @@
+"""Class labels and their indices: the one label encoding of skvae.
+
+Fitting, ``partial_fit``, the class-region methods, the scorers and the
+displays all turn labels into indices of ``classes_`` here, with
+``unlabeled_label`` (when set) mapped to -1, the code the loss skips.
+"""
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+
+__all__ = ["UNLABELED", "check_classes", "classes_of", "encode_labels"]
+
+#: Code of an unlabeled sample.
+UNLABELED = -1
+
+
+def _check_enough_classes(classes, where):
+    if len(classes) < 2:
+        raise ValueError(
+            f"DisentangledVAE needs samples of at least 2 classes to train its latent "
+            f"classifier; got 1 class ({classes.tolist()[0]!r}){where}. Pass labels of "
+            "several classes, or fit without y for a plain VAE."
+        )
+
+
+def classes_of(y, unlabeled_label=None):
+    """The sorted classes of ``y``, leaving out ``unlabeled_label``.
+
+    Raises a ValueError when no sample is labeled or fewer than 2 classes
+    remain.
+    """
+    y = np.asarray(y)
+    labeled = np.ones(len(y), dtype=bool) if unlabeled_label is None else y != unlabeled_label
+    if not labeled.any():
+        raise ValueError(
+            f"All {len(y)} samples are unlabeled (y == {unlabeled_label!r}), so the "
+            "latent classifier has nothing to learn from. Label some samples, or call "
+            "fit(X) without y for a plain VAE."
+        )
+    check_classification_targets(y[labeled])
+    classes = np.unique(y[labeled])
+    _check_enough_classes(classes, "" if labeled.all() else " among the labeled samples")
+    return classes
+
+
+def check_classes(classes, unlabeled_label=None):
+    """``classes`` as given to ``partial_fit``: sorted, unique, at least 2."""
+    classes = np.asarray(classes)
+    check_classification_targets(classes)
+    classes = np.unique(classes)
+    if unlabeled_label is not None and unlabeled_label in classes.tolist():
+        raise ValueError(
+            f"classes contains unlabeled_label={unlabeled_label!r}, which marks "
+            "unlabeled samples and is no class; leave it out of classes."
+        )
+    _check_enough_classes(classes, " in classes")
+    return classes
+
+
+def encode_labels(classes, labels, *, unlabeled_label=None, input_name="y"):
+    """Indices of ``labels`` in ``classes``; ``unlabeled_label`` becomes -1.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_classes,)
+        The fitted ``classes_``.
+    labels : array-like of shape (n_samples,)
+        Class labels.
+    unlabeled_label : int, str or None
+        The value marking an unlabeled sample, if any.
+    input_name : str
+        Name of ``labels`` in error messages.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples,), dtype int64
+
+    Raises
+    ------
+    ValueError
+        For a label that is not in ``classes``.
+    """
+    lookup = {label: code for code, label in enumerate(classes.tolist())}
+    if unlabeled_label is not None:
+        lookup[unlabeled_label] = UNLABELED
+    values = np.asarray(labels).tolist()
+    unknown = sorted({repr(value) for value in values if value not in lookup}, key=str)
+    if unknown:
+        raise ValueError(
+            f"Unknown class label{'s' if len(unknown) > 1 else ''} {', '.join(unknown[:10])} "
+            f"in {input_name}: the classes of this DisentangledVAE are "
+            f"{classes.tolist()!r} (classes_)"
+            + ("" if unlabeled_label is None else f", and {unlabeled_label!r} marks unlabeled samples")
+            + "."
+        )
+    return np.fromiter((lookup[value] for value in values), dtype=np.int64, count=len(values))
