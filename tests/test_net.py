@@ -1,0 +1,223 @@
+"""The training net: random streams of its own, its training state, and fits that fail.
+
+Every fit draws from torch generators seeded by ``random_state`` alone, so
+fits in threads equal the same fits run one after another, and torch's
+global random state is neither read nor changed. A fit that fails (other
+than by divergence) leaves the estimator as it was before the call.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from joblib import parallel_backend
+from numpy.testing import assert_array_equal
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
+
+from skvae import DisentangledVAE, DivergenceError, SigmoidDecay
+from skvae.datasets import load_digits
+from tiny import tiny_vae
+
+RESULT_KEYS = ["mean_test_score", "split0_test_score", "split1_test_score"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = load_digits(return_X_y=True)
+    return X[:400], y[:400]
+
+
+def _fit_latents(seeds, X, y):
+    return [tiny_vae(random_state=seed).fit(X, y).transform(X) for seed in seeds]
+
+
+def test_fits_in_threads_equal_fits_in_sequence(data):
+    X, y = data
+    serial = _fit_latents((0, 1), X, y)
+    for _ in range(2):
+        threaded = [None, None]
+
+        def fit(i):
+            threaded[i] = tiny_vae(random_state=i).fit(X, y).transform(X)
+
+        threads = [threading.Thread(target=fit, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for expected, got in zip(serial, threaded):
+            assert_array_equal(got, expected)
+
+
+def test_threading_grid_search_equals_sequential(data):
+    X, y = data
+    grid = {"classification_weight__midpoint": [0.2, 0.8]}
+    search = GridSearchCV(tiny_vae(), grid, cv=2)
+    sequential = search.fit(X, y).cv_results_
+    with parallel_backend("threading", n_jobs=2):
+        threaded = GridSearchCV(tiny_vae(), grid, cv=2, n_jobs=2).fit(X, y).cv_results_
+    for key in RESULT_KEYS:
+        assert_array_equal(threaded[key], sequential[key])
+
+
+def test_dask_threads_grid_search_equals_sequential(data):
+    distributed = pytest.importorskip("distributed")
+    X, y = data
+    grid = {"classification_weight__end": [0.1, 10.0]}
+    sequential = GridSearchCV(tiny_vae(), grid, cv=2).fit(X, y).cv_results_
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        with parallel_backend("dask"):
+            threaded = GridSearchCV(tiny_vae(), grid, cv=2, n_jobs=2).fit(X, y).cv_results_
+    for key in RESULT_KEYS:
+        assert_array_equal(threaded[key], sequential[key])
+
+
+def test_fit_neither_uses_nor_changes_the_global_torch_rng(data):
+    X, y = data
+    torch.manual_seed(123)
+    expected = torch.rand(5)
+    torch.manual_seed(123)
+    reference = tiny_vae().fit(X, y).transform(X)
+    assert_array_equal(torch.rand(5), expected)
+    # Whatever state the global generator is in, the fit is the same.
+    torch.manual_seed(7)
+    assert_array_equal(tiny_vae().fit(X, y).transform(X), reference)
+
+
+def test_fit_in_a_thread_leaves_other_threads_draws_alone(data):
+    X, y = data
+    torch.manual_seed(0)
+    expected = torch.rand(400)
+    torch.manual_seed(0)
+    thread = threading.Thread(target=lambda: tiny_vae(max_epochs=5).fit(X, y))
+    thread.start()
+    draws = []
+    while thread.is_alive() or len(draws) < 400:
+        if len(draws) < 400:
+            draws.append(torch.rand(1))
+        else:
+            thread.join()
+    assert_array_equal(torch.cat(draws[:400]), expected)
+
+
+def test_training_state_round_trip(data):
+    X, y = data
+    vae = tiny_vae().fit(X, y)
+    state = vae.net_.get_training_state()
+    other = tiny_vae(random_state=5).fit(X, y)
+    other.net_.set_training_state(state)
+    assert_array_equal(other.transform(X), vae.transform(X))
+    assert other.net_.n_steps_ == vae.net_.n_steps_ and len(other.net_.history) == len(vae.net_.history)
+    # A copy: training the original further does not change the state taken.
+    vae.partial_fit(X, y)
+    assert state["n_steps"] == other.net_.n_steps_ != vae.net_.n_steps_
+
+
+# ------------------------------------------------------------ failed fits
+
+
+class RaiseAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise RuntimeError("boom")
+
+
+def _negative_at_step_48(step, total_steps):
+    return -1.0 if step == 48 else 1.0
+
+
+def _snapshot(vae, X):
+    return {
+        "attributes": sorted(name for name in vars(vae) if name.endswith("_")),
+        "net": vae.net_,
+        "Z": vae.transform(X),
+        "steps": vae.net_.n_steps_,
+        "epochs": len(vae.history_),
+        "centroids": vae.class_centroids_.copy(),
+    }
+
+
+def _assert_unchanged(vae, X, before):
+    after = _snapshot(vae, X)
+    assert after["net"] is before["net"]
+    assert after["attributes"] == before["attributes"]
+    assert_array_equal(after["Z"], before["Z"])
+    assert_array_equal(after["centroids"], before["centroids"])
+    assert (after["steps"], after["epochs"]) == (before["steps"], before["epochs"])
+
+
+def test_schedule_is_checked_for_every_step_before_training(data):
+    X, y = data
+    vae = tiny_vae(max_epochs=20, classification_weight=_negative_at_step_48)
+    with pytest.raises(ValueError, match="returns -1.0 at optimizer step 48"):
+        vae.fit(X, y)
+    assert not any(name.endswith("_") for name in vars(vae))
+    with pytest.raises(NotFittedError):
+        vae.transform(X)
+
+
+def test_failed_refit_keeps_the_previous_fit(data):
+    X, y = data
+    vae = tiny_vae().fit(X, y)
+    before = _snapshot(vae, X)
+    vae.set_params(max_epochs=20, classification_weight=_negative_at_step_48)
+    with pytest.raises(ValueError, match="step 48"):
+        vae.fit(X, y)
+    _assert_unchanged(vae, X, before)
+    vae.set_params(classification_weight=1.0, callbacks=[RaiseAt(epoch=1)])
+    with pytest.raises(RuntimeError, match="boom"):
+        vae.fit(X, y)
+    _assert_unchanged(vae, X, before)
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        vae.fit(X_nan, y)
+    _assert_unchanged(vae, X, before)
+
+
+def test_failed_warm_start_and_partial_fit_keep_the_previous_state(data):
+    X, y = data
+    vae = tiny_vae(warm_start=True, callbacks=[RaiseAt(epoch=4)]).fit(X, y)
+    before = _snapshot(vae, X)
+    lr = vae.net_.lr
+    vae.set_params(max_epochs=6, lr=0.5)
+    with pytest.raises(RuntimeError, match="boom"):
+        vae.fit(X, y)  # epoch 4 trains, epoch 5 raises
+    _assert_unchanged(vae, X, before)
+    assert vae.net_.lr == lr
+    with pytest.raises(RuntimeError, match="boom"):
+        vae.partial_fit(X, y)  # the 4th epoch raises at once
+    _assert_unchanged(vae, X, before)
+    with pytest.raises(ValueError, match="Unknown class label"):
+        vae.partial_fit(X, y + 100)
+    _assert_unchanged(vae, X, before)
+
+
+def test_divergence_keeps_its_documented_behaviour(data):
+    X, y = data
+    vae = tiny_vae(lr=1e6, max_epochs=5)
+    with pytest.raises(DivergenceError):
+        vae.fit(X, y)
+    assert hasattr(vae, "net_") and np.isfinite(vae.transform(X)).all()
+
+
+def test_default_schedule_is_never_shared_between_instances():
+    default = DisentangledVAE().classification_weight
+    with pytest.raises(AttributeError, match="cannot be changed in place.*set_params"):
+        default.end = 5
+    with pytest.raises(AttributeError, match="cannot be changed in place"):
+        default.set_params(end=5)
+    assert DisentangledVAE().classification_weight.end == 30.0
+    assert repr(DisentangledVAE()) == "DisentangledVAE()"
+    vae = DisentangledVAE().set_params(classification_weight__end=5.0)
+    assert vae.classification_weight.end == 5.0 and type(vae.classification_weight) is SigmoidDecay
+    assert DisentangledVAE().classification_weight.end == 30.0
+    assert "classification_weight=SigmoidDecay(end=5.0)" in repr(vae)
