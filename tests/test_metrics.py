@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
@@ -113,3 +114,64 @@ def test_grid_search_with_pipeline_refits_on_named_scorer(digits):
     assert search.best_index_ == best
     assert search.best_params_ == search.cv_results_["params"][best]
     assert search.score(X, y) == pytest.approx(reconstruction_scorer(search.best_estimator_, X, y))
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def test_elbo_validates_labels_like_an_estimator(digits, fitted):
+    X, y = digits
+    reference = elbo_scorer(fitted, X, y)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        assert elbo_scorer(fitted, X, y.reshape(-1, 1)) == pytest.approx(reference)
+    with pytest.raises(ValueError, match=r"Unknown class label 99 in y"):
+        elbo_scorer(fitted, X, np.where(np.arange(len(y)) == 3, 99, y))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        elbo_scorer(fitted, X, y[:-1])
+
+
+def test_elbo_runs_through_the_fixed_inference_blocks(digits, fitted):
+    X, y = digits
+    # A row's term does not depend on the rows scored with it.
+    per_row = np.array([elbo_scorer(fitted, X[i : i + 1], y[i : i + 1]) for i in range(20)])
+    assert elbo_scorer(fitted, X[:20], y[:20]) == pytest.approx(per_row.mean(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_samples": -1}, "n_samples == -1, must be >= 0"),
+        ({"n_samples": 1.5}, "n_samples must be an instance of int"),
+        ({"random_state": None}, "random_state must be an instance of int"),
+    ],
+)
+def test_make_elbo_scorer_checks_its_parameters(params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_elbo_scorer(**params)
+
+
+@pytest.mark.parametrize("scorer", [reconstruction_scorer, silhouette_scorer, elbo_scorer])
+def test_scorers_refuse_bad_X_clearly(digits, fitted, scorer):
+    X, y = digits
+    with pytest.raises(ValueError, match="X has 10 features, but DisentangledVAE is expecting 64"):
+        scorer(fitted, X[:, :10], y)
+    with pytest.raises(ValueError, match="0 sample"):
+        scorer(fitted, X[:0], y[:0])
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        scorer(fitted, X_nan, y)
+    X_huge = X.astype(np.float64)
+    X_huge[0, 0] = 1e39
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        scorer(fitted, X_huge, y)
+
+
+def test_silhouette_needs_matching_labels(digits, fitted):
+    X, y = digits
+    with pytest.raises(ValueError, match="needs class labels y"):
+        silhouette_scorer(fitted, X, None)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        silhouette_scorer(fitted, X, y[:-1])
+    with pytest.raises(ValueError, match="sample_size == 1, must be >= 2"):
+        make_silhouette_scorer(sample_size=1)
