@@ -15,7 +15,6 @@ from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning
 
 from skvae import DisentangledVAE
-from skvae.datasets import load_digits
 
 requires_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(),
@@ -27,12 +26,6 @@ def _tiny(**params):
     defaults = dict(hidden_dims=(16,), classifier_hidden=(8,), max_epochs=2, warmup_steps=0, random_state=0)
     defaults.update(params)
     return DisentangledVAE(**defaults)
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = load_digits(return_X_y=True)
-    return X[:300], y[:300]
 
 
 @pytest.fixture
@@ -59,23 +52,23 @@ def _parameter_devices(estimator):
 # ------------------------------------------------------------- any machine
 
 
-def test_auto_is_cpu_without_cuda(data, without_cuda):
-    est = _tiny(device="auto").fit(*data)
+def test_auto_is_cpu_without_cuda(digits, without_cuda):
+    est = _tiny(device="auto").fit(*digits)
 
     assert torch.device(est.net_.device).type == "cpu"
     assert _parameter_devices(est) == {"cpu"}
     assert est.get_params()["device"] == "auto"
 
 
-def test_cuda_without_cuda_raises(data, without_cuda):
+def test_cuda_without_cuda_raises(digits, without_cuda):
     with pytest.raises(ValueError, match="CUDA is not available.*device='cpu' or device='auto'"):
-        _tiny(device="cuda").fit(*data)
+        _tiny(device="cuda").fit(*digits)
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu0"])
-def test_invalid_device_raises(data, device):
+def test_invalid_device_raises(digits, device):
     with pytest.raises(ValueError, match=f"device={device!r} is not a torch device"):
-        _tiny(device=device).fit(*data)
+        _tiny(device=device).fit(*digits)
 
 
 # ------------------------------------------------------------------ CUDA
@@ -83,25 +76,25 @@ def test_invalid_device_raises(data, device):
 
 @requires_cuda
 @pytest.mark.parametrize("device", ["cuda", "auto", torch.device("cuda", 0)], ids=["cuda", "auto", "cuda0"])
-def test_fit_on_cuda(data, device):
+def test_fit_on_cuda(digits, device):
     recorder = _RecordDevices()
-    est = _tiny(device=device, callbacks=[recorder]).fit(*data)
+    est = _tiny(device=device, callbacks=[recorder]).fit(*digits)
 
     assert torch.device(est.net_.device).type == "cuda"
     assert _parameter_devices(est) == {"cuda"}
     # Every batch (X into the module; X and y into the loss) was on the GPU.
     assert recorder.devices == {"cuda"}
-    X = data[0]
+    X = digits[0]
     assert np.isfinite(est.transform(X)).all()
     assert np.isfinite(est.inverse_transform(est.transform(X))).all()
     assert_allclose(est.predict_proba(X).sum(axis=1), 1)
 
 
 @requires_cuda
-def test_cuda_model_pickles_for_cpu(data, monkeypatch):
+def test_cuda_model_pickles_for_cpu(digits, monkeypatch):
     # Fit on the GPU, then unpickle as on a machine without CUDA: skorch maps
     # the tensors to the CPU (with a DeviceWarning) and inference matches.
-    X, y = data
+    X, y = digits
     gpu = _tiny(device="cuda").fit(X, y)
     Z, proba = gpu.transform(X), gpu.predict_proba(X)
     blob = pickle.dumps(gpu)
@@ -120,10 +113,10 @@ def test_cuda_model_pickles_for_cpu(data, monkeypatch):
 
 @requires_cuda
 @pytest.mark.parametrize("hide_cuda", [False, True], ids=["device-cpu", "no-cuda-here"])
-def test_cuda_model_saves_for_cpu(data, tmp_path, monkeypatch, hide_cuda):
+def test_cuda_model_saves_for_cpu(digits, tmp_path, monkeypatch, hide_cuda):
     # DisentangledVAE.save / load: load(device="cpu") on any machine, or
     # load() where CUDA is missing, which falls back to the CPU with a warning.
-    X, y = data
+    X, y = digits
     gpu = _tiny(device="cuda").fit(X, y)
     Z, proba = gpu.transform(X), gpu.predict_proba(X)
     gpu.save(tmp_path / "model.pt")

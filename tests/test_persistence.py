@@ -16,7 +16,6 @@ from skorch.callbacks import Callback, EpochTimer
 from skorch.exceptions import DeviceWarning
 
 from skvae import DisentangledVAE, LinearDecay
-from skvae.datasets import load_digits
 from skvae.persistence import FORMAT_VERSION, ModelFileError
 
 from tiny import tiny_vae
@@ -24,15 +23,13 @@ from tiny import tiny_vae
 
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:200], y[:200]
+# digits: tests/conftest.py.
 
 
 @pytest.fixture(scope="module")
-def fitted(digits):
-    return tiny_vae().fit(*digits)
+def fitted(tiny_fitted):
+    """tiny_vae() fitted on digits, shared (tests/conftest.py): read it only."""
+    return tiny_fitted
 
 
 @pytest.fixture(scope="module")

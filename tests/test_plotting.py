@@ -10,7 +10,6 @@ from sklearn.decomposition import PCA
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
-from skvae.datasets import load_digits
 from skvae.plotting import (
     InterpolationDisplay,
     LatentSpaceDisplay,
@@ -32,25 +31,12 @@ def no_show_and_close(monkeypatch):
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:300], y[:300]
-
-
-@pytest.fixture(scope="module")
-def vae(digits):
-    return DisentangledVAE(**FAST).fit(*digits)
+# digits, and the 2-D models vae and plain_vae fitted on them: tests/conftest.py.
 
 
 @pytest.fixture(scope="module")
 def vae_3d(digits):
     return DisentangledVAE(3, **FAST).fit(*digits)
-
-
-@pytest.fixture(scope="module")
-def plain_vae(digits):
-    return DisentangledVAE(**FAST).fit(digits[0])
 
 
 # ---------------------------------------------------------- latent space

@@ -9,7 +9,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
-from skvae.datasets import load_digits
 from skvae.regions import (
     class_gaussians,
     find_sign_change,
@@ -21,20 +20,7 @@ from skvae.regions import (
 FAST = dict(hidden_dims=(32,), classifier_hidden=(8,), max_epochs=3, warmup_steps=0, random_state=0)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:400], y[:400]
-
-
-@pytest.fixture(scope="module")
-def vae(digits):
-    return DisentangledVAE(**FAST).fit(*digits)
-
-
-@pytest.fixture(scope="module")
-def plain_vae(digits):
-    return DisentangledVAE(**FAST).fit(digits[0])
+# digits, and the 2-D models vae and plain_vae fitted on them: tests/conftest.py.
 
 
 def _with_linear_head(n_components, weights, bias, centroids):

@@ -7,7 +7,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import DisentangledVAE
-from skvae.datasets import load_digits
 
 
 def _tiny(**params):
@@ -17,9 +16,9 @@ def _tiny(**params):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X, y
+def digits(digits_all):
+    """All 1,797 digits (tests/conftest.py), read-only."""
+    return digits_all
 
 
 def _hide_labels(y, fraction_labeled, marker, seed=0):

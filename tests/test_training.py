@@ -13,7 +13,6 @@ from sklearn.exceptions import NotFittedError
 from skorch.dataset import ValidSplit
 
 from skvae import DivergenceError, LinearDecay
-from skvae.datasets import load_digits
 
 from tiny import tiny_vae
 
@@ -23,9 +22,10 @@ def small_vae(**params):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:300].astype(np.float64), y[:300]
+def digits(digits):
+    """The shared digits (tests/conftest.py) as float64, a writable copy."""
+    X, y = digits
+    return X.astype(np.float64), y.copy()
 
 
 @pytest.fixture(scope="module")
