@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,9 +80,34 @@ def test_ablation_table_has_every_recipe(quick_run):
 def test_speed_table_and_report(quick_run):
     out, stdout = quick_run
     speed = pd.read_csv(out / "speed.csv")
+    assert list(speed.columns) == ["benchmark", "setting", "value", "unit"]
     assert {"training throughput", "transform", "inverse_transform", "transform peak memory",
             "fit time per epoch"} <= set(speed.benchmark)
-    assert (speed.value >= 0).all()
+    assert np.isfinite(speed.value).all()
+    # Rates and times of work that was done: positive, however loaded the machine.
+    rates = speed[speed.unit.isin(["samples/s", "rows/s"])]
+    assert len(rates) == 6 and (rates.value > 0).all()
+    fit = speed[speed.benchmark == "fit time per epoch"]
+    assert len(fit) == 1 and (fit.unit == "s").all() and (fit.value > 0).all()
+    value = speed.set_index(["benchmark", "setting"]).value
+    for arch in ("mlp", "conv"):
+        throughput = value["training throughput"]
+        ratio = throughput[f"{arch} ratio skvae/hand"]
+        assert ratio == pytest.approx(throughput[f"{arch} skvae"] / throughput[f"{arch} hand loop"], rel=1e-9)
+        # The same training both ways: a band wide enough for any load.
+        assert 0.02 < ratio < 50, (arch, ratio)
+    memory = value["transform peak memory"]
+    input_mib = memory["5,000 rows (input itself)"]
+    assert input_mib == pytest.approx(5_000 * 784 * 4 / 2**20)  # float32 rows of 784 pixels
+    # transform makes no NumPy copy of its input (tracemalloc sees NumPy's
+    # allocations, not torch's).
+    assert 0 <= memory["5,000 rows (tracemalloc)"] < input_mib
+    assert memory["5,000 rows (max RSS growth)"] >= 0
     report = (out / "report.md").read_text()
     for section in ("## Quality", "## Goals", "## Ablation", "## Speed", "torch"):
         assert section in report
+    # The report's speed table and the printed one show every value.
+    speed_section = report.split("## Speed", 1)[1]
+    for number in speed.value:
+        assert f"{number:,.2f}" in speed_section, number
+        assert f"{number:,.2f}" in stdout, number

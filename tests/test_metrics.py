@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import silhouette_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from skvae import DisentangledVAE
-from skvae.datasets import load_digits
 from skvae.metrics import (
     elbo_scorer,
     latent_estimator,
@@ -33,8 +33,9 @@ def _small(**params):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
+def digits(digits_all):
+    """The first 600 of the shared digits (tests/conftest.py), read-only."""
+    X, y = digits_all
     return X[:600], y[:600]
 
 
@@ -77,8 +78,20 @@ def test_silhouette_needs_labels_and_can_subsample(digits, fitted):
     X, y = digits
     with pytest.raises(ValueError, match="labels"):
         silhouette_scorer(fitted, X, None)
-    sub = make_silhouette_scorer(sample_size=200)(fitted, X, y)
-    assert -1 <= sub <= 1
+    Z = fitted.transform(X.astype(np.float64))
+    full = silhouette_scorer(fitted, X, y)
+    assert full == pytest.approx(silhouette_score(Z, y), rel=1e-6)
+    # sample_size scores the subset silhouette_score draws with the same seed:
+    # another score than the full one, the same on every call.
+    sub = make_silhouette_scorer(sample_size=200, random_state=3)(fitted, X, y)
+    assert sub == pytest.approx(silhouette_score(Z, y, sample_size=200, random_state=3), rel=1e-6)
+    assert sub != pytest.approx(full, rel=1e-3)
+    assert make_silhouette_scorer(sample_size=200, random_state=3)(fitted, X, y) == sub
+    other_seed = make_silhouette_scorer(sample_size=200, random_state=4)(fitted, X, y)
+    assert other_seed == pytest.approx(silhouette_score(Z, y, sample_size=200, random_state=4), rel=1e-6)
+    assert other_seed != pytest.approx(sub, rel=1e-3)
+    # A sample_size of at least n_samples scores every sample.
+    assert make_silhouette_scorer(sample_size=len(X))(fitted, X, y) == pytest.approx(full, rel=1e-6)
 
 
 def test_scorers_transform_through_a_pipeline(digits):

@@ -178,10 +178,13 @@ def test_interpolation(vae):
     assert np.all(p_a + p_b + p_other <= 1 + 1e-12)
     assert_allclose(p_a[0], latent_proba(vae, vae.class_centroids_[[0]])[0, 0])
     assert display.strip_ax_.get_xlim() == display.ax_.get_xlim()
-    if display.border is None:
-        assert display.border_lines_ is None
-    else:
-        assert [line.get_xdata()[0] for line in display.border_lines_] == [display.border.t] * 2
+    # The shared model's head prefers 0 at 0's centroid and 8 at 8's, so
+    # p(0) - p(8) changes sign on the path: there is a border to mark.
+    assert p_a[0] > p_b[0] and p_b[-1] > p_a[-1]
+    assert 0 < display.border.t < 1
+    assert display.border.t == pytest.approx(vae.class_border(0, 8).t)
+    assert [line.get_xdata()[0] for line in display.border_lines_] == [display.border.t] * 2
+    assert f"border t={display.border.t:.3f}" in display.ax_.texts[0].get_text()
 
 
 def test_interpolation_marks_the_border():
@@ -199,6 +202,22 @@ def test_interpolation_marks_the_border():
     assert "border t=0.500" in display.ax_.texts[0].get_text()
     assert display.image_.get_array().shape == (4, 11 * 5 - 1)
     assert_allclose(display.lines_[2].get_ydata(), 0)  # no other class
+
+
+def test_interpolation_without_a_border_marks_none():
+    # logit(a) - logit(b) = 10 - 4 z1 > 0 on the whole path z1 in [-1, 1]:
+    # the head never switches to b.
+    X, y = np.random.RandomState(0).rand(20, 16), np.repeat(["a", "b"], 10)
+    model = DisentangledVAE(hidden_dims=(4,), classifier_hidden=(), max_epochs=1).fit(X, y)
+    with torch.no_grad():
+        model.net_.module_.classifier.out.weight.copy_(torch.tensor([[-2.0, 0.0], [2.0, 0.0]]))
+        model.net_.module_.classifier.out.bias.copy_(torch.tensor([10.0, 0.0]))
+    model.class_centroids_ = np.array([[-1.0, 0.5], [1.0, 0.5]])
+    display = InterpolationDisplay.from_estimator(model, "a", "b")
+    assert display.border is None and display.border_lines_ is None
+    assert not any("border" in text.get_text() for text in display.ax_.texts)
+    p_a, p_b, _ = (line.get_ydata() for line in display.lines_)
+    assert np.all(p_a > p_b)
 
 
 def test_interpolation_of_non_image_data_is_a_heat_map():
