@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_sp
 
 import quality  # noqa: E402
 from skvae import DisentangledVAE  # noqa: E402
-from skvae.losses import AUTO_SPACING_PER_SQRT_DIM, resolve_class_spacing  # noqa: E402
+from skvae.centers import AUTO_SPACING_PER_SQRT_DIM, resolve_class_spacing  # noqa: E402
 from skvae.metrics import elbo_scorer, reconstruction_scorer, silhouette_scorer  # noqa: E402
 from skvae.schedules import SigmoidDecay  # noqa: E402
 

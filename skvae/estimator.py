@@ -33,7 +33,8 @@ from ._inference import check_float32_range, latent_means, latent_proba, run_blo
 from ._labels import check_classes, classes_of, encode_labels
 from ._net import DisentangledVAENet
 from .exceptions import DivergenceError
-from .losses import DisentangledVAELoss, arrange_class_centers, class_centers, resolve_class_spacing
+from .centers import arrange_class_centers, class_centers, resolve_class_spacing
+from .losses import DisentangledVAELoss
 from .modules import (
     ConvDecoder,
     ConvEncoder,
