@@ -14,14 +14,14 @@ import contextlib
 import logging
 import os
 import threading
-import time
 
 import pytest
 import torch
 from joblib import parallel_backend
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from skorch.callbacks import Callback
 
 from skvae import Constant, DisentangledVAE, SigmoidDecay
 from skvae.datasets import load_digits
@@ -29,11 +29,17 @@ from skvae.datasets import load_digits
 distributed = pytest.importorskip("distributed")
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 
+# One xdist worker runs the whole module (make test uses --dist loadgroup):
+# one cluster of two processes, not one per xdist worker.
+pytestmark = pytest.mark.xdist_group("dask-cluster")
+
 # Workers are new processes: give them the environment the test process has
 # (passive OpenMP waiting, one torch thread), set before torch is imported.
 WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
-STARTUP_TIMEOUT = 90  # seconds: cluster start, a restarted worker
-SEARCH_TIMEOUT = 180  # seconds: one search, including workers importing torch
+# Guards against a hang, not speed checks: generous enough for a machine
+# busy with other jobs (each search takes seconds alone).
+STARTUP_TIMEOUT = 300  # seconds: cluster start, a restarted worker
+SEARCH_TIMEOUT = 600  # seconds: one search, including workers importing torch
 # The cv_results_ entries that must match; the *_time entries cannot.
 RESULT_KEYS = ["mean_test_score", "std_test_score", "rank_test_score", "split0_test_score", "split1_test_score"]
 
@@ -62,14 +68,8 @@ def client():
         client.run(_warm_up)
         yield client
     finally:
-        client.close(timeout=30)
-        cluster.close(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, y = load_digits(return_X_y=True)
-    return X[:300], y[:300]
+        client.close(timeout=STARTUP_TIMEOUT)
+        cluster.close(timeout=STARTUP_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -83,8 +83,9 @@ def _one_torch_thread():
         torch.set_num_threads(n_threads)
 
 
-def _search(n_jobs):
+def _search(n_jobs, cv=2, callbacks=None):
     estimator = DisentangledVAE(
+        callbacks=callbacks,
         n_components=4,
         hidden_dims=(16,),
         classifier_hidden=(8,),
@@ -101,24 +102,37 @@ def _search(n_jobs):
         estimator,
         {"classification_weight": schedules},
         scoring="neg_log_loss",
-        cv=2,
+        cv=cv,
         n_jobs=n_jobs,
         refit=False,
     )
 
 
-def _start_on_dask(function):
-    """Call ``function()`` under joblib's dask backend in a daemon thread.
+@pytest.fixture(scope="module")
+def splits(digits):
+    """The folds of ``cv=2`` as index arrays, for ``_fit_on_dask`` to broadcast."""
+    return list(StratifiedKFold(2).split(*digits))
+
+
+def _fit_on_dask(search, digits, splits):
+    """Call ``search.fit(*digits)`` under joblib's dask backend in a daemon thread.
+
+    Every array the fits read (X, y and the folds' indices; ``search`` must
+    use ``cv=splits``) is first broadcast to all workers. Otherwise joblib
+    scatters each to one worker, and a worker that dies takes the only copy
+    with it: the fits that need it are cancelled. And the backend gets as
+    long as the other waits to find its workers (its default is 10 s).
 
     Returns a future: its ``result(timeout=...)`` bounds the wait, and a hung
     search cannot keep the test process from exiting.
     """
     future = concurrent.futures.Future()
+    arrays = [*digits, *(indices for fold in splits for indices in fold)]
 
     def target():
         try:
-            with parallel_backend("dask"):
-                future.set_result(function())
+            with parallel_backend("dask", scatter=arrays, wait_for_workers_timeout=STARTUP_TIMEOUT):
+                future.set_result(search.fit(*digits))
         except Exception as exc:
             future.set_exception(exc)
 
@@ -127,10 +141,10 @@ def _start_on_dask(function):
 
 
 @pytest.fixture(scope="module")
-def reference(data):
+def reference(digits, splits):
     """cv_results_ of the search run here with n_jobs=1."""
     with _one_torch_thread():
-        return _search(n_jobs=1).fit(*data).cv_results_
+        return _search(n_jobs=1, cv=splits).fit(*digits).cv_results_
 
 
 def _assert_same_results(results, expected):
@@ -150,25 +164,25 @@ def test_workers_run_one_passive_torch_thread(client):
     assert list(settings.values()) == [("PASSIVE", 1)] * 2
 
 
-def test_grid_search_on_dask_equals_n_jobs_1(client, data, reference):
-    search = _search(n_jobs=-1)
+def test_grid_search_on_dask_equals_n_jobs_1(client, digits, splits, reference):
+    search = _search(n_jobs=-1, cv=splits)
     with distributed.get_task_stream(client) as tasks:
-        _start_on_dask(lambda: search.fit(*data)).result(timeout=SEARCH_TIMEOUT)
+        _fit_on_dask(search, digits, splits).result(timeout=SEARCH_TIMEOUT)
 
     _assert_same_results(search.cv_results_, reference)
     # The search really fanned out: both workers ran fits.
     assert len({task["worker"] for task in tasks.data}) == 2
 
 
-def test_fitted_model_comes_back_from_a_worker(client, data):
+def test_fitted_model_comes_back_from_a_worker(client, digits):
     # fit returns the estimator: the worker pickles the fitted skorch net and
     # this process loads it. It must predict exactly like the same fit here.
     estimator = _search(n_jobs=1).estimator
-    remote = client.submit(estimator.fit, *data, pure=False).result(timeout=SEARCH_TIMEOUT)
+    remote = client.submit(estimator.fit, *digits, pure=False).result(timeout=SEARCH_TIMEOUT)
     with _one_torch_thread():
-        local = clone(estimator).fit(*data)
+        local = clone(estimator).fit(*digits)
 
-    X = data[0]
+    X = digits[0]
     assert_array_equal(remote.transform(X), local.transform(X))
     assert_array_equal(remote.predict_proba(X), local.predict_proba(X))
     assert_array_equal(remote.inverse_transform(remote.transform(X)), local.inverse_transform(local.transform(X)))
@@ -190,40 +204,55 @@ class _TaskRecorder(SchedulerPlugin):
             self.lost += 1
 
 
-async def _crash():
-    os._exit(1)
+class _CrashOnce(Callback):
+    """Kill the dask worker that runs this fit, in the middle of a training
+    batch (os._exit: no clean-up, as in a crash), writing its address to
+    ``marker`` first. Only the first fit to get there crashes: the marker is
+    created atomically. Outside a dask worker it does nothing, and it never
+    touches the training, so the fits' results are those without it.
+
+    Crashing from inside a task makes the test independent of timing: a
+    worker killed from outside could be between two tasks when the signal
+    arrives on a busy machine, and lose none.
+    """
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def on_batch_end(self, net, **kwargs):
+        try:
+            worker = distributed.get_worker()
+        except ValueError:  # not in a dask worker
+            return
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:  # a worker has crashed already
+            return
+        os.write(fd, worker.address.encode())
+        os.close(fd)
+        os._exit(1)
 
 
-def _recorder_state(dask_scheduler):
+def _recorder_counts(dask_scheduler):
     recorder = dask_scheduler.plugins[_TaskRecorder.name]
-    busy = sorted(address for address, worker in dask_scheduler.workers.items() if worker.processing)
-    return recorder.finished, recorder.lost, busy
+    return recorder.finished, recorder.lost
 
 
-def test_search_survives_a_killed_worker(client, data, reference):
-    # Once the first task has finished, kill a worker that is running one
-    # (os._exit: no clean-up, as in a crash). The scheduler gives the lost
-    # task to the other worker, the nanny restarts the dead one, and the
-    # search finishes with the same results.
+def test_search_survives_a_killed_worker(client, digits, splits, reference, tmp_path):
+    # A worker dies in the middle of a fit. The scheduler gives the lost task
+    # to a live worker, the nanny restarts the dead one, and the search
+    # finishes with the same results.
+    marker = tmp_path / "crashed"
     client.register_plugin(_TaskRecorder())
-    search = _search(n_jobs=-1)
-    future = _start_on_dask(lambda: search.fit(*data))
+    search = _search(n_jobs=-1, cv=splits, callbacks=[_CrashOnce(str(marker))])
+    _fit_on_dask(search, digits, splits).result(timeout=SEARCH_TIMEOUT)
 
-    deadline = time.monotonic() + SEARCH_TIMEOUT
-    while True:
-        finished, _, busy = client.run_on_scheduler(_recorder_state)
-        if finished and busy:
-            break
-        assert not future.done(), "the search ended before a worker could be killed"
-        assert time.monotonic() < deadline, "no task finished in time"
-        time.sleep(0.05)
-    victim = busy[0]
-    client.run(_crash, workers=[victim], wait=False)
-    future.result(timeout=SEARCH_TIMEOUT)
-
-    _, lost, _ = client.run_on_scheduler(_recorder_state)
+    finished, lost = client.run_on_scheduler(_recorder_counts)
     client.unregister_scheduler_plugin(_TaskRecorder.name)
-    assert lost >= 1, "no task was running on the killed worker"
+    victim = marker.read_text()
+    assert victim.startswith("tcp://127.0.0.1:"), "no worker crashed"
+    assert lost >= 1, "the scheduler lost no task with the crashed worker"
+    assert finished >= 1
     _assert_same_results(search.cv_results_, reference)
     # The nanny has replaced the dead worker.
     client.wait_for_workers(2, timeout=STARTUP_TIMEOUT)
