@@ -6,6 +6,7 @@ regions, the scorers and the displays -- goes through :func:`run_blocks`,
 so that a row's result never depends on the rows that came with it.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -113,8 +114,13 @@ def latent_means(estimator, X):
 def latent_proba(estimator, Z):
     """A fitted estimator's latent-classifier probabilities at latent points ``Z``.
 
-    The softmax runs in float64, so that rows sum to 1 to double precision.
+    The head runs in float64: float32 products with as few output columns as
+    its layers have give results that depend on a row's position in the
+    block (seen with 10 columns), and the head is too small for the cost to
+    matter. The softmax runs in float64 too, so that rows sum to 1 to double
+    precision.
     """
     net = estimator.net_
-    logits = run_blocks(net, np.asarray(Z), net.module_.classifier, len(estimator.classes_))
+    head = copy.deepcopy(net.module_.classifier).to(torch.float64)
+    logits = run_blocks(net, np.asarray(Z, dtype=np.float64), lambda block: head(block.double()), len(estimator.classes_))
     return softmax(logits.astype(np.float64), axis=1)

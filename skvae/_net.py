@@ -19,6 +19,7 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -120,8 +121,9 @@ class DisentangledVAENet(NeuralNet):
     classification_weight : callable
         Schedule ``f(step, total_steps) -> weight`` of the classification
         term, evaluated at every optimizer step.
-    warmup_steps : int
-        Number of first optimizer steps that train reconstruction only.
+    warmup_steps : int or float
+        First optimizer steps that train reconstruction only: a number of
+        steps (int), or a fraction of ``total_steps_`` (float in [0, 1)).
     seed : int
         Seed of the training's own random generators (shuffling and the
         sampling noise); torch's global random state is never used.
@@ -257,9 +259,30 @@ class DisentangledVAENet(NeuralNet):
             self.total_steps_ = self.max_epochs * steps_per_epoch
         # Every weight this training will use is known now: a schedule that
         # fails at some step fails before any weight changes.
-        first, stop = max(self.n_steps_, self.warmup_steps), self.n_steps_ + self._planned_epochs * steps_per_epoch
+        first, stop = max(self.n_steps_, self.warmup_end()), self.n_steps_ + self._planned_epochs * steps_per_epoch
         check_schedule(self.classification_weight, range(first, stop), self.total_steps_)
+        self._warn_if_head_untrained(first, stop, dataset_train)
         return dataset_train, dataset_valid
+
+    def warmup_end(self):
+        """The first optimizer step after the warm-up."""
+        if isinstance(self.warmup_steps, float):
+            return round(self.warmup_steps * self.total_steps_)
+        return self.warmup_steps
+
+    def _warn_if_head_untrained(self, first, stop, dataset_train):
+        # Only a training that runs the whole schedule at once can tell;
+        # partial_fit's first epoch cannot.
+        if self.module_.classifier is None or self.n_steps_ or stop < self.total_steps_:
+            return
+        if first >= stop or all(self.classification_weight(step, self.total_steps_) == 0 for step in range(first, stop)):
+            warnings.warn(
+                f"The latent classifier gets no training: its loss weight is 0 at every one "
+                f"of the {stop} optimizer steps of this fit (warm-up until step "
+                f"{self.warmup_end()}, classification_weight={self.classification_weight!r}). "
+                "Lower warmup_steps, train longer (max_epochs) or use a positive weight.",
+                UserWarning,
+            )
 
     def get_iterator(self, dataset, training=False):
         if not training:
@@ -337,7 +360,7 @@ class DisentangledVAENet(NeuralNet):
 
     def current_weights(self):
         """``(kl_weight, classification_weight)`` for the next optimizer step."""
-        if self.n_steps_ < self.warmup_steps:
+        if self.n_steps_ < self.warmup_end():
             return 0.0, 0.0
         # Checked for the whole training before it starts (get_split_datasets).
         return 1.0, self.classification_weight(self.n_steps_, self.total_steps_)

@@ -22,7 +22,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, ProgressBar
@@ -88,8 +88,23 @@ _NETWORK_PARAMS = (
     "callbacks",
 )
 
+# max_epochs="auto": round(scale / sqrt(n_samples)) epochs, within the range.
+_AUTO_EPOCHS_SCALE = 3700.0
+_AUTO_EPOCHS_RANGE = (10, 300)
+
 # Parameters that sklearn's Interval(Integral, ...) would accept as bools.
 _INTEGER_PARAMS = ("n_components", "warmup_steps", "max_epochs", "batch_size", "n_iter_no_change")
+
+
+def auto_max_epochs(n_samples):
+    """Training length of ``max_epochs="auto"`` for ``n_samples`` training rows.
+
+    About 100 epochs for 1,350 samples (the 8x8 digits), scaling as
+    ``1 / sqrt(n_samples)`` -- 41 for 8,000, 15 for 60,000 -- within
+    [10, 300]. So the number of optimizer steps grows as ``sqrt(n_samples)``:
+    small data sets get enough steps, large ones no needless passes.
+    """
+    return int(np.clip(round(_AUTO_EPOCHS_SCALE / np.sqrt(n_samples)), *_AUTO_EPOCHS_RANGE))
 
 
 def _same_param(a, b):
@@ -164,10 +179,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         is a unit Gaussian centred on its class's centre instead of the
         origin. The centres are fixed and well spread (a regular simplex
         when ``n_components >= n_classes - 1``, a triangular-lattice patch
-        in 2-D; see :func:`skvae.losses.class_centers`), the closest two
+        in 2-D; see :func:`skvae.centers.class_centers`), the closest two
         ``class_spacing`` apart, and where they are not nearly equidistant,
         classes whose mean rows of ``X`` are alike get nearby centres
-        (:func:`skvae.losses.arrange_class_centers`; the result is
+        (:func:`skvae.centers.arrange_class_centers`; the result is
         ``class_prior_means_``). ``"auto"`` anchors where the
         centres can be nearly equidistant (farthest pair at most 1.5 times
         the closest: 10 classes in 5 or more dimensions), with spacing
@@ -180,14 +195,22 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``f(step, total_steps) -> float``. The default decays from 100 to
         a floor of 30 along a sigmoid centred halfway through training
         (the original recipe decayed to 0.01: ``SigmoidDecay()``).
-    warmup_steps : int, default=100
-        Number of first optimizer steps that train reconstruction only (no
-        KL and no classification term).
-    max_epochs : int, default=30
-        Number of passes over the training data. It also sets the horizon of
-        the ``classification_weight`` schedule: ``max_epochs`` epochs of
-        optimizer steps, fixed when the network is built (see
-        ``warm_start``).
+    warmup_steps : int or float, default=0.05
+        First optimizer steps that train reconstruction only (no KL and no
+        classification term): a fraction of all the training's optimizer
+        steps (float in [0, 1)), or a number of steps (int; the original
+        recipe used 100). A warning says when the warm-up, or a schedule
+        that is 0 throughout, leaves the latent classifier untrained.
+    max_epochs : int or "auto", default="auto"
+        Number of passes over the training data. ``"auto"`` adapts it to
+        the number of training samples ``n``: ``round(3700 / sqrt(n))``
+        within [10, 300], i.e. 100 epochs for 1,350 samples, 41 for 8,000,
+        15 for 60,000 and 300 below 153 samples, so that small data sets
+        get enough optimizer steps and large ones no needless passes; the
+        value used is ``max_epochs_``. It also sets the horizon of the
+        ``classification_weight`` schedule (and of a fractional
+        ``warmup_steps``): ``max_epochs`` epochs of optimizer steps, fixed
+        when the network is built (see ``warm_start``).
     batch_size : int, default=128
         Samples per optimizer step.
     lr : float, default=1e-3
@@ -272,6 +295,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     reconstruction_ : {"bce", "mse"}
         The reconstruction loss the network was trained with (resolves
         ``reconstruction="auto"``).
+    max_epochs_ : int
+        The training length in epochs (resolves ``max_epochs="auto"``).
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` of the data, when images.
     class_centroids_ : ndarray of shape (n_classes, n_components)
@@ -314,8 +339,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "beta": [Interval(Real, 0, None, closed="left")],
         "class_spacing": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "classification_weight": [Interval(Real, 0, None, closed="left"), callable],
-        "warmup_steps": [Interval(Integral, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "warmup_steps": [Interval(Integral, 0, None, closed="left"), Interval(RealNotInt, 0, 1, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
@@ -343,8 +368,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         beta=1.0,
         class_spacing="auto",
         classification_weight=_DEFAULT_SCHEDULE,
-        warmup_steps=100,
-        max_epochs=30,
+        warmup_steps=0.05,
+        max_epochs="auto",
         batch_size=128,
         lr=1e-3,
         optimizer="adam",
@@ -505,15 +530,19 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 self._check_unchanged_params()
             X, y_encoded = self._validate_training_data(X, y, classes, incremental, continuing)
             self._check_reconstruction(X, new_network=not continuing)
+            if self.max_epochs != "auto":
+                self.max_epochs_ = self.max_epochs
+            elif not continuing:
+                self.max_epochs_ = auto_max_epochs(len(X))
             if not continuing:
                 self._set_class_prior_means(X, y_encoded)
                 self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
             else:
                 self.net_.set_params(**self._training_params())
-                if not incremental and len(self.net_.history) >= self.max_epochs:
+                if not incremental and len(self.net_.history) >= self.max_epochs_:
                     warnings.warn(
                         f"warm_start=True and this model has trained {len(self.net_.history)} "
-                        f"epochs, max_epochs={self.max_epochs}, so fit did not train. Raise "
+                        f"epochs, max_epochs={self.max_epochs_}, so fit did not train. Raise "
                         "max_epochs to train longer.",
                         UserWarning,
                     )
@@ -823,7 +852,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             "classification_weight": as_schedule(self.classification_weight),
             "warmup_steps": self.warmup_steps,
             "lr": self.lr,
-            "max_epochs": self.max_epochs,
+            "max_epochs": self.max_epochs_,
             "batch_size": self.batch_size,
             "verbose": int(self.verbose),
         }

@@ -462,3 +462,17 @@ def test_class_regions_before_a_partial_fit_with_every_class(digits):
             call()
     vae.partial_fit(X, y)
     assert vae.sample(y=7)[0].shape == (1, 64)
+
+
+def test_predict_proba_does_not_depend_on_row_order():
+    # The default head's 10-wide float32 layers gave results that depended on
+    # a row's position in the inference block (scikit-learn's
+    # check_methods_sample_order_invariance failed on default parameters).
+    rng = np.random.RandomState(0)
+    X = 3 * rng.uniform(size=(20, 3))
+    y = X[:, 0].astype(np.int64)
+    vae = DisentangledVAE(n_components=1, max_epochs=20, random_state=1).fit(X, y)
+    for seed in range(5):
+        order = np.random.RandomState(seed).permutation(len(X))
+        np.testing.assert_array_equal(vae.predict_proba(X)[order], vae.predict_proba(X[order]))
+        np.testing.assert_array_equal(vae.transform(X)[order], vae.transform(X[order]))
