@@ -18,7 +18,7 @@ from skvae.plotting import (
     _class_colors,
 )
 
-FAST = dict(hidden_dims=(32,), classifier_hidden=(8,), max_epochs=4, warmup_steps=10, random_state=0)
+FAST = dict(hidden_dims=(32,), classifier_hidden=(8,), max_epochs=4, warmup_steps=0, random_state=0)
 
 
 @pytest.fixture(autouse=True)
