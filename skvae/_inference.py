@@ -6,6 +6,7 @@ regions, the scorers and the displays -- goes through :func:`run_blocks`,
 so that a row's result never depends on the rows that came with it.
 """
 
+import contextlib
 import copy
 import warnings
 
@@ -57,7 +58,7 @@ def _float32_view(rows):
         return torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
 
 
-def run_blocks(net, data, function, n_columns, *, labels=None):
+def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
     """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
 
     Parameters
@@ -74,6 +75,8 @@ def run_blocks(net, data, function, n_columns, *, labels=None):
     labels : ndarray of shape (n_samples,), default=None
         Integer codes passed to ``function`` as a second argument, blocked
         and padded (with -1) like ``data``.
+    mixed : bool, default=True
+        Run under the net's ``precision`` autocast; False runs as called.
 
     Returns
     -------
@@ -84,7 +87,7 @@ def run_blocks(net, data, function, n_columns, *, labels=None):
     device = net.device
     out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
     net.module_.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), net.autocast() if mixed else contextlib.nullcontext():
         padded = torch.zeros((BLOCK_ROWS, data.shape[1]), dtype=torch.float32, device=device)
         for start in range(0, len(data), BLOCK_ROWS):
             rows = _float32_view(data[start : start + BLOCK_ROWS]).to(device)
@@ -101,6 +104,8 @@ def run_blocks(net, data, function, n_columns, *, labels=None):
                 codes[: len(rows)] = torch.as_tensor(labels[start : start + len(rows)])
                 result = function(block, codes.to(device))
             result = result[: len(rows)]
+            if result.dtype in (torch.bfloat16, torch.float16):
+                result = result.float()  # numpy has no bfloat16
             out[start : start + len(rows)] = result.reshape(len(rows), n_columns).cpu().numpy()
     return out
 
@@ -122,5 +127,7 @@ def latent_proba(estimator, Z):
     """
     net = estimator.net_
     head = copy.deepcopy(net.module_.classifier).to(torch.float64)
-    logits = run_blocks(net, np.asarray(Z, dtype=np.float64), lambda block: head(block.double()), len(estimator.classes_))
+    logits = run_blocks(
+        net, np.asarray(Z, dtype=np.float64), lambda block: head(block.double()), len(estimator.classes_), mixed=False
+    )
     return softmax(logits.astype(np.float64), axis=1)

@@ -127,6 +127,9 @@ class DisentangledVAENet(NeuralNet):
     seed : int
         Seed of the training's own random generators (shuffling and the
         sampling noise); torch's global random state is never used.
+    precision : {"32", "bf16-mixed"}
+        Forward passes in float32, or under bfloat16 autocast (weights,
+        optimizer state and loss stay float32).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 
@@ -161,7 +164,9 @@ class DisentangledVAENet(NeuralNet):
     is dropped from the history, before the exception propagates.
     """
 
-    def __init__(self, module, criterion, *args, classification_weight, warmup_steps=0, seed=0, **kwargs):
+    def __init__(
+        self, module, criterion, *args, classification_weight, warmup_steps=0, seed=0, precision="32", **kwargs
+    ):
         kwargs.setdefault("dataset", TensorBatchDataset)
         kwargs.setdefault("iterator_train__shuffle", True)
         kwargs.setdefault("iterator_train__collate_fn", collate_batch)
@@ -170,6 +175,7 @@ class DisentangledVAENet(NeuralNet):
         self.classification_weight = classification_weight
         self.warmup_steps = warmup_steps
         self.seed = seed
+        self.precision = precision
 
     @property
     def _default_callbacks(self):
@@ -292,7 +298,13 @@ class DisentangledVAENet(NeuralNet):
         return self.iterator_train(dataset, generator=self._shuffle_generator, **kwargs)
 
     def infer(self, x, **fit_params):
-        return super().infer(x, generator=getattr(self, "_noise_generator", None), **fit_params)
+        with self.autocast():
+            return super().infer(x, generator=getattr(self, "_noise_generator", None), **fit_params)
+
+    def autocast(self):
+        """The autocast context of ``precision`` on the net's device."""
+        device = torch.device(self.device)
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16-mixed")
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
@@ -366,6 +378,9 @@ class DisentangledVAENet(NeuralNet):
         return 1.0, self.classification_weight(self.n_steps_, self.total_steps_)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        # The loss terms are sums over features: computed in float32 whatever
+        # the precision of the forward pass.
+        y_pred = tuple(None if out is None else out.float() for out in y_pred)
         X = to_tensor(X, device=self.device)
         y_true = to_tensor(y_true, device=self.device)
         kl_weight, clf_weight = self.current_weights() if training else (1.0, 0.0)

@@ -132,3 +132,15 @@ def test_cuda_model_saves_for_cpu(digits, tmp_path, monkeypatch, hide_cuda):
     assert _parameter_devices(cpu) == {"cpu"}
     assert_allclose(cpu.transform(X), Z, rtol=1e-4, atol=1e-5)
     assert_allclose(cpu.predict_proba(X), proba, rtol=1e-4, atol=1e-5)
+
+
+@requires_cuda
+def test_bf16_mixed_on_cuda(digits):
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16 arithmetic")
+    X, y = digits
+    est = _tiny(device="cuda", precision="bf16-mixed").fit(X, y)
+    Z = est.transform(X)
+    assert Z.dtype == X.dtype and np.isfinite(Z).all()
+    np.testing.assert_array_equal(est.transform(X[:5]), Z[:5])
+    assert_allclose(est.predict_proba(X).sum(axis=1), 1)

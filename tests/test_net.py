@@ -18,15 +18,14 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 
 from skvae import DisentangledVAE, DivergenceError, SigmoidDecay
-from skvae.datasets import load_digits
 from tiny import tiny_vae
 
 RESULT_KEYS = ["mean_test_score", "split0_test_score", "split1_test_score"]
 
 
 @pytest.fixture(scope="module")
-def data():
-    X, y = load_digits(return_X_y=True)
+def data(digits_all):
+    X, y = digits_all
     return X[:400], y[:400]
 
 

@@ -1,0 +1,66 @@
+"""precision="bf16-mixed": bfloat16 autocast for forward passes, float32 everything else."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+
+from skvae import DisentangledVAE
+from tiny import tiny_vae
+
+needs_bf16 = pytest.mark.skipif(
+    not getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)(),
+    reason="this CPU has no AVX-512 BF16, so precision='bf16-mixed' is refused here",
+)
+
+
+@needs_bf16
+def test_bf16_trains_infers_and_keeps_output_dtypes(digits_all, tmp_path):
+    X, y = digits_all
+    X, y = X[:500], y[:500]
+    vae = tiny_vae(precision="bf16-mixed", max_epochs=10).fit(X, y)
+    reference = tiny_vae(max_epochs=10).fit(X, y)
+    Z = vae.transform(X)
+    assert Z.dtype == np.float32 and vae.transform(X.astype(np.float64)).dtype == np.float64
+    assert vae.inverse_transform(Z).dtype == np.float32
+    assert np.isfinite(Z).all() and np.all(np.diff(vae.history_[:, "train_loss"]) < 1e3)
+    # Learns as float32 does, within a few points.
+    assert vae.score(X, y) > reference.score(X, y) - 0.1
+    # bfloat16 products, not float32 ones: the latents differ by bfloat16's precision.
+    module = vae.net_.module_
+    with torch.inference_mode():
+        float32_latent = module.encoder(torch.as_tensor(X[:64]))[0].numpy()
+    difference = np.abs(vae.transform(X[:64]) - float32_latent).max()
+    assert 0 < difference < 0.1 * np.abs(float32_latent).max()
+    # Fixed inference blocks: a row's output does not depend on the batch.
+    assert_array_equal(vae.transform(X[:3]), Z[:3])
+    assert_array_equal(vae.predict_proba(X[:5]), vae.predict_proba(X)[:5])
+    # Saved and loaded, bit-identical, precision included.
+    vae.save(tmp_path / "bf16.skvae")
+    loaded = DisentangledVAE.load(tmp_path / "bf16.skvae")
+    assert loaded.precision == "bf16-mixed"
+    assert_array_equal(loaded.transform(X), Z)
+
+
+def test_bf16_is_refused_where_the_cpu_lacks_it(digits_all, monkeypatch):
+    X, y = digits_all
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    vae = tiny_vae(precision="bf16-mixed")
+    with pytest.raises(ValueError, match="precision='bf16-mixed' needs bfloat16 arithmetic, which this CPU"):
+        vae.fit(X[:100], y[:100])
+    assert not hasattr(vae, "net_")
+
+
+def test_unknown_precision_is_refused(digits_all):
+    X, y = digits_all
+    with pytest.raises(ValueError, match="'precision' parameter of DisentangledVAE must be a str among"):
+        tiny_vae(precision="16").fit(X[:100], y[:100])
+
+
+def test_precision_cannot_change_in_a_warm_start(digits_all):
+    X, y = digits_all
+    vae = tiny_vae(warm_start=True, max_epochs=1).fit(X[:200], y[:200])
+    vae.set_params(precision="bf16-mixed", max_epochs=2)
+    with pytest.raises(ValueError, match=r"precision \('32' -> 'bf16-mixed'\) changed"):
+        vae.fit(X[:200], y[:200])
