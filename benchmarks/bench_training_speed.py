@@ -14,24 +14,10 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
-import skorch  # noqa: E402
 import torch  # noqa: E402
 
 from skvae import DisentangledVAE  # noqa: E402
 from skvae.losses import DisentangledVAELoss  # noqa: E402
-
-
-class RowFetchVAE(DisentangledVAE):
-    """skvae with skorch's default Dataset, which fetches one row at a time."""
-
-    def _build_net(self, module, device):
-        net = super()._build_net(module, device)
-        collate = torch.utils.data.default_collate
-        return net.set_params(
-            dataset=skorch.dataset.Dataset,
-            iterator_train__collate_fn=collate,
-            iterator_valid__collate_fn=collate,
-        )
 
 
 def hand_loop(vae, X, y, epochs):

@@ -2,7 +2,8 @@
 
 This module holds the estimator's parameters, documentation and public
 methods. The machinery lives in small modules: :mod:`skvae._net` (the skorch
-training loop), :mod:`skvae.modules` (torch modules), :mod:`skvae._inference`
+training loop), :mod:`skvae._build` and :mod:`skvae.modules` (building the
+network), :mod:`skvae._inference`
 (running a fitted network), :mod:`skvae._labels` (label encoding),
 :mod:`skvae.centers` (class-prior geometry), :mod:`skvae.regions` (class
 Gaussians and paths) and :mod:`skvae.persistence` (the model file).
@@ -25,25 +26,13 @@ from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import ValidSplit
 
 from . import persistence
 from ._inference import check_float32_range, latent_means, latent_proba, run_blocks, validate_rows
 from ._labels import check_classes, classes_of, encode_labels
-from ._net import DisentangledVAENet
+from ._build import OPTIMIZERS, build_net, check_precision, image_shape_of, resolve_device
 from .exceptions import DivergenceError
 from .centers import arrange_class_centers, class_centers, resolve_class_spacing
-from .losses import DisentangledVAELoss
-from .modules import (
-    ConvDecoder,
-    ConvEncoder,
-    DisentangledVAEModule,
-    LatentClassifier,
-    MLPDecoder,
-    MLPEncoder,
-    build_seeded,
-)
 from .regions import (
     class_gaussians,
     find_sign_change,
@@ -60,13 +49,6 @@ __all__ = ["DisentangledVAE"]
 # One object is the default of every instance, so it refuses changes in
 # place; set_params swaps in a private copy before a nested change.
 _DEFAULT_SCHEDULE = _SharedDefault(start=100.0, end=30.0)
-
-_OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
 
 # Parameters of the network, its loss and its training set-up: training
 # continued by warm_start or partial_fit needs them as the network was built.
@@ -106,12 +88,6 @@ def auto_max_epochs(n_samples):
     small data sets get enough steps, large ones no needless passes.
     """
     return int(np.clip(round(_AUTO_EPOCHS_SCALE / np.sqrt(n_samples)), *_AUTO_EPOCHS_RANGE))
-
-
-def _cpu_has_bf16():
-    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def _same_param(a, b):
@@ -361,7 +337,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -596,7 +572,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ):
             raise InvalidParameterError(
                 f"The 'optimizer' parameter of {type(self).__name__} must be a str among "
-                f"{sorted(_OPTIMIZERS)} or a subclass of torch.optim.Optimizer. Got "
+                f"{sorted(OPTIMIZERS)} or a subclass of torch.optim.Optimizer. Got "
                 f"{optimizer!r} instead."
             )
         try:
@@ -729,24 +705,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         draws one from ``random_state``. The weights, the shuffling and the
         sampling noise all come from generators seeded with it.
         """
-        device = self._resolve_device() if device is None else device
-        self._check_precision(device)
+        device = resolve_device(self.device) if device is None else device
+        check_precision(self.precision, device)
         if seed is None:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        image_shape = self._check_image_shape(n_features)
-        hidden_dims = self._check_widths(self.hidden_dims, "hidden_dims")
-        classifier_hidden = self._check_widths(self.classifier_hidden, "classifier_hidden")
-        module = build_seeded(
-            lambda: self._build_module(n_features, image_shape, hidden_dims, classifier_hidden, n_classes),
-            torch.Generator().manual_seed(seed),
-        )
-        net = self._build_net(module, device, seed)
-        if self.early_stopping:
-            # Seeded: a warm start or a loaded model keeps the same split.
-            split = ValidSplit(self.validation_fraction, stratified=n_classes > 0, random_state=seed)
-            net.set_params(train_split=split)
-        self.net_ = net.initialize()
-        self.image_shape_ = image_shape
+        self.image_shape_ = image_shape_of(self, n_features)
+        self.net_ = build_net(self, n_features, n_classes, device, seed, self._training_params())
         self._built_with = {name: copy.copy(getattr(self, name)) for name in _NETWORK_PARAMS}
 
     def _train(self, X, y_encoded, epochs=None, *, partial=False):
@@ -783,103 +747,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             return
         self.class_centroids_, self.class_covariances_ = class_gaussians(
             latent_means(self, X), y_encoded, len(self.classes_)
-        )
-
-    def _check_image_shape(self, n_features):
-        if self.image_shape is None:
-            if self.architecture == "conv":
-                raise ValueError(
-                    "architecture='conv' needs image_shape, e.g. image_shape=(28, 28) "
-                    "for 784 pixel features."
-                )
-            return None
-        shape = tuple(int(size) for size in self.image_shape)
-        if len(shape) == 2:
-            shape = (1, *shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(
-                f"image_shape must be (height, width) or (channels, height, width) "
-                f"with positive sizes; got {self.image_shape!r}."
-            )
-        if int(np.prod(shape)) != n_features:
-            raise ValueError(
-                f"image_shape={self.image_shape!r} holds {int(np.prod(shape))} values "
-                f"but X has {n_features} features; pass the shape of one image."
-            )
-        return shape
-
-    @staticmethod
-    def _check_widths(widths, name):
-        widths = tuple(widths)
-        if not all(isinstance(w, Integral) and not isinstance(w, bool) and w > 0 for w in widths):
-            raise ValueError(f"{name} must be a tuple of positive ints; got {widths!r}.")
-        return tuple(int(w) for w in widths)
-
-    def _check_precision(self, device):
-        """Refuse a precision that ``device`` has no fast arithmetic for."""
-        if self.precision != "bf16-mixed":
-            return
-        supported = torch.cuda.is_bf16_supported() if device.type == "cuda" else _cpu_has_bf16()
-        if not supported:
-            where = f"this GPU ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "this CPU"
-            raise ValueError(
-                f"precision='bf16-mixed' needs bfloat16 arithmetic, which {where} does not "
-                "have (on CPUs: AVX-512 BF16 or AMX); emulated it would be slower than "
-                "float32. Use precision='32'."
-            )
-
-    def _resolve_device(self):
-        device = "cuda" if self.device == "auto" and torch.cuda.is_available() else self.device
-        device = "cpu" if device == "auto" else device
-        try:
-            device = torch.device(device)
-        except RuntimeError as exc:
-            raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} but CUDA is not available here; use "
-                "device='cpu' or device='auto'."
-            )
-        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={self.device!r} but this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s), numbered from 0."
-            )
-        return device
-
-    def _build_module(self, n_features, image_shape, hidden_dims, classifier_hidden, n_classes):
-        if self.architecture == "conv":
-            encoder = ConvEncoder(image_shape, self.n_components)
-            decoder = ConvDecoder(self.n_components, image_shape)
-        else:
-            encoder = MLPEncoder(n_features, hidden_dims, self.n_components)
-            decoder = MLPDecoder(self.n_components, hidden_dims, n_features)
-        classifier = LatentClassifier(self.n_components, classifier_hidden, n_classes) if n_classes else None
-        activation = "sigmoid" if self.reconstruction_ == "bce" else None
-        return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
-
-    def _build_net(self, module, device, seed):
-        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
-        callbacks = list(self.callbacks or [])
-        if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True),
-                )
-            )
-        if self.verbose:
-            callbacks.append(ProgressBar())
-        return DisentangledVAENet(
-            module,
-            DisentangledVAELoss(self.reconstruction_, self.kl, self.beta, self.class_prior_means_),
-            optimizer=optimizer,
-            train_split=None,
-            callbacks=callbacks,
-            device=device,
-            seed=seed,
-            precision=self.precision,
-            **self._training_params(),
         )
 
     def _training_params(self):
@@ -984,7 +851,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 UserWarning,
             )
             estimator.device = "cpu"
-        torch_device = estimator._resolve_device()
+        torch_device = resolve_device(estimator.device)
         try:
             n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
             estimator._initialize_net(estimator.n_features_in_, n_classes, torch_device, saved.split_seed or 0)
