@@ -20,9 +20,11 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from ._inference import latent_proba
 from ._labels import encode_labels
 from .regions import principal_plane, segment_points
+from .explorer import LatentExplorer  # re-exported: an HTML page, not a matplotlib display
 
 __all__ = [
     "InterpolationDisplay",
+    "LatentExplorer",
     "LatentSpaceDisplay",
     "LatentTraversalDisplay",
     "TrainingHistoryDisplay",
