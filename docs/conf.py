@@ -1,20 +1,21 @@
 """Sphinx configuration of the skvae documentation.
 
 Build with ``make docs`` (``python -m sphinx -W --keep-going -b html docs
-docs/_build/html``). Environment variables:
+docs/_build/html``). The gallery runs every example with its real settings,
+as a reader would run it (``SKVAE_EXAMPLES_FAST``, the examples' fast mode
+for the test suite, is removed from the environment here), so the published
+figures and numbers are those of trained models; the whole build takes
+several minutes on 2 cores. Environment variables:
 
-``SKVAE_DOCS_FULL``
-    Unset (the default): the gallery runs every example in its fast
-    variant (``SKVAE_EXAMPLES_FAST=1``: less data, fewer epochs), so the
-    whole build takes a few minutes on 2 cores. Set to ``1``: the examples
-    run in full, as a reader would run them (minutes each).
 ``SKVAE_DOCS_INTERSPHINX``
     Set to ``1`` to link to the Python, NumPy, scikit-learn, PyTorch and
     skorch documentation (needs a network connection). Unset, no inventory
     is fetched, so an offline build with ``-W`` has no warning.
 ``SKVAE_DATA``
     Folder with the MNIST IDX files; see ``examples/README.txt``. Without
-    MNIST, the MNIST example is left out of the gallery.
+    MNIST (there, or in ``shared/data/mnist`` beside or above the
+    repository), the MNIST example is not run: its page shows the code
+    without output and says why, so links to it still resolve.
 
 Pass ``-D plot_gallery=0`` to build the gallery pages without running the
 examples (used by ``tests/test_docs.py``).
@@ -29,10 +30,10 @@ from pathlib import Path
 # torch's OpenMP threads busy-wait by default; on a shared 2-core machine
 # that makes training ~30x slower. Set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-if os.environ.get("SKVAE_DOCS_FULL"):
-    os.environ.pop("SKVAE_EXAMPLES_FAST", None)
-else:
-    os.environ["SKVAE_EXAMPLES_FAST"] = "1"
+# The published gallery shows the examples' real runs: never their fast mode
+# (less data, 2 epochs: untrained models), even when the caller's
+# environment has it on.
+os.environ.pop("SKVAE_EXAMPLES_FAST", None)
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
@@ -108,16 +109,19 @@ plot_formats = [("png", 100)]
 
 # -- Gallery -----------------------------------------------------------------
 
-# The MNIST example needs the IDX files; without them it is left out of the
-# gallery (run as a script it prints a message and exits 0).
+# The MNIST example needs the IDX files. Without them it is not run (run as
+# a script it would print a message and exit 0), but its page is still built
+# from the source, without output, so that the user guide's links to it
+# resolve (-W would turn a dangling link into an error); a note at the top
+# of the page says why the output is missing.
+MNIST_AVAILABLE = _mnist_available()
+_run = r"/plot_" if MNIST_AVAILABLE else r"/plot_(?!mnist_reproduction\.py)"
 _ignore = r"__init__\.py|[/\\]_[^/\\]*\.py$"
-if not _mnist_available():
-    _ignore += r"|plot_mnist_reproduction\.py"
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    "filename_pattern": _run,
     "ignore_pattern": _ignore,
     "within_subsection_order": "ExampleTitleSortKey",
     "backreferences_dir": "gen_modules/backreferences",
@@ -165,7 +169,23 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _note_unrun_mnist_example(app, docname, source):
+    if MNIST_AVAILABLE or docname != "auto_examples/plot_mnist_reproduction":
+        return
+    note = (
+        "\n.. note::\n\n"
+        "   This page was built without the MNIST data, so the example was not\n"
+        "   run and its figures are missing. Run it yourself with the data (see\n"
+        "   :ref:`examples`), or rebuild the documentation where the data is.\n\n"
+    )
+    # After the page's title, an over- and underlined line.
+    title = re.search(r"^(=+)\n[^\n]+\n\1\n", source[0], flags=re.MULTILINE)
+    end = title.end() if title else 0
+    source[0] = source[0][:end] + note + source[0][end:]
+
+
 def setup(app):
+    app.connect("source-read", _note_unrun_mnist_example)
     app.connect("autodoc-process-docstring", _escape_shape_underscores, priority=100)
     app.connect("autodoc-skip-member", _skip_member)
 

@@ -1,9 +1,9 @@
 """Redraw the static figures of the documentation's front page.
 
-The front page shows a model trained in full on MNIST, which takes about a
-minute and a half on 2 cores -- too long for every documentation build (the
-gallery examples run in their fast variant there) -- so its figures are
-committed under ``docs/_static/``. Run this after a change that alters what a
+The front page and the README show a model trained on MNIST, which takes
+about a minute and a half on 2 cores and needs the MNIST data, which a
+documentation build may not have -- so its figures are committed under
+``docs/_static/``. Run this after a change that alters what a
 trained model looks like (defaults, losses, plotting)::
 
     .venv/bin/python docs/make_figures.py

@@ -4,11 +4,14 @@ Runs Sphinx as ``make docs`` does (``-W --keep-going``), but with
 sphinx-gallery's ``plot_gallery=0`` so that the examples are not run (they
 have their own test, ``tests/test_examples.py``), on a copy of ``docs/`` in
 a temporary folder (beside links to the rest of the repository), so that the
-generated pages of a real ``make docs`` are left alone. Needs the ``docs`` extra (``pip install -e
-".[docs]"``); skipped without it.
+generated pages of a real ``make docs`` are left alone. The copy is not
+next to ``shared/``, so it builds as a fresh clone without MNIST does
+unless ``SKVAE_DATA`` points at the data: both are built. Needs the
+``docs`` extra (``pip install -e ".[docs]"``); skipped without it.
 """
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -25,7 +28,10 @@ for module in ("sphinx", "numpydoc", "sphinx_gallery"):
     pytest.importorskip(module, reason=f"{module} is not installed; install the docs extra: pip install -e '.[docs]'")
 
 
-def test_docs_build_without_warnings(tmp_path):
+@pytest.mark.parametrize("with_mnist", [False, True], ids=["without_mnist", "with_mnist"])
+def test_docs_build_without_warnings(tmp_path, with_mnist):
+    if with_mnist and not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"no MNIST data in {MNIST_DIR}")
     shutil.copytree(REPO / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns(*GENERATED))
     # The rest of the repository is only read (examples, files that pages
     # include from ../benchmarks, ...): link it instead of copying.
@@ -33,11 +39,10 @@ def test_docs_build_without_warnings(tmp_path):
         if entry.name not in ("docs", ".git", ".venv"):
             (tmp_path / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg")
-    env.pop("SKVAE_DOCS_FULL", None)
-    if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        # The copy is not next to shared/; point the MNIST example at the data
-        # so that its page is built too.
-        env.setdefault("SKVAE_DATA", str(MNIST_DIR))
+    env.pop("SKVAE_DATA", None)
+    if with_mnist:
+        # The copy is not next to shared/; point the MNIST example at the data.
+        env["SKVAE_DATA"] = str(MNIST_DIR)
     result = subprocess.run(
         [
             sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q",
@@ -55,6 +60,50 @@ def test_docs_build_without_warnings(tmp_path):
         f"--- stderr (warnings) ---\n{result.stderr[-8000:]}\n"
         f"--- stdout (end) ---\n{result.stdout[-2000:]}"
     )
-    assert (tmp_path / "html" / "index.html").is_file()
-    assert (tmp_path / "html" / "api.html").is_file()
-    assert (tmp_path / "html" / "auto_examples" / "index.html").is_file()
+    html = tmp_path / "html"
+    assert (html / "index.html").is_file()
+    assert (html / "api.html").is_file()
+    assert (html / "auto_examples" / "index.html").is_file()
+    # The user guide links the MNIST example: its page exists either way,
+    # and says so when it was built without the data.
+    page = (html / "auto_examples" / "plot_mnist_reproduction.html").read_text(encoding="utf-8")
+    assert ("built without the MNIST data" in page) is not with_mnist
+    assert "plot_mnist_reproduction.html" in (html / "user_guide.html").read_text(encoding="utf-8")
+
+
+def _load_conf(monkeypatch, **env):
+    """Execute docs/conf.py with ``env`` and return its namespace."""
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return runpy.run_path(str(REPO / "docs" / "conf.py"))
+
+
+def test_conf_runs_the_examples_with_their_real_settings(monkeypatch):
+    """The published gallery never comes from the examples' fast mode."""
+    monkeypatch.setattr(shutil, "rmtree", lambda *args, **kwargs: None)  # leave gen_modules alone
+    _load_conf(monkeypatch, SKVAE_EXAMPLES_FAST="1")
+    assert "SKVAE_EXAMPLES_FAST" not in os.environ
+
+
+def test_conf_runs_the_mnist_example_only_with_the_data(monkeypatch, tmp_path):
+    import re
+
+    monkeypatch.setattr(shutil, "rmtree", lambda *args, **kwargs: None)
+    conf = _load_conf(monkeypatch, SKVAE_DATA=str(tmp_path))
+    examples = sorted((REPO / "examples").glob("plot_*.py"))
+    pattern = re.compile(conf["sphinx_gallery_conf"]["filename_pattern"])
+    ignore = re.compile(conf["sphinx_gallery_conf"]["ignore_pattern"])
+    # Never ignored: the page is built in either case.
+    assert not any(ignore.search(str(path)) for path in examples)
+    run = {path.name for path in examples if pattern.search(str(path))}
+    others = {path.name for path in examples} - {"plot_mnist_reproduction.py"}
+    assert run >= others
+    assert ("plot_mnist_reproduction.py" in run) is conf["MNIST_AVAILABLE"]
+    if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        conf = _load_conf(monkeypatch, SKVAE_DATA=str(MNIST_DIR))
+        assert conf["MNIST_AVAILABLE"]
+        assert re.search(conf["sphinx_gallery_conf"]["filename_pattern"], "examples/plot_mnist_reproduction.py")
