@@ -89,11 +89,14 @@ table.round(3)
 
 # %%
 # What to look for: with two features, the VAE's are far ahead of PCA's,
-# because the labels shaped them, and not far behind the 64 raw pixels.
-# With ten features both methods come close to the raw pixels: PCA keeps
-# more of the pixels' information with every component, and the VAE's
-# advantage shrinks. The VAE's features pay off where few dimensions must
-# carry the class, e.g. for a plot or a distance-based method.
+# because the labels shaped them. With these settings (seed 0) the two VAE
+# features reach a test accuracy of about 0.90 with either classifier,
+# PCA's two components about 0.6, and the 64 raw pixels 0.97-0.98. With
+# ten features both methods come close to the raw pixels (PCA 0.94-0.97,
+# the VAE about 0.97-0.98): PCA keeps more of the pixels' information with
+# every component, and the VAE's advantage shrinks to a few points or less.
+# The VAE's features pay off where few dimensions must carry the class,
+# e.g. for a plot or a distance-based method.
 ax = table.plot.barh(figsize=(7, 4))
 ax.set(xlabel="test accuracy", xlim=(0, 1), title="Classifiers on different features")
 ax.invert_yaxis()
@@ -112,8 +115,9 @@ features.head()
 
 # %%
 # The 2-D features of PCA and of the VAE side by side. PCA spreads the data
-# along the directions of largest pixel variance, whatever the class; the
-# VAE places each digit in its own region.
+# along the directions of largest pixel variance, whatever the class, and
+# most digits overlap; the VAE gathers each digit in a cluster of its own,
+# with some overlap between a few neighbouring clusters.
 pca_features = PCA(n_components=2, random_state=0).fit(X_train).transform(X_test)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
 for ax, Z, title in [

@@ -9,9 +9,9 @@ compromise; your data may want another. You want
 to tune it like any other hyper-parameter, inside a
 :class:`~sklearn.pipeline.Pipeline` and with
 :class:`~sklearn.model_selection.GridSearchCV`, and see what each choice
-costs: a schedule that keeps the classifier's weight high gives a more
-accurate latent classifier, one that lets it fade gives the VAE more time to
-reconstruct.
+costs. The expected trade-off: a schedule that keeps the classifier's
+weight high gives a more accurate latent classifier, one that lets it fade
+gives the VAE more time to reconstruct. The search measures both sides.
 
 Schedules are small scikit-learn style objects, so their parameters are
 nested parameters of the estimator (``classification_weight__midpoint``) and
@@ -34,7 +34,9 @@ FAST = os.environ.get("SKVAE_EXAMPLES_FAST") == "1"
 # -------------------------
 # scikit-learn's 8x8 digits, with raw pixel values 0-16: the pipeline scales
 # them to [0, 1] itself, so the binary cross-entropy reconstruction applies.
-# A small network and few epochs keep the 20-odd fits of the search short.
+# A small network and 40 epochs (fewer than the ~100 of the default
+# ``max_epochs="auto"`` for this many samples) keep the 20-odd fits of the
+# search short.
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -57,7 +59,7 @@ pipe = make_pipeline(
         hidden_dims=(128, 64),
         reconstruction="bce",
         batch_size=64,
-        max_epochs=2 if FAST else 20,
+        max_epochs=2 if FAST else 40,
         warmup_steps=0 if FAST else 30,
         random_state=0,
     ),
@@ -154,9 +156,15 @@ table.round(3)
 # -------------
 # The three scores of every candidate, most accurate first. What to look
 # for: how much accuracy and class separation (silhouette) a schedule that
-# keeps the weight high longer (a later midpoint, a higher floor) buys, and
-# what it costs in reconstruction error. A constant weight of 1 is too weak
-# for the head to carve clear regions.
+# keeps the weight high (a higher floor, a later midpoint) buys, and what
+# it costs in reconstruction error. With these settings (seed 0) the two
+# sigmoids with the floor of 30 come first, at about 0.90 cross-validated
+# accuracy and the highest silhouettes, and the early fade to 0.01
+# (midpoint 0.3) is the least accurate sigmoid, at about 0.56. The cost
+# does not show here: every candidate's reconstruction error lies within
+# a few percent of the others', and the floor's are among the lowest. A
+# constant weight of 1 is too weak for the head to carve clear regions
+# (about 0.65 accuracy, a silhouette near 0.2).
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), sharey=True, layout="constrained")
 positions = np.arange(len(table))[::-1]
 for ax, column, color in zip(

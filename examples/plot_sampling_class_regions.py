@@ -5,9 +5,9 @@ Generating digits of a chosen class, and in between
 
 *Story:* a trained model has one latent region per class, so it can
 generate new images of a class you pick, without a conditional decoder: draw
-latent points from the class's region and decode them. And since the
-regions share borders, the straight path from one class's region to
-another's decodes into a gradual morph.
+latent points from the class's region and decode them. And where two
+regions share a border, the straight path from one class's region to the
+other's decodes into a gradual morph.
 
 After ``fit(X, y)``, :class:`~skvae.DisentangledVAE` keeps a Gaussian per
 class, fitted to the latent means of that class's training samples
@@ -118,7 +118,12 @@ _ = fig.suptitle("interpolate(1, 7, n_steps=9)")
 # %%
 # :class:`~skvae.plotting.InterpolationDisplay` draws the same path with the
 # classifier's probabilities along it and the border between the two
-# regions.
+# regions. The "1" and the "7" are neighbours in this latent space: the
+# probability of every other digit stays low along the path (the dashed
+# curve), so ``class_border`` finds a border of the two with no third class
+# winning there. Not every pair is so: the path between two regions that
+# do not touch crosses a third one, which ``class_border`` reports with
+# ``other_class_wins``.
 _ = InterpolationDisplay.from_estimator(vae, 1, 7, n_steps=11)
 
 try:
