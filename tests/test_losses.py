@@ -51,11 +51,10 @@ def test_anchored_loss_pulls_labelled_samples_to_their_class_centre():
     assert plain((X, mu, logvar, logits), X, y)["kl"].item() > 1.0
 
 
-def test_estimator_anchors_similar_digit_classes_next_to_each_other():
+def test_estimator_anchors_similar_digit_classes_next_to_each_other(digits_all):
     from skvae import DisentangledVAE
-    from skvae.datasets import load_digits
 
-    X, y = load_digits(return_X_y=True)
+    X, y = digits_all
     vae = DisentangledVAE(max_epochs=1, hidden_dims=(16,), class_spacing=6.0, random_state=0).fit(X, y)
     centers = vae.class_prior_means_
     assert centers.shape == (10, 2)
