@@ -112,11 +112,13 @@ def choose_pair(vae, preferred=(0, 8)):
 
 
 def _write_figures(vae, X_train, X_test, y_test, pair, output):
-    """Save the four displays as PNG files in ``output``; return their paths."""
+    """Save the four displays as PNG files and the interactive latent explorer
+    as ``explorer.html`` in ``output``; return their paths."""
     import matplotlib.pyplot as plt
 
     from .plotting import (
         InterpolationDisplay,
+        LatentExplorer,
         LatentSpaceDisplay,
         LatentTraversalDisplay,
         TrainingHistoryDisplay,
@@ -138,6 +140,9 @@ def _write_figures(vae, X_train, X_test, y_test, pair, output):
         display.figure_.savefig(output / name, dpi=120)
         plt.close(display.figure_)
         paths.append(output / name)
+    explorer = output / "explorer.html"
+    LatentExplorer.from_estimator(vae, X_test, y_test).save_html(explorer)
+    paths.append(explorer)
     return paths
 
 

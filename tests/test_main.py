@@ -48,6 +48,11 @@ def test_demo_reports_and_writes_figures(tmp_path, capsys):
     for name in names:
         assert str(tmp_path / name) in out
     _check_figures(tmp_path, names)
+    # The interactive explorer, self-contained, next to the figures.
+    explorer = tmp_path / "explorer.html"
+    assert str(explorer) in out
+    html = explorer.read_text(encoding="utf-8")
+    assert "<script" in html and 'src="http' not in html and "skvaeExplorer" in html
 
 
 def _shares_border(vae, a, b):
