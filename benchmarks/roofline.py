@@ -8,14 +8,19 @@ alike:
   and at the 1024-row inference block), at the start and at the end;
 * skvae's training (``fit``) and inference (``transform``,
   ``inverse_transform``) FLOP/s, counted analytically from the module's
-  layers, as a fraction of the GEMM rate of its precision, for the default
-  MLP and for ``architecture="conv"``;
+  layers, as a fraction of the GEMM rate of its precision (4096x784 @
+  784x512, timed right next to each skvae run, as the load of a shared
+  machine changes by the second), for the default MLP and for
+  ``architecture="conv"``;
 * goals: ``fit`` vs a hand-written loop (``bench_training_speed.hand_loop``,
   under ``torch.autocast`` for bfloat16) >= 0.9x; ``transform`` /
   ``inverse_transform`` vs a bare ``torch.inference_mode`` loop over the same
   module in the same 1024-row blocks >= 0.9x; bfloat16 vs float32
   throughput >= 1.6x, with the largest latent difference and the change of
   head accuracy between the two precisions on the same weights.
+
+Every ratio is the median, over repeats, of the ratio of two runs made
+next to each other; the order flips every repeat.
 
     python benchmarks/roofline.py [--quick] [--output DIR]
 
@@ -220,22 +225,51 @@ def hand_loop(vae, X, y, epochs, precision):
         return bench_training_speed.hand_loop(vae, X, y, epochs)
 
 
-def training(arch, X, y, epochs, repeats):
-    """samples/s of skvae ``fit`` and of the hand loop, per precision.
+def reference_gemm(precision, calls=4):
+    """A call of ``calls`` 4096x784 @ 784x512 products at ``precision``, and its FLOPs.
 
-    Returns the rates (median of ``repeats``) and the fitted skvae models
-    of the last repeat.
+    Timed next to every measurement of skvae, so that its share of the GEMM
+    rate compares two rates measured under the same load.
+    """
+    rows, inner, outer = GEMM_SHAPES[0]
+    generator = torch.Generator().manual_seed(0)
+    a = torch.rand(rows, inner, generator=generator).to(DTYPES[precision])
+    b = torch.rand(inner, outer, generator=generator).to(DTYPES[precision])
+
+    def call():
+        for _ in range(calls):
+            torch.matmul(a, b)
+
+    call()  # warm-up
+    return call, 2 * rows * inner * outer * calls
+
+
+def timed(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def training(arch, X, y, epochs, repeats):
+    """samples/s of skvae ``fit`` and of the hand loop, and the reference GEMM, per repeat.
+
+    Each repeat runs, per precision, the reference GEMM, the hand loop and
+    skvae (the order of precisions and of hand loop / skvae flips every
+    repeat). Returns ``{key: [value per repeat]}``: ``("skvae" | "hand loop"
+    | "skvae epochs only", precision)`` in samples/s, ``("gemm",
+    precision)`` in FLOP/s.
     """
     params = dict(n_components=2, random_state=0, warmup_steps=0, batch_size=128, **ARCHITECTURES[arch])
-    rates, models = {}, {}
+    gemm = {p: reference_gemm(p) for p in PRECISIONS}
+    rates = {}
     for repeat in range(repeats):
         for precision in PRECISIONS[:: 1 if repeat % 2 == 0 else -1]:
-            runs = [("hand loop", None), ("skvae", None)][:: 1 if repeat % 2 == 0 else -1]
-            for who, _ in runs:
+            call, flops = gemm[precision]
+            rates.setdefault(("gemm", precision), []).append(flops / timed(call))
+            for who in ("hand loop", "skvae")[:: 1 if repeat % 2 == 0 else -1]:
                 vae = DisentangledVAE(precision=precision, **params)
                 if who == "skvae":
                     seconds = bench_training_speed.skvae_fit(vae, X, y, epochs)
-                    models[precision] = vae
                     # The epochs alone, without fit's checks, set-up and class statistics.
                     epochs_only = sum(row["dur"] for row in vae.history_)
                     rates.setdefault(("skvae epochs only", precision), []).append(len(X) * epochs / epochs_only)
@@ -244,7 +278,7 @@ def training(arch, X, y, epochs, repeats):
                 rates.setdefault((who, precision), []).append(len(X) * epochs / seconds)
                 print(f"  {arch} train {precision:>10} {who:<9} {rates[who, precision][-1]:>9,.0f} samples/s "
                       f"(load {load_text()})", flush=True)
-    return {key: float(np.median(values)) for key, values in rates.items()}, models
+    return rates
 
 
 # ---------------------------------------------------------------- inference
@@ -269,12 +303,18 @@ def bare_loop(function, data, n_columns, precision):
 
 
 def inference(estimators, X, Z, repeats):
-    """rows/s of skvae and of the bare loop for transform / inverse_transform, per precision."""
-    for est in estimators.values():
-        est.net_.module_.eval()
-    calls = {}
+    """rows/s of skvae and of the bare loop, per repeat, and the reference GEMM.
+
+    Returns ``{key: [value per repeat]}``: ``(what, precision, "skvae" |
+    "bare loop")`` in rows/s for ``what`` in transform / inverse_transform,
+    ``("gemm", precision)`` in FLOP/s. Every repeat runs every call once,
+    in an order reversed every other repeat.
+    """
+    calls, n_rows = {}, {}
     for precision, est in estimators.items():
+        est.net_.module_.eval()
         module = est.net_.module_
+        calls["gemm", precision], n_rows["gemm", precision] = reference_gemm(precision)
         calls["transform", precision, "skvae"] = lambda est=est: est.transform(X)
         calls["transform", precision, "bare loop"] = lambda m=module, p=precision: bare_loop(
             lambda b: m.encoder(b)[0], X, Z.shape[1], p
@@ -285,14 +325,22 @@ def inference(estimators, X, Z, repeats):
         )
     for call in calls.values():  # warm-up (oneDNN kernel creation)
         call()
-    times = {}
+    rates = {}
     for repeat in range(repeats):
-        order = list(calls) if repeat % 2 == 0 else list(calls)[::-1]
-        for key in order:
-            start = time.perf_counter()
-            calls[key]()
-            times.setdefault(key, []).append(time.perf_counter() - start)
-    return {key: len(X) / float(np.median(seconds)) for key, seconds in times.items()}
+        for key in list(calls)[:: 1 if repeat % 2 == 0 else -1]:
+            rates.setdefault(key, []).append(n_rows.get(key, len(X)) / timed(calls[key]))
+    return rates
+
+
+def paired(numerator, denominator):
+    """Median over repeats of the ratio of two measurements of the same repeat."""
+    return float(np.median(np.asarray(numerator) / np.asarray(denominator)))
+
+
+def quality_model(arch, X, y, epochs, precision="32"):
+    """A model trained long enough for its head accuracy to mean something."""
+    params = dict(n_components=2, random_state=0, max_epochs=epochs, precision=precision, **ARCHITECTURES[arch])
+    return DisentangledVAE(**params).fit(X, y)
 
 
 def precision_effect(est32, est16, X_test, y_test):
@@ -333,24 +381,28 @@ def run(quick=False):
     X_train, X_test, y_train, y_test, source = load_data(quick)
     info["data"] = source
     print(f"data: {source}", flush=True)
-    # Rows trained on (epochs) and rows run through inference (whole blocks).
+    # Rows and epochs timed in training, rows run through inference (whole
+    # blocks), repeats, and epochs of the model whose head accuracy is compared.
     if quick:
-        settings = {"mlp": dict(train_rows=256, epochs=1, repeats=1, rows=BLOCK_ROWS),
-                    "conv": dict(train_rows=128, epochs=1, repeats=1, rows=BLOCK_ROWS)}
+        settings = {"mlp": dict(train_rows=256, epochs=1, repeats=1, rows=BLOCK_ROWS, infer_repeats=1,
+                                quality_epochs=1),
+                    "conv": dict(train_rows=128, epochs=1, repeats=1, rows=BLOCK_ROWS, infer_repeats=1,
+                                 quality_epochs=1)}
     else:
-        settings = {"mlp": dict(train_rows=8000, epochs=2, repeats=3, rows=32 * BLOCK_ROWS),
-                    "conv": dict(train_rows=2048, epochs=1, repeats=3, rows=8 * BLOCK_ROWS)}
+        settings = {"mlp": dict(train_rows=8000, epochs=2, repeats=5, rows=8 * BLOCK_ROWS, infer_repeats=11,
+                                quality_epochs=10),
+                    "conv": dict(train_rows=2048, epochs=1, repeats=5, rows=2 * BLOCK_ROWS, infer_repeats=11,
+                                 quality_epochs=10)}
     results = {}
     for arch, setting in settings.items():
         n_train = min(setting["train_rows"], len(X_train))
-        X, y = X_train[:n_train], y_train[:n_train]
-        rates, models = training(arch, X, y, setting["epochs"], setting["repeats"])
-        est32 = models["32"]
-        layers, flops = flop_counts(est32.net_.module_, X.shape[1])
+        rates = training(arch, X_train[:n_train], y_train[:n_train], setting["epochs"], setting["repeats"])
+        models = {p: quality_model(arch, X_train, y_train, setting["quality_epochs"], p) for p in PRECISIONS}
+        layers, flops = flop_counts(models["32"].net_.module_, X_train.shape[1])
         X_inf = np.resize(X_train, (setting["rows"], X_train.shape[1]))
-        estimators = {p: with_precision(est32, p) for p in PRECISIONS}
+        estimators = {p: with_precision(models["32"], p) for p in PRECISIONS}
         Z_inf = estimators["32"].transform(X_inf)
-        infer = inference(estimators, X_inf, Z_inf, setting["repeats"] + (0 if quick else 2))
+        infer = inference(estimators, X_inf, Z_inf, setting["infer_repeats"])
         effect = precision_effect(estimators["32"], estimators["bf16-mixed"], X_test, y_test)
         trained16 = float(np.mean(models["bf16-mixed"].predict(X_test) == y_test))
         results[arch] = dict(rates=rates, layers=layers, flops=flops, infer=infer, effect=effect,
@@ -359,15 +411,13 @@ def run(quick=False):
     second = gemm_rates(gemm_repeats, gemm_seconds)
     info["load_end"] = load_text()
     gemm = {key: float(np.median([first[key], second[key]])) for key in first}
-    peak = {p: max(v for (shape, q), v in gemm.items() if q == p) for p in PRECISIONS}
 
     for (shape, precision), value in gemm.items():
         add("gemm", "-", f"{shape} (start)", precision, first[shape, precision], "GFLOP/s")
         add("gemm", "-", f"{shape} (end)", precision, second[shape, precision], "GFLOP/s")
         add("gemm", "-", shape, precision, value, "GFLOP/s")
-    for precision in PRECISIONS:
-        add("gemm", "-", "peak (best shape)", precision, peak[precision], "GFLOP/s")
 
+    median = lambda values: float(np.median(values))  # noqa: E731
     for arch, r in results.items():
         for name, text, f in r["layers"]:
             add("flops", arch, f"{name}: {text}", "-", f, "FLOP/row")
@@ -377,28 +427,34 @@ def run(quick=False):
         for precision in PRECISIONS:
             ours, hand = rates["skvae", precision], rates["hand loop", precision]
             setting = f"{r['n_train']} rows x {r['epochs']} epochs, batch 128"
-            add("training", arch, f"skvae fit ({setting})", precision, ours, "samples/s")
-            add("training", arch, f"hand loop ({setting})", precision, hand, "samples/s")
-            add("training", arch, "skvae epochs only (history dur)", precision, rates["skvae epochs only", precision],
-                "samples/s")
-            add("training", arch, "skvae GFLOP/s", precision, ours * r["flops"]["train"] / 1e9, "GFLOP/s")
-            add("training", arch, "skvae share of GEMM peak", precision,
-                ours * r["flops"]["train"] / 1e9 / peak[precision], "fraction")
-            add("goal", arch, "training skvae / hand loop", precision, ours / hand, "x", GOALS["vs hand loop"])
+            add("training", arch, f"skvae fit ({setting})", precision, median(ours), "samples/s")
+            add("training", arch, f"hand loop ({setting})", precision, median(hand), "samples/s")
+            add("training", arch, "skvae epochs only (history dur)", precision,
+                median(rates["skvae epochs only", precision]), "samples/s")
+            add("training", arch, "reference GEMM next to it", precision,
+                median(rates["gemm", precision]) / 1e9, "GFLOP/s")
+            add("training", arch, "skvae GFLOP/s", precision, median(ours) * r["flops"]["train"] / 1e9, "GFLOP/s")
+            add("training", arch, "skvae share of GEMM rate", precision,
+                paired(np.asarray(ours) * r["flops"]["train"], rates["gemm", precision]), "fraction")
+            add("goal", arch, "training skvae / hand loop", precision, paired(ours, hand), "x",
+                GOALS["vs hand loop"])
             for what in ("transform", "inverse_transform"):
                 skvae_rate, bare = infer[what, precision, "skvae"], infer[what, precision, "bare loop"]
-                add(what, arch, f"skvae ({r['rows']} rows)", precision, skvae_rate, "rows/s")
-                add(what, arch, f"bare loop ({r['rows']} rows)", precision, bare, "rows/s")
-                add(what, arch, "skvae GFLOP/s", precision, skvae_rate * r["flops"][what] / 1e9, "GFLOP/s")
-                add(what, arch, "skvae share of GEMM peak", precision,
-                    skvae_rate * r["flops"][what] / 1e9 / peak[precision], "fraction")
-                add("goal", arch, f"{what} skvae / bare loop", precision, skvae_rate / bare, "x",
+                add(what, arch, f"skvae ({r['rows']} rows)", precision, median(skvae_rate), "rows/s")
+                add(what, arch, f"bare loop ({r['rows']} rows)", precision, median(bare), "rows/s")
+                add(what, arch, "reference GEMM next to it", precision, median(infer["gemm", precision]) / 1e9,
+                    "GFLOP/s")
+                add(what, arch, "skvae GFLOP/s", precision, median(skvae_rate) * r["flops"][what] / 1e9, "GFLOP/s")
+                add(what, arch, "skvae share of GEMM rate", precision,
+                    paired(np.asarray(skvae_rate) * r["flops"][what], infer["gemm", precision]), "fraction")
+                add("goal", arch, f"{what} skvae / bare loop", precision, paired(skvae_rate, bare), "x",
                     GOALS["vs bare loop"])
         for what in ("transform", "inverse_transform"):
             add("goal", arch, f"{what} skvae bf16 / fp32", "-",
-                infer[what, "bf16-mixed", "skvae"] / infer[what, "32", "skvae"], "x", GOALS["bf16 / fp32"])
+                paired(infer[what, "bf16-mixed", "skvae"], infer[what, "32", "skvae"]), "x", GOALS["bf16 / fp32"])
         add("goal", arch, "training skvae bf16 / fp32", "-",
-            rates["skvae", "bf16-mixed"] / rates["skvae", "32"], "x", GOALS["bf16 / fp32"])
+            paired(rates["skvae", "bf16-mixed"], rates["skvae", "32"]), "x", GOALS["bf16 / fp32"])
+        add("precision effect", arch, "epochs of the compared models", "-", r["quality_epochs"], "epochs")
         for name, value in r["effect"].items():
             add("precision effect", arch, name, "-", value, "accuracy" if "accuracy" in name else "latent units")
         add("precision effect", arch, "head accuracy of the bf16-trained model", "bf16-mixed", r["trained16"],
@@ -415,7 +471,8 @@ def markdown(table, info, command):
         f"`{command}` on {info['date']}: {info['cpu']} ({info['cores']} cores, "
         f"{info['cpu_capability']}), torch {info['torch']} with {info['torch_threads']} threads, "
         f"load average (1/5/15 min) {info['load_start']} at the start and {info['load_end']} at the end. "
-        f"Data: {info['data']}. Ratios compare runs alternated within this one run.",
+        f"Data: {info['data']}. Each ratio is the median over repeats of the ratio of two runs made next to "
+        "each other in the same repeat (the order flips every repeat).",
         "",
         "Matrix-product rate (`torch.matmul`, GFLOP/s, median of the start and end measurements):",
         "",
@@ -428,17 +485,22 @@ def markdown(table, info, command):
         lines.append(f"| {shape} | {f32:,.1f} | {b16:,.1f} | {b16 / f32:.2f} |")
     lines += ["", "FLOPs per row (forward, x3 for training):", "", "| part | MLP | conv |", "|:--|--:|--:|"]
     for what in ("train", "transform", "inverse_transform"):
-        lines.append(f"| {what} | {value['flops', 'mlp', what, '-']:,.0f} | {value['flops', 'conv', what, '-']:,.0f} |")
-    lines += ["", "skvae's rate as a share of the GEMM peak (best shape) of its precision:", "",
-              "| architecture | work | precision | rate | GFLOP/s | share of peak |", "|:--|:--|:--|--:|--:|--:|"]
+        mlp, conv = value["flops", "mlp", what, "-"], value["flops", "conv", what, "-"]
+        lines.append(f"| {what} | {mlp:,.0f} | {conv:,.0f} |")
+    lines += ["", "skvae's rate as a share of the GEMM rate of its precision (4096x784 @ 784x512, timed next to "
+              "each skvae run: the median over repeats of the ratio of the two):", "",
+              "| architecture | work | precision | rate | GFLOP/s | GEMM GFLOP/s | share of GEMM |",
+              "|:--|:--|:--|--:|--:|--:|--:|"]
     for arch in ARCHITECTURES:
         for what, unit in (("training", "samples/s"), ("transform", "rows/s"), ("inverse_transform", "rows/s")):
             for precision in PRECISIONS:
                 sub = table[(table.benchmark == what) & (table.architecture == arch) & (table.precision == precision)]
                 rate = sub[sub.setting.str.startswith("skvae ")].iloc[0].value
                 gflops = value[what, arch, "skvae GFLOP/s", precision]
-                share = value[what, arch, "skvae share of GEMM peak", precision]
-                lines.append(f"| {arch} | {what} | {precision} | {rate:,.0f} {unit} | {gflops:.1f} | {share:.0%} |")
+                reference = value[what, arch, "reference GEMM next to it", precision]
+                share = value[what, arch, "skvae share of GEMM rate", precision]
+                lines.append(f"| {arch} | {what} | {precision} | {rate:,.0f} {unit} | {gflops:.1f} | "
+                             f"{reference:.1f} | {share:.0%} |")
     lines += ["", "Training, samples/s (skvae's epochs alone: the sum of its history's `dur`):", "",
               "| architecture | precision | hand loop | skvae fit | skvae epochs only |", "|:--|:--|--:|--:|--:|"]
     for arch in ARCHITECTURES:
@@ -451,11 +513,13 @@ def markdown(table, info, command):
     for row in table[table.benchmark == "goal"].itertuples():
         lines.append(f"| {row.architecture} | {row.setting} | {row.precision} | {row.value:.2f}x | "
                      f">= {row.target} | {row.met} |")
-    lines += ["", "Precision effect (same weights, test rows):", ""]
+    lines += ["", "Precision effect (test rows; a model trained in float32, run in each precision with the same "
+              "weights, and the same model trained in bf16):", ""]
     for arch in ARCHITECTURES:
         e = table[(table.benchmark == "precision effect") & (table.architecture == arch)].set_index("setting").value
         lines.append(
-            f"* {arch}: max latent |bf16 - fp32| {e['max latent |bf16 - fp32|']:.3g} (latent std "
+            f"* {arch} ({e['epochs of the compared models']:.0f} epochs): max latent |bf16 - fp32| "
+            f"{e['max latent |bf16 - fp32|']:.3g} (latent std "
             f"{e['latent std (fp32)']:.3g}); head accuracy {e['head accuracy fp32']:.4f} (fp32) vs "
             f"{e['head accuracy bf16']:.4f} (bf16), change {e['head accuracy change bf16 - fp32']:+.4f}; "
             f"a model trained in bf16: {e['head accuracy of the bf16-trained model']:.4f}."

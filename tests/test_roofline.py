@@ -60,10 +60,10 @@ def test_roofline_table_columns_and_values(roofline):
     assert (table.value[positive] > 0).all(), table[positive & (table.value <= 0)]
     for arch in ("mlp", "conv"):
         for precision in ("32", "bf16-mixed"):
-            assert ((table.benchmark == "gemm") & (table.precision == precision)).sum() == 3 * 5 + 1
+            assert ((table.benchmark == "gemm") & (table.precision == precision)).sum() == 3 * 5
             for what in ("training", "transform", "inverse_transform"):
                 rows = table[(table.benchmark == what) & (table.architecture == arch) & (table.precision == precision)]
-                assert len(rows) == (5 if what == "training" else 4), (arch, precision, what)
+                assert len(rows) == (6 if what == "training" else 5), (arch, precision, what)
 
 
 def test_flop_counts_match_the_layer_shapes(roofline):
@@ -94,23 +94,22 @@ def test_roofline_ratios_are_consistent_and_plausible(roofline):
     assert ((goals.value >= goals.target) == (goals.met == "met")).all()
     for arch in ("mlp", "conv"):
         for precision in ("32", "bf16-mixed"):
-            sub = table[(table.benchmark == "training") & (table.architecture == arch) & (table.precision == precision)]
-            rate = sub.set_index(sub.setting.str.split(" (", regex=False).str[0]).value
             ratio = value["goal", arch, "training skvae / hand loop", precision]
-            assert ratio == pytest.approx(rate["skvae fit"] / rate["hand loop"], rel=1e-9)
             # The same work both ways: a band wide enough for any load.
             assert 0.02 < ratio < 50, (arch, precision, ratio)
             for what in ("transform", "inverse_transform"):
                 assert 0.02 < value["goal", arch, f"{what} skvae / bare loop", precision] < 50
             # A share of the GEMM rate: quick runs time the GEMM too briefly
             # for an upper bound of 1, but not by 10x.
-            assert 0 < value["training", arch, "skvae share of GEMM peak", precision] < 10
+            for what in ("training", "transform", "inverse_transform"):
+                assert 0 < value[what, arch, "skvae share of GEMM rate", precision] < 10
         for what in ("transform", "inverse_transform", "training"):
             assert 0.01 < value["goal", arch, f"{what} skvae bf16 / fp32", "-"] < 100
         effect = table[(table.benchmark == "precision effect") & (table.architecture == arch)]
         effect = effect.set_index("setting").value
         # Same weights: bfloat16 keeps ~3 significant digits of the latent means.
         assert 0 <= effect["max latent |bf16 - fp32|"] < 0.5 * max(effect["latent std (fp32)"], 1)
+        assert effect["epochs of the compared models"] == 1
         for name in ("head accuracy fp32", "head accuracy bf16", "head accuracy of the bf16-trained model"):
             assert 0 <= effect[name] <= 1
         assert effect["head accuracy change bf16 - fp32"] == pytest.approx(
