@@ -198,7 +198,7 @@ def load_data(quick):
         from skvae.datasets import mnist_standard_split
 
         X_train, X_test, y_train, y_test = mnist_standard_split(data_home=MNIST_HOME)
-        source = f"MNIST standard split ({MNIST_HOME})"
+        source = f"MNIST standard split ({os.path.relpath(MNIST_HOME, HERE.parent)})"
     except (OSError, ValueError, ImportError):
         rng = np.random.default_rng(0)
         X = rng.random((10_000, 784), dtype=np.float32)
