@@ -837,6 +837,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             estimator._validate_params()
             for name, value in saved.attributes.items():
                 setattr(estimator, name, value)
+            if not hasattr(estimator, "max_epochs_"):
+                # Files written before max_epochs="auto" existed hold an int.
+                estimator.max_epochs_ = estimator.max_epochs
         except (TypeError, ValueError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but does not describe a {cls.__name__} "

@@ -383,3 +383,25 @@ def _tensors(obj):
 def test_joblib_round_trip(fitted, digits, tmp_path):
     joblib.dump(fitted, tmp_path / "model.joblib")
     assert_same_model(joblib.load(tmp_path / "model.joblib"), fitted, digits[0])
+
+
+def test_files_from_before_max_epochs_auto_still_load(digits, tmp_path):
+    # Version-1 files written before max_epochs="auto" have no max_epochs_.
+    from skvae import persistence
+    from tiny import tiny_vae
+
+    X, y = digits
+    vae = tiny_vae().fit(X, y)
+    attributes = {name: value for name, value in vars(vae).items() if name not in ("net_", "history_", "max_epochs_")}
+    persistence.save(
+        tmp_path / "old.skvae",
+        params=vae.get_params(deep=False),
+        attributes=attributes,
+        training_state=vae.net_.get_training_state(),
+        split_seed=None,
+    )
+    loaded = DisentangledVAE.load(tmp_path / "old.skvae")
+    assert loaded.max_epochs_ == vae.max_epochs == 3
+    np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
+    loaded.set_params(warm_start=True, max_epochs=4).fit(X, y)
+    assert len(loaded.history_) == 4
