@@ -1,32 +1,19 @@
 """Smoke test of the benchmark suite: ``benchmarks/run_all.py --quick``."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_runs import run_benchmark
 
-REPO = Path(__file__).resolve().parents[1]
 # One xdist worker runs the whole module (make test uses --dist loadgroup), so
 # the module-scoped quick run happens once, not once per xdist worker.
 pytestmark = pytest.mark.xdist_group("benchmarks")
 
-# Only stops a hung run: --quick takes about 20 s on 2 idle cores, and a
-# machine busy with other jobs must not turn that into a failure.
-TIMEOUT_S = 1200
+# --quick takes about 20 s on 2 idle cores.
 
 
 def run_all(*args, out):
-    """Run ``benchmarks/run_all.py`` writing to ``out``; its stdout."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), *args, "--output", str(out)],
-        capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"), timeout=TIMEOUT_S, cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+    return run_benchmark("run_all.py", *args, out=out)
 
 
 @pytest.fixture(scope="module")

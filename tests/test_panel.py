@@ -1,23 +1,17 @@
 """Smoke test of the defaults panel: ``benchmarks/panel.py --quick``."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from benchmark_runs import run_benchmark
 
 pd = pytest.importorskip("pandas")
 
-REPO = Path(__file__).resolve().parents[1]
 # One xdist worker runs the whole module (make test uses --dist loadgroup), so
 # the module-scoped quick run happens once, not once per xdist worker.
 pytestmark = pytest.mark.xdist_group("panel")
 
-# Only stops a hung run: --quick (iris 5-fold and digits, 2-D, seed 0, plus
-# supervised UMAP when umap-learn is installed) takes about a minute of CPU.
-TIMEOUT_S = 300
+# --quick: iris 5-fold and digits, 2-D, seed 0, plus supervised UMAP when
+# umap-learn is installed; about a minute of CPU.
 
 COLUMNS = [
     "data", "dims", "seed", "n_train", "max_epochs_", "fit_s", "head_acc", "knn5_acc", "silhouette",
@@ -29,11 +23,7 @@ COLUMNS = [
 @pytest.fixture(scope="module")
 def quick_panel(tmp_path_factory):
     out = tmp_path_factory.mktemp("panel")
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "panel.py"), "--quick", "--output", str(out)],
-        capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"), timeout=TIMEOUT_S, cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_benchmark("panel.py", "--quick", out=out)
     return out
 
 

@@ -1,48 +1,30 @@
 """Smoke test of ``benchmarks/roofline.py`` and ``benchmarks/grid_search_throughput.py`` (``--quick``)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_runs import run_benchmark
 
-REPO = Path(__file__).resolve().parents[1]
 # One xdist worker runs the whole module (make test uses --dist loadgroup):
 # the two quick runs are timing benchmarks and should not share the CPUs with
 # each other.
 pytestmark = pytest.mark.xdist_group("roofline")
 
-# Only stops a hung run: --quick takes 15-35 s each on 2 cores (the longer
-# under load), and a machine busy with other jobs must not turn that into a
-# failure.
-TIMEOUT_S = 300
-
-
-def run_script(name, out):
-    """Run ``benchmarks/<name> --quick`` writing to ``out``; its stdout."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / name), "--quick", "--output", str(out)],
-        capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"), timeout=TIMEOUT_S, cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+# --quick takes 15-35 s each on 2 cores (the longer under load).
 
 
 @pytest.fixture(scope="module")
 def roofline(tmp_path_factory):
     out = tmp_path_factory.mktemp("roofline")
-    stdout = run_script("roofline.py", out)
+    stdout = run_benchmark("roofline.py", "--quick", out=out)
     return pd.read_csv(out / "roofline.csv"), (out / "roofline.md").read_text(), stdout
 
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     out = tmp_path_factory.mktemp("grid")
-    stdout = run_script("grid_search_throughput.py", out)
+    stdout = run_benchmark("grid_search_throughput.py", "--quick", out=out)
     return pd.read_csv(out / "grid_search.csv"), (out / "grid_search.md").read_text(), stdout
 
 
