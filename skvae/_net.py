@@ -13,8 +13,9 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * its training state as one get/set pair (:meth:`get_training_state`),
 * a divergence guard that stops before a non-finite loss reaches the weights,
 * a copy of the state at the end of every finished epoch, which training
-  goes back to when it stops mid-epoch (Ctrl-C, divergence, any error), so
-  that it can be resumed exactly where the last finished epoch left it.
+  goes back to when Ctrl-C or divergence stops it mid-epoch, so that it can
+  be resumed exactly where the last finished epoch left it; any other error
+  undoes the whole training call.
 """
 
 import copy
@@ -157,11 +158,13 @@ class DisentangledVAENet(NeuralNet):
     training that stopped early, or after loading a checkpoint's history,
     finishes the planned training.
 
-    When training stops inside an epoch (a ``KeyboardInterrupt``, a
-    :class:`~skvae.exceptions.DivergenceError`, any other exception), the
-    module, the optimizer, the step counter and the random state go back
-    to the end of the last finished epoch, and that epoch's unfinished row
-    is dropped from the history, before the exception propagates.
+    When a ``KeyboardInterrupt`` or a
+    :class:`~skvae.exceptions.DivergenceError` stops training inside an
+    epoch, the module, the optimizer, the step counter and the random state
+    go back to the end of the last finished epoch, and that epoch's
+    unfinished row is dropped from the history, before the exception
+    propagates. Any other exception undoes the whole call to
+    :meth:`fit_loop` the same way, so a failed training changes nothing.
     """
 
     def __init__(
@@ -249,11 +252,12 @@ class DisentangledVAENet(NeuralNet):
         self.interrupted_ = False
         self._planned_epochs = epochs
         self._save_epoch_state(self.rng_state_)
+        call_start = self._epoch_state
         self._shuffle_generator, self._noise_generator = _generators(self.rng_state_, torch.device(self.device))
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except BaseException as exc:
-            self._restore_epoch_state(exc)
+            self._restore_after(exc, call_start)
             raise
         finally:
             del self._epoch_state, self._shuffle_generator, self._noise_generator
@@ -266,8 +270,8 @@ class DisentangledVAENet(NeuralNet):
         # Every weight this training will use is known now: a schedule that
         # fails at some step fails before any weight changes.
         first, stop = max(self.n_steps_, self.warmup_end()), self.n_steps_ + self._planned_epochs * steps_per_epoch
-        check_schedule(self.classification_weight, range(first, stop), self.total_steps_)
-        self._warn_if_head_untrained(first, stop, dataset_train)
+        weights = check_schedule(self.classification_weight, range(first, stop), self.total_steps_)
+        self._warn_if_head_untrained(weights, stop)
         return dataset_train, dataset_valid
 
     def warmup_end(self):
@@ -276,12 +280,13 @@ class DisentangledVAENet(NeuralNet):
             return round(self.warmup_steps * self.total_steps_)
         return self.warmup_steps
 
-    def _warn_if_head_untrained(self, first, stop, dataset_train):
-        # Only a training that runs the whole schedule at once can tell;
-        # partial_fit's first epoch cannot.
+    def _warn_if_head_untrained(self, weights, stop):
+        """Warn when ``weights``, the head's weights after the warm-up up to
+        step ``stop``, are all 0 in a training that runs the whole schedule."""
+        # partial_fit's first epoch cannot tell: later calls may train the head.
         if self.module_.classifier is None or self.n_steps_ or stop < self.total_steps_:
             return
-        if first >= stop or all(self.classification_weight(step, self.total_steps_) == 0 for step in range(first, stop)):
+        if not any(weights):
             warnings.warn(
                 f"The latent classifier gets no training: its loss weight is 0 at every one "
                 f"of the {stop} optimizer steps of this fit (warm-up until step "
@@ -324,10 +329,18 @@ class DisentangledVAENet(NeuralNet):
         self._epoch_state = self._weights_and_counters()
         self._epoch_state["epochs"] = len(self.history)
 
-    def _restore_epoch_state(self, exc):
-        """Go back to the last finished epoch after ``exc`` stopped training."""
-        # The horizon, once set by the first epoch, stays.
-        state = {**self._epoch_state, "total_steps": self.total_steps_}
+    def _restore_after(self, exc, call_start):
+        """Undo what ``exc`` interrupted.
+
+        A ``KeyboardInterrupt`` or a :class:`DivergenceError` keeps the last
+        finished epoch, so that training can resume from it; any other error
+        undoes the whole call, back to ``call_start``.
+        """
+        if isinstance(exc, (KeyboardInterrupt, DivergenceError)):
+            # The horizon, once set by the first epoch, stays.
+            state = {**self._epoch_state, "total_steps": self.total_steps_}
+        else:
+            state = call_start
         finished_epochs = state["epochs"]
         if len(self.history) > finished_epochs:
             self.set_training_state(state)

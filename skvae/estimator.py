@@ -520,8 +520,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "latent classifier, or neither for a plain VAE."
             )
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
+        # The net undoes a failed training itself (DisentangledVAENet.fit_loop);
+        # the estimator restores its own attributes and the net's parameters.
         before = dict(vars(self))
-        net_before = (self.net_.get_training_state(), self._net_training_params()) if continuing else None
+        net_params_before = self._net_training_params() if continuing else None
         try:
             if continuing:
                 self._check_unchanged_params()
@@ -550,10 +552,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
-            if net_before is not None:
-                state, params = net_before
-                self.net_.set_training_state(state)
-                self.net_.set_params(**params)
+            if net_params_before is not None:
+                self.net_.set_params(**net_params_before)
             raise
         return self
 

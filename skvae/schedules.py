@@ -246,12 +246,18 @@ def check_schedule(schedule, steps, total_steps, name="classification_weight"):
     name : str
         Parameter name used in the error message.
 
+    Returns
+    -------
+    weights : list of float
+        The weight at each step.
+
     Raises
     ------
     ValueError
         At the first step whose weight is negative, NaN, infinite or not a
         number.
     """
+    weights = []
     for step in steps:
         weight = schedule(step, total_steps)
         try:
@@ -264,3 +270,5 @@ def check_schedule(schedule, steps, total_steps, name="classification_weight"):
                 f"{total_steps}; every weight must be a finite number >= 0. Nothing "
                 "was trained: fix the schedule and fit again."
             )
+        weights.append(weight)
+    return weights
