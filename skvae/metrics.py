@@ -62,7 +62,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils import check_consistent_length, check_scalar, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
-from ._inference import run_blocks, validate_rows
+from ._inference import latent_means, run_blocks, validate_rows
 from ._labels import UNLABELED, encode_labels
 from .losses import kl_divergence, reconstruction_loss
 
@@ -124,7 +124,7 @@ def reconstruction_scorer(estimator, X, y=None):
     sees. Greater is better; a perfect reconstruction scores 0.
     """
     vae, Xt = latent_estimator(estimator, X)
-    X_rec = vae.inverse_transform(vae.transform(Xt))
+    X_rec = vae.inverse_transform(latent_means(vae, Xt))
     return -float(np.mean((X_rec - Xt) ** 2, dtype=np.float64))
 
 
@@ -154,7 +154,7 @@ def make_silhouette_scorer(*, metric="euclidean", sample_size=None, random_state
     def silhouette(estimator, X, y):
         vae, Xt = latent_estimator(estimator, X)
         y = _check_labels(y, Xt, "silhouette")
-        Z = vae.transform(Xt)
+        Z = latent_means(vae, Xt)
         if len(np.unique(y)) < 2:
             return 0.0
         size = sample_size if sample_size is not None and sample_size < len(Z) else None
