@@ -119,7 +119,7 @@ def _build_module(estimator, n_features, n_classes):
     return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
 
 
-def build_net(estimator, n_features, n_classes, device, seed, training_params):
+def build_net(estimator, n_features, n_classes, device, seed, training_params, class_pairs=None):
     """A new, initialised :class:`~skvae._net.DisentangledVAENet` for ``estimator``.
 
     Parameters
@@ -136,6 +136,9 @@ def build_net(estimator, n_features, n_classes, device, seed, training_params):
         early-stopping split.
     training_params : dict
         The net parameters that may change between warm-started fits.
+    class_pairs : ndarray of shape (n_pairs, 2), default=None
+        Class indices of the pairs that must share a border
+        (``class_neighbors``, encoded).
     """
     module = build_seeded(lambda: _build_module(estimator, n_features, n_classes), torch.Generator().manual_seed(seed))
     callbacks = list(estimator.callbacks or [])
@@ -153,7 +156,9 @@ def build_net(estimator, n_features, n_classes, device, seed, training_params):
     )
     net = DisentangledVAENet(
         module,
-        DisentangledVAELoss(estimator.reconstruction_, estimator.kl, estimator.beta, estimator.class_prior_means_),
+        DisentangledVAELoss(
+            estimator.reconstruction_, estimator.kl, estimator.beta, estimator.class_prior_means_, class_pairs
+        ),
         optimizer=OPTIMIZERS.get(estimator.optimizer, estimator.optimizer),
         train_split=split,
         callbacks=callbacks,

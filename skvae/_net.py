@@ -184,15 +184,15 @@ class DisentangledVAENet(NeuralNet):
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
         print_log = callbacks.pop()  # PrintLog must stay last to see every entry.
-        terms = list(LOSS_TERMS)
+        names = [f"{prefix}_{term}" for term in LOSS_TERMS for prefix in ("train", "valid")]
         if self.module.classifier is not None:
-            terms.append("accuracy")
-        for term in terms:
-            for prefix, on_train in (("train", True), ("valid", False)):
-                name = f"{prefix}_{term}"
-                callbacks.append(
-                    (name, PassthroughScoring(name=name, on_train=on_train, lower_is_better=None))
-                )
+            names += ["train_accuracy", "valid_accuracy"]
+        if self.criterion.class_pairs is not None:
+            names.append("train_border")  # a training term only
+        for name in names:
+            callbacks.append(
+                (name, PassthroughScoring(name=name, on_train=name.startswith("train"), lower_is_better=None))
+            )
         callbacks.append(
             (
                 "classification_weight",
@@ -397,12 +397,21 @@ class DisentangledVAENet(NeuralNet):
         X = to_tensor(X, device=self.device)
         y_true = to_tensor(y_true, device=self.device)
         kl_weight, clf_weight = self.current_weights() if training else (1.0, 0.0)
-        terms = self.criterion_(y_pred, X, y_true, kl_weight=kl_weight, classification_weight=clf_weight)
+        # The border term trains the head, so it has a weight only while the
+        # head has one (after the warm-up, in training).
+        border_args = (
+            {"classifier": self.module_.classifier, "generator": self._noise_generator}
+            if training and clf_weight > 0
+            else {}
+        )
+        terms = self.criterion_(
+            y_pred, X, y_true, kl_weight=kl_weight, classification_weight=clf_weight, **border_args
+        )
         prefix = "train" if training else "valid"
         if training:
             self._check_finite(terms)
             self.history.record_batch("classification_weight", clf_weight)
-        for name in LOSS_TERMS:
+        for name in LOSS_TERMS + (("border",) if "border" in terms else ()):
             self.history.record_batch(f"{prefix}_{name}", terms[name].item())
         logits = y_pred[3]
         labelled = y_true >= 0

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 __all__ = [
+    "check_class_neighbors",
     "class_gaussians",
     "find_sign_change",
     "principal_plane",
@@ -109,6 +110,57 @@ def segment_points(z_start, z_stop, t):
     """
     t = np.asarray(t, dtype=np.float64)
     return np.outer(1 - t, z_start) + np.outer(t, z_stop)
+
+
+def check_class_neighbors(class_pairs, n_components, classes):
+    """Refuse borders that no class regions in ``n_components`` dimensions can have.
+
+    On a line (1-D) a region is an interval: it borders at most two others,
+    and the borders cannot close a cycle. In a plane (2-D), regions can
+    share exactly the borders of a planar graph (e.g. not five classes that
+    all border each other); from 3-D on, any set of borders is possible.
+
+    Parameters
+    ----------
+    class_pairs : ndarray of shape (n_pairs, 2)
+        Class indices of the pairs that must share a border.
+    n_components : int
+        Dimension of the latent space.
+    classes : ndarray of shape (n_classes,)
+        The class labels, for the error message.
+
+    Raises
+    ------
+    ValueError
+        Naming the classes whose borders cannot all exist, and what to do.
+    """
+    if n_components >= 3 or len(class_pairs) == 0:
+        return
+    import networkx as nx
+
+    graph = nx.Graph([tuple(pair) for pair in np.asarray(class_pairs).tolist()])
+    if n_components == 1:
+        crowded = [node for node, degree in graph.degree() if degree > 2]
+        cycle = [] if crowded else next(iter(nx.cycle_basis(graph)), [])
+        culprits, why = (
+            (crowded, "a class on a line borders at most two others")
+            if crowded
+            else (cycle, "borders on a line cannot close a cycle")
+        )
+        if not culprits:
+            return
+    else:
+        planar, obstruction = nx.check_planarity(graph, counterexample=True)
+        if planar:
+            return
+        culprits = list(obstruction.nodes())
+        why = "regions in a plane can share only the borders of a planar graph, and these contain K5 or K3,3"
+    names = ", ".join(repr(label) for label in classes[sorted(culprits)].tolist())
+    raise ValueError(
+        f"class_neighbors cannot be met in {n_components}-D: {why} (classes {names}). "
+        "Ask for fewer pairs, or use a larger n_components (from 3 on, any set of "
+        "class pairs can share borders)."
+    )
 
 
 def find_sign_change(func, *, n_points=1024, tol=1e-6):

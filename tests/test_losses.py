@@ -1,4 +1,4 @@
-"""Loss terms: reconstruction, (class-anchored) KL, classification.
+"""Loss terms: reconstruction, (class-anchored) KL, classification, borders.
 
 The class-centre geometry has its own tests, in test_centers.py.
 """
@@ -9,7 +9,7 @@ import torch
 
 from skvae import DisentangledVAE
 from skvae.centers import class_centers
-from skvae.losses import DisentangledVAELoss, kl_divergence
+from skvae.losses import BORDER_WEIGHT, DisentangledVAELoss, border_loss, kl_divergence
 
 
 def _pairwise(points):
@@ -68,3 +68,43 @@ def test_estimator_anchors_similar_digit_classes_next_to_each_other(digits_all):
     # "auto" does not anchor 10 classes in 2-D, and a plain VAE has no class priors.
     assert DisentangledVAE(max_epochs=1, hidden_dims=(16,)).fit(X, y).class_prior_means_ is None
     assert DisentangledVAE(max_epochs=1, hidden_dims=(16,), class_spacing=6.0).fit(X).class_prior_means_ is None
+
+
+# ------------------------------------------------------------ border loss
+
+
+def _three_class_head(middle_logit):
+    """A head on a 1-D latent: class 0 left of -1, class 2 right of 1, and
+    class 1 in between with the given logit (the others' are 0 there)."""
+    head = torch.nn.Linear(1, 3)
+    with torch.no_grad():
+        head.weight.copy_(torch.tensor([[-10.0], [0.0], [10.0]]))
+        head.bias.copy_(torch.tensor([0.0, middle_logit, 0.0]))
+    return head
+
+
+def test_border_loss_is_small_only_when_no_third_class_sits_between_the_pair():
+    mu = torch.tensor([[-2.0], [-1.5], [1.5], [2.0]])
+    y = torch.tensor([0, 0, 2, 2])
+    t = torch.linspace(0, 1, 11)[:, None]
+    pairs = torch.tensor([[0, 2]])
+    crossed = border_loss(_three_class_head(5.0), mu, y, pairs, t)
+    shared = border_loss(_three_class_head(-5.0), mu, y, pairs, t)
+    assert crossed > 0.5  # about 30% of the path is class 1's
+    assert 0 <= shared < 0.05
+    # Pairs of classes missing from the batch add nothing.
+    assert border_loss(_three_class_head(5.0), mu, y, torch.tensor([[0, 1]]), t) == 0
+
+
+def test_loss_without_class_pairs_has_no_border_term():
+    outputs = (torch.zeros(4, 3), torch.zeros(4, 1), torch.zeros(4, 1), torch.zeros(4, 3))
+    X, y = torch.zeros(4, 3), torch.tensor([0, 0, 2, 2])
+    head = _three_class_head(5.0)
+    plain = DisentangledVAELoss()(outputs, X, y, classification_weight=2.0, classifier=head)
+    assert "border" not in plain
+    paired = DisentangledVAELoss(class_pairs=[[0, 2]])(
+        outputs, X, y, classification_weight=2.0, classifier=head, generator=torch.Generator().manual_seed(0)
+    )
+    assert paired["border"] > 0
+    expected = plain["loss"] + 2.0 * BORDER_WEIGHT * paired["border"]
+    torch.testing.assert_close(paired["loss"], expected)

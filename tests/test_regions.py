@@ -1,6 +1,7 @@
-"""Class regions: skvae.regions and DisentangledVAE.sample / interpolate / class_border."""
+"""Class regions: skvae.regions and DisentangledVAE.sample / interpolate / class_border / class_neighbors."""
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
 from skvae.regions import (
+    check_class_neighbors,
     class_gaussians,
     find_sign_change,
     principal_plane,
@@ -274,3 +276,103 @@ def test_class_border_errors(vae, plain_vae):
     with pytest.raises(AttributeError, match="no attribute 'class_border'") as excinfo:
         plain_vae.class_border(0, 1)
     assert "fitted without labels" in str(excinfo.value.__cause__)
+
+
+# ------------------------------------------------------- class_neighbors
+
+
+LABELS = np.arange(10)
+K5 = [(a, b) for a in range(5) for b in range(a + 1, 5)]
+K33 = [(a, b) for a in range(3) for b in range(3, 6)]
+
+
+@pytest.mark.parametrize(
+    "pairs, n_components",
+    [
+        ([(0, 8)], 1),
+        ([(0, 1), (1, 2), (5, 6)], 1),  # two paths
+        ([(c, (c + 1) % 10) for c in range(10)], 2),  # a ring
+        (K5[:-1], 2),  # K5 less one edge is planar
+        (K5, 3),
+        (K33, 3),
+    ],
+)
+def test_check_class_neighbors_accepts_borders_the_dimension_can_hold(pairs, n_components):
+    check_class_neighbors(np.array(pairs), n_components, LABELS)
+
+
+@pytest.mark.parametrize(
+    "pairs, n_components, message",
+    [
+        ([(0, 1), (0, 2), (0, 3)], 1, r"in 1-D: a class on a line borders at most two others \(classes 0\)"),
+        ([(0, 1), (1, 2), (2, 0)], 1, r"in 1-D: borders on a line cannot close a cycle \(classes 0, 1, 2\)"),
+        (K5, 2, r"in 2-D: .* planar graph.*\(classes 0, 1, 2, 3, 4\)"),
+        (K33 + [(6, 7)], 2, r"in 2-D: .*\(classes 0, 1, 2, 3, 4, 5\)"),
+        # A subdivided K5 (one border through class 9) is not planar either.
+        ([pair for pair in K5 if pair != (0, 1)] + [(0, 9), (9, 1)], 2, r"\(classes 0, 1, 2, 3, 4, 9\)"),
+    ],
+)
+def test_check_class_neighbors_refuses_borders_the_dimension_cannot_hold(pairs, n_components, message):
+    with pytest.raises(ValueError, match=message) as excinfo:
+        check_class_neighbors(np.array(pairs), n_components, LABELS)
+    assert "larger n_components" in str(excinfo.value)
+
+
+def _border_crossed(model, a, b):
+    """Whether a third class wins somewhere on the path between the centroids of a and b."""
+    index_a, index_b = np.searchsorted(model.classes_, [a, b])
+    path = segment_points(model.class_centroids_[index_a], model.class_centroids_[index_b], np.linspace(0, 1, 101))
+    return bool(np.setdiff1d(latent_proba(model, path).argmax(1), [index_a, index_b]).size)
+
+
+@pytest.mark.parametrize("pair", [(0, 8), (4, 9)])
+def test_class_neighbors_makes_two_classes_share_a_border(digits, pair):
+    from conftest import TRAINED_2D
+
+    # Without the request, a third class sits between these two (seed 0).
+    assert _border_crossed(DisentangledVAE(**TRAINED_2D).fit(*digits), *pair)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "class_neighbors not met" warning
+        model = DisentangledVAE(class_neighbors=[pair], **TRAINED_2D).fit(*digits)
+    assert not _border_crossed(model, *pair)
+    assert model.class_border(*pair).other_class_wins is False
+    assert model.history_[-1, "train_border"] < model.history_[0, "train_border"]
+
+
+def test_class_neighbors_warns_when_training_falls_short(digits):
+    params = dict(FAST, max_epochs=1, n_components=3)
+    with pytest.warns(UserWarning, match=r"class_neighbors not met: .* crosses the region of"):
+        DisentangledVAE(class_neighbors=K5, **params).fit(*digits)
+
+
+@pytest.mark.parametrize(
+    "class_neighbors, y_given, message",
+    [
+        ([(0, 0)], True, r"pairs a class with itself \(\(0, 0\)\)"),
+        ([(0, 11)], True, "Unknown class label 11 in class_neighbors"),
+        ([0, 8], True, r"must be a list of \(label, label\) pairs"),
+        (K5, True, "cannot be met in 2-D"),
+        ([(0, 8)], False, "needs labels: fit with y"),
+    ],
+)
+def test_class_neighbors_errors_leave_the_estimator_as_it_was(digits, class_neighbors, y_given, message):
+    model = DisentangledVAE(class_neighbors=class_neighbors, **FAST)
+    before = copy.deepcopy(vars(model))
+    with pytest.raises(ValueError, match=message):
+        model.fit(*digits) if y_given else model.fit(digits[0])
+    assert vars(model).keys() == before.keys()
+    assert not hasattr(model, "net_")
+
+
+def test_class_neighbors_is_part_of_the_network(digits, tmp_path):
+    model = DisentangledVAE(class_neighbors=[(0, 8)], **FAST).fit(*digits)
+    # Labels are matched to classes_ whatever their order or repetition.
+    same = DisentangledVAE(class_neighbors=[[8, 0], (0, 8)], **FAST).fit(*digits)
+    assert_array_equal(model.transform(digits[0]), same.transform(digits[0]))
+    path = tmp_path / "model.pt"
+    model.save(path)
+    loaded = DisentangledVAE.load(path)
+    assert_array_equal(loaded.transform(digits[0]), model.transform(digits[0]))
+    loaded.set_params(warm_start=True, class_neighbors=[(1, 7)])
+    with pytest.raises(ValueError, match=r"class_neighbors \(\[\(0, 8\)\] -> \[\(1, 7\)\]\) changed since the network was built"):
+        loaded.fit(*digits)
