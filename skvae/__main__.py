@@ -1,7 +1,6 @@
 """Command line: ``python -m skvae demo``."""
 
 import argparse
-import itertools
 import os
 import sys
 import time
@@ -40,29 +39,23 @@ def _parser():
                       "98 for the 1,437 training images of digits, 41 for the 8,000 of MNIST)")
     demo.add_argument("--n-components", type=_latent_dimension, default=2,
                       help="latent dimension, at least 2 (default: 2)")
-    demo.add_argument("--interpolate", type=int, nargs=2, default=None, metavar=("A", "B"),
-                      help="the two digits whose latent path is drawn (default: 0 and 8 when "
-                      "their regions share a border, else the pair with the most confident "
-                      "shared border; see class_border)")
+    demo.add_argument("--interpolate", type=int, nargs=2, default=(0, 8), metavar=("A", "B"),
+                      help="two digits whose regions the model is asked to border each other "
+                      "(class_neighbors), and whose latent path is drawn: the mixes between "
+                      "them (default: 0 8)")
     demo.add_argument("--output", default="demo_output", help="folder for the figures")
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bar or epoch table")
     return parser
 
 
-def _border(vae, a, b):
-    """``vae.class_border(a, b)``, or None when the classifier never switches."""
-    try:
-        return vae.class_border(a, b)
-    except ValueError:
-        return None
-
-
-def _describe_border(vae, a, b, border):
+def describe_border(vae, a, b):
     """What lies between the centroids of ``a`` and ``b``, in words."""
-    if border is None:
+    try:
+        border = vae.class_border(a, b)
+    except ValueError:
         return f"the classifier does not switch from {a} to {b} between their centroids"
-    classes = list(vae.classes_)
+    classes = vae.classes_.tolist()
     p = border.proba[classes.index(a)]
     if border.other_class_wins:
         others = [i for i in range(len(classes)) if classes[i] not in (a, b)]
@@ -71,44 +64,6 @@ def _describe_border(vae, a, b, border):
                 f"(where p({a}) = p({b}) = {p:.2f}, p({winner}) = {border.max_other_proba:.2f})")
     return (f"{a} and {b} share a border (at t={border.t:.2f} of the segment, "
             f"p({a}) = p({b}) = {p:.2f} and no other class is more probable)")
-
-
-def choose_pair(vae, preferred=(0, 8)):
-    """The two classes whose interpolation the demo draws, and why.
-
-    ``preferred`` when its regions share a border (``class_border`` finds a
-    switch from one to the other with ``other_class_wins`` False); else the
-    pair whose shared border is the most confident, the one whose border
-    point has the highest ``p(a) = p(b)``. Returns ``((a, b), reasons)``,
-    ``reasons`` a list of lines. Falls back to ``preferred`` (or the first
-    two classes) when no pair shares a border.
-    """
-    classes = [c.item() if hasattr(c, "item") else c for c in vae.classes_]
-    a, b = preferred
-    if a in classes and b in classes:
-        border = _border(vae, a, b)
-        if border is not None and not border.other_class_wins:
-            return (a, b), [_describe_border(vae, a, b, border)]
-        reasons = [f"not {a} -> {b}: {_describe_border(vae, a, b, border)}"]
-    else:
-        reasons = [f"not {a} -> {b}: not both among the classes {classes}"]
-    best = None
-    for pair in itertools.combinations(classes, 2):
-        border = _border(vae, *pair)
-        if border is None or border.other_class_wins:
-            continue
-        p = border.proba[classes.index(pair[0])]
-        if best is None or p > best[0]:
-            best = (p, pair, border)
-    if best is None:
-        pair = (a, b) if a in classes and b in classes else tuple(classes[:2])
-        reasons.append(f"no two classes share a border on the segment between their centroids; "
-                       f"drawing {pair[0]} -> {pair[1]} anyway")
-        return pair, reasons
-    _, pair, border = best
-    reasons.append(f"{_describe_border(vae, *pair, border)}: the most confident border "
-                   f"that two classes share")
-    return pair, reasons
 
 
 def _write_figures(vae, X_train, X_test, y_test, pair, output):
@@ -163,14 +118,14 @@ def demo(args):
     X_train, X_test, y_train, y_test = train_test_split(
         data.data, data.target, test_size=0.2, stratify=data.target, random_state=0
     )
-    if args.interpolate is not None:
-        classes = np.unique(y_train).tolist()
-        unknown = [label for label in args.interpolate if label not in classes]
-        if unknown:
-            raise SystemExit(f"--interpolate: {unknown} not among the classes {classes}")
-        if args.interpolate[0] == args.interpolate[1]:
-            raise SystemExit(f"--interpolate: two different classes needed, got {args.interpolate}")
-    params = dict(n_components=args.n_components, image_shape=image_shape,
+    pair = tuple(args.interpolate)
+    classes = np.unique(y_train).tolist()
+    unknown = [label for label in pair if label not in classes]
+    if unknown:
+        raise SystemExit(f"--interpolate: {unknown} not among the classes {classes}")
+    if pair[0] == pair[1]:
+        raise SystemExit(f"--interpolate: two different classes needed, got {list(pair)}")
+    params = dict(n_components=args.n_components, image_shape=image_shape, class_neighbors=[pair],
                   random_state=args.random_state, verbose=0 if args.quiet else 1)
     if args.epochs is not None:
         params["max_epochs"] = args.epochs
@@ -187,14 +142,8 @@ def demo(args):
     print(f"head accuracy on the test split:       {vae.score(X_test, y_test):.3f}")
     print(f"reconstruction MSE per feature (test): {mse:.4f}")
 
-    if args.interpolate is None:
-        pair, reasons = choose_pair(vae)
-    else:
-        pair = tuple(args.interpolate)
-        reasons = [_describe_border(vae, *pair, _border(vae, *pair))]
     print(f"interpolation: {pair[0]} -> {pair[1]}")
-    for reason in reasons:
-        print(f"  {reason}")
+    print(f"  {describe_border(vae, *pair)}")
 
     paths = _write_figures(vae, X_train, X_test, y_test, pair, args.output)
     print()

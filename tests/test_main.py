@@ -1,16 +1,14 @@
 """The command line: ``python -m skvae demo``."""
 
 import itertools
-import re
 
 import pytest
 from matplotlib.image import imread
 
-from skvae.__main__ import choose_pair, main
+from skvae.__main__ import describe_border, main
 
-# The interpolation figure is named after the pair the demo picks.
+# And interpolation_<a>_<b>.png, named after the pair asked for.
 FIGURES = ["latent_space.png", "latent_traversal.png", "training_history.png"]
-PAIR = re.compile(r"^interpolation: (\d+) -> (\d+)$", re.MULTILINE)
 
 
 def _check_figures(folder, names):
@@ -41,10 +39,10 @@ def test_demo_reports_and_writes_figures(tmp_path, capsys):
     assert "head accuracy on the test split" in out
     assert "reconstruction MSE per feature" in out
     assert "train_loss" in out  # skorch's epoch table
-    # The pair it interpolates between, with the reason on the next lines.
-    match = PAIR.search(out)
-    assert match, out
-    names = [*FIGURES, f"interpolation_{match[1]}_{match[2]}.png"]
+    # By default it asks for a border between 0 and 8 and draws the path.
+    assert "class_neighbors=[(0, 8)]" in out
+    assert "interpolation: 0 -> 8" in out
+    names = [*FIGURES, "interpolation_0_8.png"]
     for name in names:
         assert str(tmp_path / name) in out
     _check_figures(tmp_path, names)
@@ -55,37 +53,26 @@ def test_demo_reports_and_writes_figures(tmp_path, capsys):
     assert "<script" in html and 'src="http' not in html and "skvaeExplorer" in html
 
 
-def _shares_border(vae, a, b):
-    try:
-        border = vae.class_border(a, b)
-    except ValueError:
-        return None
-    return None if border.other_class_wins else border
-
-
-def test_choose_pair_picks_classes_that_share_a_border(vae):
-    """(0, 8) when they share a border, else the most confident shared border."""
-    pair, reasons = choose_pair(vae)
-    assert reasons and all(isinstance(line, str) for line in reasons)
-    border = _shares_border(vae, *pair)
-    assert border is not None, (pair, reasons)
-    if pair != (0, 8):
-        assert _shares_border(vae, 0, 8) is None
-        assert reasons[0].startswith("not 0 -> 8: ")
-        index = list(vae.classes_).index(pair[0])
-        for other in itertools.combinations(vae.classes_.tolist(), 2):
-            other_border = _shares_border(vae, *other)
-            if other_border is not None:
-                other_index = list(vae.classes_).index(other[0])
-                assert other_border.proba[other_index] <= border.proba[index] + 1e-12, other
-    # A preferred pair that shares a border is kept.
-    assert choose_pair(vae, preferred=pair)[0] == pair
+def test_describe_border_says_whether_a_third_class_lies_between(vae):
+    for a, b in itertools.combinations(vae.classes_.tolist(), 2):
+        text = describe_border(vae, a, b)
+        try:
+            border = vae.class_border(a, b)
+        except ValueError:
+            assert "does not switch" in text
+            continue
+        if border.other_class_wins:
+            assert text.startswith(f"the segment from {a} to {b} crosses the region of ")
+        else:
+            assert text.startswith(f"{a} and {b} share a border (at t={border.t:.2f}")
 
 
 def test_demo_interpolates_the_pair_asked_for(tmp_path, capsys):
     args = ["demo", "--epochs", "1", "--interpolate", "3", "5", "--quiet", "--output", str(tmp_path)]
     assert main(args) == 0
-    assert "interpolation: 3 -> 5" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "class_neighbors=[(3, 5)]" in out
+    assert "interpolation: 3 -> 5" in out
     assert (tmp_path / "interpolation_3_5.png").is_file()
     with pytest.raises(SystemExit, match="not among the classes"):
         main(["demo", "--epochs", "1", "--interpolate", "3", "12", "--quiet", "--output", str(tmp_path)])
@@ -109,4 +96,4 @@ def test_demo_on_mnist(mnist_dir, tmp_path):
     args = ["demo", "--dataset", "mnist", "--data-home", str(mnist_dir), "--epochs", "1", "--quiet"]
     assert main([*args, "--output", str(tmp_path)]) == 0
     _check_figures(tmp_path, FIGURES)
-    assert len(list(tmp_path.glob("interpolation_*_*.png"))) == 1
+    assert (tmp_path / "interpolation_0_8.png").is_file()
