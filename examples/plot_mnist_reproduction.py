@@ -162,7 +162,9 @@ display.figure_.set_size_inches(7, 7)
 # Two digits are neighbours when the path leaves the one's region straight
 # into the other's. In the latent space above, the "0" and the "8" are not: with these settings (seed 0) the path crosses the "5" region,
 # which wins at the border point (p(5) = 0.75 where p(0) = p(8) = 0.10), and
-# the decoded images turn from "0" into "5" before they become "8".
+# the decoded images turn from "0" into "5" before they become "8". To make
+# them neighbours, ask for it with ``class_neighbors=[(0, 8)]`` (see
+# :ref:`sphx_glr_auto_examples_plot_mix_of_two_classes.py`).
 _ = InterpolationDisplay.from_estimator(vae, 0, 8, n_steps=11)
 
 try:
