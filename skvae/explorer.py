@@ -939,6 +939,18 @@ document.getElementById("about").textContent = about.join(" ");
 
 drawRegions(); drawPoints(); composite();
 
+// Shown in an iframe (Jupyter, the docs), the page sets the frame's height
+// to its own, whether its panels sit side by side or stack in a narrow one.
+// A frame of another origin cannot be reached: its fixed height stays.
+function fitFrame() {
+  try {
+    const frame = window.frameElement;
+    if (frame) frame.style.height = document.documentElement.scrollHeight + "px";
+  } catch (error) { /* cross-origin parent */ }
+}
+fitFrame();
+window.addEventListener("resize", fitFrame);
+
 window.skvaeExplorer = {
   spec: spec,
   state: state,

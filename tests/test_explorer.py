@@ -351,9 +351,14 @@ def test_browser_jupyter_iframe(browser, vae, digits):
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.set_viewport_size({"width": 600, "height": 800})  # narrow: the panels stack
     page.set_content("<html><body>" + LatentExplorer.from_estimator(vae, *digits)._repr_html_() + "</body></html>")
     frame = page.frames[1]
     frame.wait_for_function("window.skvaeExplorer !== undefined")
+    # The frame grew to its page's height: nothing is cut off.
+    frame_height = page.evaluate("document.querySelector('iframe').getBoundingClientRect().height")
+    assert frame_height == pytest.approx(frame.evaluate("document.documentElement.scrollHeight"), abs=1)
+    assert frame_height > 700
     z = np.array([[0.5, -1.0]], dtype=np.float32)
     np.testing.assert_allclose(
         frame.evaluate("z => skvaeExplorer.decode(z)", z[0].tolist()), vae.inverse_transform(z)[0], rtol=0, atol=TOL
