@@ -1,7 +1,7 @@
 """Borders on request (issue 15): ``class_neighbors`` judged independently.
 
     python benchmarks/borders.py                      # RESULTS.md "Borders on request" (~25 min on 2 cores)
-    python benchmarks/borders.py --quick              # smoke test: digits, seed 0
+    python benchmarks/borders.py --quick              # smoke test: digits, seed 0, 10 epochs
     python benchmarks/borders.py --pairs 0-8 1-7 3-6  # other requests
 
 For each data set (``digits``, ``mnist``: the splits of ``quality.py``) and
@@ -50,10 +50,10 @@ def judged_path(Z, y, decode, judge, a, b):
     return judge.predict(decode(start + t * (stop - start)))
 
 
-def run_one(data, judge, pairs, seed):
+def run_one(data, judge, pairs, seed, **params):
     X_train, X_test, y_train, y_test = data
     start = time.perf_counter()
-    model = DisentangledVAE(class_neighbors=pairs or None, random_state=seed).fit(X_train, y_train)
+    model = DisentangledVAE(class_neighbors=pairs or None, random_state=seed, **params).fit(X_train, y_train)
     fit_s = time.perf_counter() - start
     Z = model.transform(X_train)
     row = {
@@ -65,14 +65,14 @@ def run_one(data, judge, pairs, seed):
     met = []
     for a, b in pairs:
         labels = judged_path(Z, y_train, model.inverse_transform, judge, a, b)
-        row[f"path_{a}-{b}"] = "".join(str(label) for label in labels)
+        row[f"path_{a}-{b}"] = " ".join(str(label) for label in labels)
         met.append(np.isin(labels, [a, b]).all())
     return row, met
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: digits, seed 0, a quick judge")
+    parser.add_argument("--quick", action="store_true", help="smoke test: digits, seed 0, 10 epochs, a quick judge")
     parser.add_argument("--datasets", nargs="+", choices=["digits", "mnist"], default=["digits", "mnist"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--pairs", nargs="+", default=["0-8"], metavar="A-B", help="requested pairs (default 0-8)")
@@ -91,7 +91,7 @@ def main(argv=None):
         judge = quality.fit_judge(data[0], data[2], quick=args.quick)
         for seed in args.seeds:
             for request in ([], pairs):
-                row, met = run_one(data, judge, request, seed)
+                row, met = run_one(data, judge, request, seed, **({"max_epochs": 10} if args.quick else {}))
                 rows.append({"data": name, "seed": seed, "request": " ".join(args.pairs) if request else "none",
                              "met": np.mean(met) if met else np.nan, **row})
                 print({k: round(v, 4) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)

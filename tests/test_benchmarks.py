@@ -105,3 +105,17 @@ def test_speed_table_and_report(quick_run):
     for number in speed.value:
         assert f"{number:,.2f}" in speed_section, number
         assert f"{number:,.2f}" in stdout, number
+
+
+def test_borders_benchmark_judges_the_requested_pair(tmp_path):
+    out = run_benchmark("borders.py", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "borders.csv")
+    assert list(table.request) == ["none", "0-8"]
+    assert table.met.isna().tolist() == [True, False]
+    assert table.met.iloc[1] in (0.0, 1.0)
+    # The judge's label at each of the 21 points of the path, from 0 to 8.
+    path = table["path_0-8"].iloc[1].split()
+    assert len(path) == 21 and set(path) <= set("0123456789")
+    assert (table.met.iloc[1] == 1.0) == (set(path) <= {"0", "8"})
+    assert table.border_share.between(0, 1).all() and table.head_acc.between(0, 1).all()
+    assert "border_share" in out
