@@ -80,13 +80,14 @@ def test_history_records_every_term(fitted):
         values = history[:, key]
         assert len(values) == 8 and np.all(np.isfinite(values)), key
     # The default schedule decays from its start toward its floor; an
-    # epoch records the mean weight of its steps.
+    # epoch records the mean weight of its steps, weighted by batch size.
     schedule = fitted.classification_weight
     weights = history[:, "classification_weight"]
     assert weights[-1] < max(weights)
     total = fitted.net_.total_steps_
-    last_epoch = range(total - history[-1, "train_batch_count"], total)
-    np.testing.assert_allclose(weights[-1], np.mean([schedule(step, total) for step in last_epoch]), rtol=1e-6)
+    sizes = history[-1, "batches", :, "train_batch_size"]
+    expected = np.average([schedule(step, total) for step in range(total - len(sizes), total)], weights=sizes)
+    np.testing.assert_allclose(weights[-1], expected, rtol=1e-6)
     assert schedule.end <= weights[-1] < schedule.start
 
 
