@@ -4,7 +4,8 @@ One run measures, alternating the things compared so that load hits them
 alike:
 
 * the machine's float32 and bfloat16 matrix-product rate (``torch.matmul``
-  of 4096x784 @ 784x512 and of the default MLP's layer shapes at batch 128
+  of 4096x784 @ 784x512 and of the default MLP's layer shapes at the default
+  batch size
   and at the 1024-row inference block), at the start and at the end;
 * skvae's training (``fit``) and inference (``transform``,
   ``inverse_transform``) FLOP/s, counted analytically from the module's
@@ -59,7 +60,9 @@ MNIST_HOME = HERE.parent.parent / "shared" / "data" / "mnist"
 PRECISIONS = ("32", "bf16-mixed")
 DTYPES = {"32": torch.float32, "bf16-mixed": torch.bfloat16}
 #: (rows, inner, outer) of the matrix products timed for the GEMM rate.
-GEMM_SHAPES = [(4096, 784, 512), (128, 784, 512), (128, 512, 256), (1024, 784, 512), (1024, 512, 256)]
+#: The default batch size, the rows of a training step.
+BATCH = DisentangledVAE().batch_size
+GEMM_SHAPES = [(4096, 784, 512), (BATCH, 784, 512), (BATCH, 512, 256), (1024, 784, 512), (1024, 512, 256)]
 ARCHITECTURES = {"mlp": {}, "conv": {"architecture": "conv", "image_shape": (28, 28)}}
 GOALS = {"vs hand loop": 0.9, "vs bare loop": 0.9, "bf16 / fp32": 1.6}
 COLUMNS = ["benchmark", "architecture", "setting", "precision", "value", "unit", "target", "met"]
@@ -259,7 +262,7 @@ def training(arch, X, y, epochs, repeats):
     | "skvae epochs only", precision)`` in samples/s, ``("gemm",
     precision)`` in FLOP/s.
     """
-    params = dict(n_components=2, random_state=0, warmup_steps=0, batch_size=128, **ARCHITECTURES[arch])
+    params = dict(n_components=2, random_state=0, warmup_steps=0, **ARCHITECTURES[arch])
     gemm = {p: reference_gemm(p) for p in PRECISIONS}
     rates = {}
     for repeat in range(repeats):
@@ -426,7 +429,7 @@ def run(quick=False):
         rates, infer = r["rates"], r["infer"]
         for precision in PRECISIONS:
             ours, hand = rates["skvae", precision], rates["hand loop", precision]
-            setting = f"{r['n_train']} rows x {r['epochs']} epochs, batch 128"
+            setting = f"{r['n_train']} rows x {r['epochs']} epochs, batch {BATCH}"
             add("training", arch, f"skvae fit ({setting})", precision, median(ours), "samples/s")
             add("training", arch, f"hand loop ({setting})", precision, median(hand), "samples/s")
             add("training", arch, "skvae epochs only (history dur)", precision,
