@@ -137,7 +137,7 @@ def quality_goals(table):
 def run(dims_list, seeds, precisions, output, quick=False):
     """Every fit, in the alternating order; the rows so far are rewritten to
     ``time_to_quality_partial.csv`` after each fit (a long run on a busy
-    machine may be cut short)."""
+    machine may be cut short), which ``main`` removes once the run is whole."""
     X_train, X_test, y_train, y_test = load_dataset("mnist")
     if quick:
         X_train, y_train, X_test, y_test = X_train[:512], y_train[:512], X_test[:256], y_test[:256]
@@ -231,6 +231,7 @@ def main(argv=None):
     table = run(args.dims, args.seeds, precisions, args.output, args.quick)
     summ = summary(table)
     table.to_csv(args.output / "time_to_quality.csv", index=False)
+    (args.output / "time_to_quality_partial.csv").unlink()
     command = "python benchmarks/time_to_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(table, summ, info, command.strip(), load_start, load_text())
     (args.output / "time_to_quality.md").write_text(text)
