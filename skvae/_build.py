@@ -43,10 +43,9 @@ def optimizer_params(optimizer, device):
     A built-in optimizer named by a string runs as one fused kernel where
     torch has one for its class and ``device``: torch's default CPU Adam
     updates each parameter tensor in its own series of small operations,
-    which took most of a training step of the default MLP (the fused update
-    trained it 1.3x faster in float32 and 1.7x in bfloat16, see
-    ``benchmarks/RESULTS.md``, "Roofline"). An optimizer class passed by the
-    user runs with torch's defaults for that class.
+    the largest cost of a training step of the default MLP besides the
+    matrix products (``benchmarks/RESULTS.md``, "Roofline"). An optimizer
+    class passed by the user runs with torch's defaults for that class.
     """
     if not isinstance(optimizer, str):
         return {}
