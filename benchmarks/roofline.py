@@ -23,7 +23,7 @@ alike:
 Every ratio is the median, over repeats, of the ratio of two runs made
 next to each other; the order flips every repeat.
 
-    python benchmarks/roofline.py [--quick] [--output DIR]
+    python benchmarks/roofline.py [--quick] [--architectures mlp conv] [--output DIR]
 
 Writes ``roofline.csv`` and ``roofline.md`` (a markdown section) to
 ``--output`` (default ``benchmarks/results``). Data: the MNIST standard
@@ -363,7 +363,7 @@ def precision_effect(est32, est16, X_test, y_test):
 # --------------------------------------------------------------------- main
 
 
-def run(quick=False):
+def run(quick=False, architectures=tuple(ARCHITECTURES)):
     """Every measurement as a DataFrame of COLUMNS, and the machine description."""
     info = machine_description()
     info["load_start"] = load_text()
@@ -397,7 +397,7 @@ def run(quick=False):
                     "conv": dict(train_rows=2048, epochs=1, repeats=5, rows=2 * BLOCK_ROWS, infer_repeats=11,
                                  quality_epochs=10)}
     results = {}
-    for arch, setting in settings.items():
+    for arch, setting in ((arch, settings[arch]) for arch in architectures):
         n_train = min(setting["train_rows"], len(X_train))
         rates = training(arch, X_train[:n_train], y_train[:n_train], setting["epochs"], setting["repeats"])
         models = {p: quality_model(arch, X_train, y_train, setting["quality_epochs"], p) for p in PRECISIONS}
@@ -486,15 +486,17 @@ def markdown(table, info, command):
         shape = f"{r}x{i}x{o}"
         f32, b16 = value["gemm", "-", shape, "32"], value["gemm", "-", shape, "bf16-mixed"]
         lines.append(f"| {shape} | {f32:,.1f} | {b16:,.1f} | {b16 / f32:.2f} |")
-    lines += ["", "FLOPs per row (forward, x3 for training):", "", "| part | MLP | conv |", "|:--|--:|--:|"]
+    # The architectures this run measured, in ARCHITECTURES' order.
+    measured = [arch for arch in ARCHITECTURES if arch in set(table.architecture)]
+    lines += ["", "FLOPs per row (forward, x3 for training):", "", "| part | " + " | ".join(measured) + " |",
+              "|:--|" + "--:|" * len(measured)]
     for what in ("train", "transform", "inverse_transform"):
-        mlp, conv = value["flops", "mlp", what, "-"], value["flops", "conv", what, "-"]
-        lines.append(f"| {what} | {mlp:,.0f} | {conv:,.0f} |")
+        lines.append(f"| {what} | " + " | ".join(f"{value['flops', arch, what, '-']:,.0f}" for arch in measured) + " |")
     lines += ["", "skvae's rate as a share of the GEMM rate of its precision (4096x784 @ 784x512, timed next to "
               "each skvae run: the median over repeats of the ratio of the two):", "",
               "| architecture | work | precision | rate | GFLOP/s | GEMM GFLOP/s | share of GEMM |",
               "|:--|:--|:--|--:|--:|--:|--:|"]
-    for arch in ARCHITECTURES:
+    for arch in measured:
         for what, unit in (("training", "samples/s"), ("transform", "rows/s"), ("inverse_transform", "rows/s")):
             for precision in PRECISIONS:
                 sub = table[(table.benchmark == what) & (table.architecture == arch) & (table.precision == precision)]
@@ -506,7 +508,7 @@ def markdown(table, info, command):
                              f"{reference:.1f} | {share:.0%} |")
     lines += ["", "Training, samples/s (skvae's epochs alone: the sum of its history's `dur`):", "",
               "| architecture | precision | hand loop | skvae fit | skvae epochs only |", "|:--|:--|--:|--:|--:|"]
-    for arch in ARCHITECTURES:
+    for arch in measured:
         for precision in PRECISIONS:
             sub = table[(table.benchmark == "training") & (table.architecture == arch) & (table.precision == precision)]
             rate = sub.set_index(sub.setting.str.split(" (", regex=False).str[0]).value
@@ -518,7 +520,7 @@ def markdown(table, info, command):
                      f">= {row.target} | {row.met} |")
     lines += ["", "Precision effect (test rows; a model trained in float32, run in each precision with the same "
               "weights, and the same model trained in bf16):", ""]
-    for arch in ARCHITECTURES:
+    for arch in measured:
         e = table[(table.benchmark == "precision effect") & (table.architecture == arch)].set_index("setting").value
         lines.append(
             f"* {arch} ({e['epochs of the compared models']:.0f} epochs): max latent |bf16 - fp32| "
@@ -534,11 +536,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
     parser.add_argument("--output", type=Path, default=HERE / "results", help="folder for roofline.csv/.md")
+    parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES),
+                        help="architectures to measure (default: all)")
     args = parser.parse_args(argv)
-    table, info = run(args.quick)
+    table, info = run(args.quick, args.architectures)
     args.output.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output / "roofline.csv", index=False)
     command = "python benchmarks/roofline.py" + (" --quick" if args.quick else "")
+    if args.architectures != list(ARCHITECTURES):
+        command += " --architectures " + " ".join(args.architectures)
     text = markdown(table, info, command)
     (args.output / "roofline.md").write_text(text)
     print()
