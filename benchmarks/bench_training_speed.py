@@ -29,7 +29,9 @@ def hand_loop(vae, X, y, epochs):
     for p in module.parameters():
         torch.nn.init.normal_(p, std=0.05)
     criterion = DisentangledVAELoss(est.reconstruction_, est.kl, est.beta, est.class_prior_means_)
-    optimizer = torch.optim.Adam(module.parameters(), lr=est.lr)
+    # The optimizer skvae built, with its settings (fused where torch has it).
+    built = est.net_.optimizer_
+    optimizer = type(built)(module.parameters(), **built.defaults)
     Xt = torch.as_tensor(X, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.int64)
     module.train()

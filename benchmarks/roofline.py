@@ -4,7 +4,8 @@ One run measures, alternating the things compared so that load hits them
 alike:
 
 * the machine's float32 and bfloat16 matrix-product rate (``torch.matmul``
-  of 4096x784 @ 784x512 and of the default MLP's layer shapes at batch 128
+  of 4096x784 @ 784x512 and of the default MLP's layer shapes at the default
+  batch size
   and at the 1024-row inference block), at the start and at the end;
 * skvae's training (``fit``) and inference (``transform``,
   ``inverse_transform``) FLOP/s, counted analytically from the module's
@@ -22,7 +23,7 @@ alike:
 Every ratio is the median, over repeats, of the ratio of two runs made
 next to each other; the order flips every repeat.
 
-    python benchmarks/roofline.py [--quick] [--output DIR]
+    python benchmarks/roofline.py [--quick] [--architectures mlp conv] [--output DIR]
 
 Writes ``roofline.csv`` and ``roofline.md`` (a markdown section) to
 ``--output`` (default ``benchmarks/results``). Data: the MNIST standard
@@ -59,7 +60,9 @@ MNIST_HOME = HERE.parent.parent / "shared" / "data" / "mnist"
 PRECISIONS = ("32", "bf16-mixed")
 DTYPES = {"32": torch.float32, "bf16-mixed": torch.bfloat16}
 #: (rows, inner, outer) of the matrix products timed for the GEMM rate.
-GEMM_SHAPES = [(4096, 784, 512), (128, 784, 512), (128, 512, 256), (1024, 784, 512), (1024, 512, 256)]
+#: The default batch size, the rows of a training step.
+BATCH = DisentangledVAE().batch_size
+GEMM_SHAPES = [(4096, 784, 512), (BATCH, 784, 512), (BATCH, 512, 256), (1024, 784, 512), (1024, 512, 256)]
 ARCHITECTURES = {"mlp": {}, "conv": {"architecture": "conv", "image_shape": (28, 28)}}
 GOALS = {"vs hand loop": 0.9, "vs bare loop": 0.9, "bf16 / fp32": 1.6}
 COLUMNS = ["benchmark", "architecture", "setting", "precision", "value", "unit", "target", "met"]
@@ -259,7 +262,7 @@ def training(arch, X, y, epochs, repeats):
     | "skvae epochs only", precision)`` in samples/s, ``("gemm",
     precision)`` in FLOP/s.
     """
-    params = dict(n_components=2, random_state=0, warmup_steps=0, batch_size=128, **ARCHITECTURES[arch])
+    params = dict(n_components=2, random_state=0, warmup_steps=0, **ARCHITECTURES[arch])
     gemm = {p: reference_gemm(p) for p in PRECISIONS}
     rates = {}
     for repeat in range(repeats):
@@ -360,7 +363,7 @@ def precision_effect(est32, est16, X_test, y_test):
 # --------------------------------------------------------------------- main
 
 
-def run(quick=False):
+def run(quick=False, architectures=tuple(ARCHITECTURES)):
     """Every measurement as a DataFrame of COLUMNS, and the machine description."""
     info = machine_description()
     info["load_start"] = load_text()
@@ -394,7 +397,7 @@ def run(quick=False):
                     "conv": dict(train_rows=2048, epochs=1, repeats=5, rows=2 * BLOCK_ROWS, infer_repeats=11,
                                  quality_epochs=10)}
     results = {}
-    for arch, setting in settings.items():
+    for arch, setting in ((arch, settings[arch]) for arch in architectures):
         n_train = min(setting["train_rows"], len(X_train))
         rates = training(arch, X_train[:n_train], y_train[:n_train], setting["epochs"], setting["repeats"])
         models = {p: quality_model(arch, X_train, y_train, setting["quality_epochs"], p) for p in PRECISIONS}
@@ -426,7 +429,7 @@ def run(quick=False):
         rates, infer = r["rates"], r["infer"]
         for precision in PRECISIONS:
             ours, hand = rates["skvae", precision], rates["hand loop", precision]
-            setting = f"{r['n_train']} rows x {r['epochs']} epochs, batch 128"
+            setting = f"{r['n_train']} rows x {r['epochs']} epochs, batch {BATCH}"
             add("training", arch, f"skvae fit ({setting})", precision, median(ours), "samples/s")
             add("training", arch, f"hand loop ({setting})", precision, median(hand), "samples/s")
             add("training", arch, "skvae epochs only (history dur)", precision,
@@ -483,15 +486,17 @@ def markdown(table, info, command):
         shape = f"{r}x{i}x{o}"
         f32, b16 = value["gemm", "-", shape, "32"], value["gemm", "-", shape, "bf16-mixed"]
         lines.append(f"| {shape} | {f32:,.1f} | {b16:,.1f} | {b16 / f32:.2f} |")
-    lines += ["", "FLOPs per row (forward, x3 for training):", "", "| part | MLP | conv |", "|:--|--:|--:|"]
+    # The architectures this run measured, in ARCHITECTURES' order.
+    measured = [arch for arch in ARCHITECTURES if arch in set(table.architecture)]
+    lines += ["", "FLOPs per row (forward, x3 for training):", "", "| part | " + " | ".join(measured) + " |",
+              "|:--|" + "--:|" * len(measured)]
     for what in ("train", "transform", "inverse_transform"):
-        mlp, conv = value["flops", "mlp", what, "-"], value["flops", "conv", what, "-"]
-        lines.append(f"| {what} | {mlp:,.0f} | {conv:,.0f} |")
+        lines.append(f"| {what} | " + " | ".join(f"{value['flops', arch, what, '-']:,.0f}" for arch in measured) + " |")
     lines += ["", "skvae's rate as a share of the GEMM rate of its precision (4096x784 @ 784x512, timed next to "
               "each skvae run: the median over repeats of the ratio of the two):", "",
               "| architecture | work | precision | rate | GFLOP/s | GEMM GFLOP/s | share of GEMM |",
               "|:--|:--|:--|--:|--:|--:|--:|"]
-    for arch in ARCHITECTURES:
+    for arch in measured:
         for what, unit in (("training", "samples/s"), ("transform", "rows/s"), ("inverse_transform", "rows/s")):
             for precision in PRECISIONS:
                 sub = table[(table.benchmark == what) & (table.architecture == arch) & (table.precision == precision)]
@@ -503,7 +508,7 @@ def markdown(table, info, command):
                              f"{reference:.1f} | {share:.0%} |")
     lines += ["", "Training, samples/s (skvae's epochs alone: the sum of its history's `dur`):", "",
               "| architecture | precision | hand loop | skvae fit | skvae epochs only |", "|:--|:--|--:|--:|--:|"]
-    for arch in ARCHITECTURES:
+    for arch in measured:
         for precision in PRECISIONS:
             sub = table[(table.benchmark == "training") & (table.architecture == arch) & (table.precision == precision)]
             rate = sub.set_index(sub.setting.str.split(" (", regex=False).str[0]).value
@@ -515,7 +520,7 @@ def markdown(table, info, command):
                      f">= {row.target} | {row.met} |")
     lines += ["", "Precision effect (test rows; a model trained in float32, run in each precision with the same "
               "weights, and the same model trained in bf16):", ""]
-    for arch in ARCHITECTURES:
+    for arch in measured:
         e = table[(table.benchmark == "precision effect") & (table.architecture == arch)].set_index("setting").value
         lines.append(
             f"* {arch} ({e['epochs of the compared models']:.0f} epochs): max latent |bf16 - fp32| "
@@ -531,11 +536,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
     parser.add_argument("--output", type=Path, default=HERE / "results", help="folder for roofline.csv/.md")
+    parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES),
+                        help="architectures to measure (default: all)")
     args = parser.parse_args(argv)
-    table, info = run(args.quick)
+    table, info = run(args.quick, args.architectures)
     args.output.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.output / "roofline.csv", index=False)
     command = "python benchmarks/roofline.py" + (" --quick" if args.quick else "")
+    if args.architectures != list(ARCHITECTURES):
+        command += " --architectures " + " ".join(args.architectures)
     text = markdown(table, info, command)
     (args.output / "roofline.md").write_text(text)
     print()

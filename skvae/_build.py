@@ -5,12 +5,14 @@ first ``partial_fit``, or ``load``) needs a new network; the functions here
 read the estimator's parameters and never change the estimator.
 """
 
+import inspect
 from numbers import Integral
 
 import numpy as np
 import torch
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from ._net import DisentangledVAENet
 from .losses import DisentangledVAELoss
@@ -24,7 +26,7 @@ from .modules import (
     build_seeded,
 )
 
-__all__ = ["OPTIMIZERS", "build_net", "check_precision", "image_shape_of", "resolve_device"]
+__all__ = ["OPTIMIZERS", "build_net", "check_precision", "image_shape_of", "optimizer_params", "resolve_device"]
 
 #: The optimizers ``optimizer`` may name.
 OPTIMIZERS = {
@@ -33,6 +35,25 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+
+
+def optimizer_params(optimizer, device):
+    """Keyword arguments for the optimizer that ``optimizer`` names.
+
+    A built-in optimizer named by a string runs as one fused kernel where
+    torch has one for its class and ``device``: torch's default CPU Adam
+    updates each parameter tensor in its own series of small operations,
+    the largest cost of a training step of the default MLP besides the
+    matrix products (``benchmarks/RESULTS.md``, "Roofline"). An optimizer
+    class passed by the user runs with torch's defaults for that class.
+    """
+    if not isinstance(optimizer, str):
+        return {}
+    supports_fused = "fused" in inspect.signature(OPTIMIZERS[optimizer]).parameters
+    # The devices with fused kernels grew with torch's versions (CUDA only
+    # before 2.4, then the CPU): asked of torch, not assumed.
+    fused_devices = _get_fused_kernels_supported_devices()
+    return {"fused": True} if supports_fused and device.type in fused_devices else {}
 
 
 def resolve_device(device):
@@ -160,6 +181,7 @@ def build_net(estimator, n_features, n_classes, device, seed, training_params, c
             estimator.reconstruction_, estimator.kl, estimator.beta, estimator.class_prior_means_, class_pairs
         ),
         optimizer=OPTIMIZERS.get(estimator.optimizer, estimator.optimizer),
+        **{f"optimizer__{name}": value for name, value in optimizer_params(estimator.optimizer, device).items()},
         train_split=split,
         callbacks=callbacks,
         device=device,

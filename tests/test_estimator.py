@@ -79,11 +79,16 @@ def test_history_records_every_term(fitted):
                 "train_accuracy", "classification_weight"):
         values = history[:, key]
         assert len(values) == 8 and np.all(np.isfinite(values)), key
-    # The default schedule decays from its start toward its floor.
+    # The default schedule decays from its start toward its floor; an
+    # epoch records the mean weight of its steps, weighted by batch size.
     schedule = fitted.classification_weight
     weights = history[:, "classification_weight"]
-    assert weights[-1] < 0.5 * max(weights)
-    assert schedule.end <= weights[-1] < schedule.end + 0.1 * (schedule.start - schedule.end)
+    assert weights[-1] < max(weights)
+    total = fitted.net_.total_steps_
+    sizes = history[-1, "batches", :, "train_batch_size"]
+    expected = np.average([schedule(step, total) for step in range(total - len(sizes), total)], weights=sizes)
+    np.testing.assert_allclose(weights[-1], expected, rtol=1e-6)
+    assert schedule.end <= weights[-1] < schedule.start
 
 
 def test_warmup_trains_reconstruction_only(digits):

@@ -46,8 +46,8 @@ def test_panel_values_are_sane(quick_panel):
     assert (table.fit_s > 0).all()
     assert (table.recon_mse > 0).all() and (table.plain_recon_mse > 0).all()
     assert np.allclose(table.recon_ratio, table.recon_mse / table.plain_recon_mse)
-    # max_epochs="auto": round(3700 / sqrt(n_train)) epochs, within [10, 300].
-    expected = np.clip(np.round(3700 / np.sqrt(table.n_train)), 10, 300).astype(int)
+    # max_epochs="auto": round(4025 / sqrt(n_train)) epochs, within [10, 300].
+    expected = np.clip(np.round(4025 / np.sqrt(table.n_train)), 10, 300).astype(int)
     assert list(table.max_epochs_) == list(expected)
 
 
