@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
-from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from ._net import DisentangledVAENet
 from .losses import DisentangledVAELoss
@@ -51,7 +50,12 @@ def optimizer_params(optimizer, device):
         return {}
     supports_fused = "fused" in inspect.signature(OPTIMIZERS[optimizer]).parameters
     # The devices with fused kernels grew with torch's versions (CUDA only
-    # before 2.4, then the CPU): asked of torch, not assumed.
+    # before 2.4, then the CPU): asked of torch, not assumed. torch says it
+    # only privately; a torch without that function gets no fused kernels.
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:
+        return {}
     fused_devices = _get_fused_kernels_supported_devices()
     return {"fused": True} if supports_fused and device.type in fused_devices else {}
 
