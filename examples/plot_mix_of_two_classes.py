@@ -33,7 +33,7 @@ FAST = os.environ.get("SKVAE_EXAMPLES_FAST") == "1"
 # Default parameters, seed 0. The dotted line of the display marks where
 # the classifier gives "0" and "8" the same probability; the dashed curve
 # is the most probable third digit. Here the path from "0" to "8" crosses
-# the region of the "5" (p(5) = 0.76 where p(0) = p(8)): the decoded images
+# the region of the "5" (p(5) = 0.89 where p(0) = p(8)): the decoded images
 # turn into a "5" before they become an "8".
 from sklearn.model_selection import train_test_split
 
@@ -74,9 +74,9 @@ report(plain)
 # means of the two digits are taught to the latent classifier as "0" or "8"
 # while it trains (:func:`skvae.losses.border_loss`): the encoder moves the
 # two digits side by side, with no third digit between them. Seed 0: the
-# head's test accuracy stays where it was (0.956 against 0.939 without the
+# head's test accuracy stays where it was (0.939 against 0.942 without the
 # request), and the path now goes from "0" straight into "8" (p(0) = p(8) =
-# 0.49 at the border, no other digit above 0.01): the images in between
+# 0.50 at the border, no other digit above 0.01): the images in between
 # are the mixes.
 #
 # Not every set of requests can be met: in 2-D the requested pairs must form
