@@ -119,3 +119,17 @@ def test_borders_benchmark_judges_the_requested_pair(tmp_path):
         assert met == float(set(path) <= {"0", "8"})
     assert table.border_share.between(0, 1).all() and table.head_acc.between(0, 1).all()
     assert "border_share" in out
+
+
+def test_front_benchmark_marks_the_front_and_checks_goals(tmp_path):
+    out = run_benchmark("front.py", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "front.csv")
+    assert list(table.method) == ["plain VAE", "skvae", "skvae", "original recipe"]
+    assert table.recon_ratio.iloc[0] == 1.0
+    assert np.allclose(table.recon_ratio, table.recon_mse / table.recon_mse.iloc[0])
+    # Only skvae rows can be on the front, and at least one of them is.
+    assert not table[table.method != "skvae"].on_front.any() and table.on_front.any()
+    goals = pd.read_csv(tmp_path / "front_goals.csv")
+    assert list(goals.goal) == ["front dominates original recipe", "default on the front, recon <= 1.05x plain"]
+    assert (tmp_path / "front.png").stat().st_size > 10_000
+    assert "front dominates" in out
