@@ -347,6 +347,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "verbose": ["verbose"],
         "callbacks": [list, None],
         "unlabeled_label": [Integral, str, None],
+        "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
+        "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "precision": [StrOptions({"32", "bf16-mixed"})],
     }
 
@@ -377,6 +379,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         verbose=0,
         callbacks=None,
         unlabeled_label=None,
+        unlabeled_weight=1.0,
+        pseudo_label_threshold=0.95,
         precision="32",
     ):
         self.n_components = n_components
@@ -403,6 +407,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.verbose = verbose
         self.callbacks = callbacks
         self.unlabeled_label = unlabeled_label
+        self.unlabeled_weight = unlabeled_weight
+        self.pseudo_label_threshold = pseudo_label_threshold
         self.precision = precision
 
     def set_params(self, **params):
@@ -758,6 +764,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             "max_epochs": self.max_epochs_,
             "batch_size": self.batch_size,
             "verbose": int(self.verbose),
+            "unlabeled_weight": self.unlabeled_weight,
+            "pseudo_label_threshold": self.pseudo_label_threshold,
         }
 
     def _net_training_params(self):

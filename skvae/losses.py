@@ -14,6 +14,7 @@ __all__ = [
     "DisentangledVAELoss",
     "classification_loss",
     "kl_divergence",
+    "pseudo_labels",
     "reconstruction_loss",
 ]
 
@@ -88,6 +89,31 @@ def classification_loss(logits, y):
     return F.cross_entropy(logits[labelled], y[labelled])
 
 
+def pseudo_labels(teacher_logits, y, threshold):
+    """Confident predictions of the head on the unlabelled samples.
+
+    Parameters
+    ----------
+    teacher_logits : Tensor of shape (n_samples, n_classes)
+        The head's logits at the latent means (no sampling noise), without
+        gradient: the weakly perturbed view of each sample.
+    y : Tensor of shape (n_samples,)
+        Class indices, ``-1`` for an unlabelled sample.
+    threshold : float
+        Smallest probability of the predicted class that makes it a
+        pseudo-label.
+
+    Returns
+    -------
+    pseudo : Tensor of shape (n_samples,)
+        The predicted class of every unlabelled sample whose top probability
+        reaches ``threshold``, and -1 for the others and for labelled
+        samples.
+    """
+    confidence, predicted = torch.softmax(teacher_logits, dim=1).max(dim=1)
+    return torch.where((y < 0) & (confidence >= threshold), predicted, torch.full_like(y, -1))
+
+
 class DisentangledVAELoss(nn.Module):
     """Weighted sum of reconstruction, KL and latent-classification losses.
 
@@ -128,11 +154,28 @@ class DisentangledVAELoss(nn.Module):
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
-    def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0):
-        """All loss terms as a dict; ``"loss"`` is the weighted total."""
+    def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0, pseudo=None, unlabeled_weight=0.0):
+        """All loss terms as a dict; ``"loss"`` is the weighted total.
+
+        ``pseudo`` (from :func:`pseudo_labels`) holds the pseudo-labels of
+        unlabelled samples, -1 elsewhere. A pseudo-labelled sample gets the
+        prior of its pseudo-class, and the head's cross-entropy against it,
+        summed over the pseudo-labelled samples and divided by the number of
+        unlabelled ones, is the ``"unlabeled"`` term, weighted
+        ``unlabeled_weight * classification_weight``: it grows as the head
+        grows confident, with no warm-up of its own.
+        """
         output, mu, logvar, logits = outputs
         recon = reconstruction_loss(output, X, self.reconstruction)
-        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y))
+        prior_y = y if pseudo is None else torch.where(pseudo >= 0, pseudo, y)
+        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, prior_y))
         clf = classification_loss(logits, y)
         total = recon + kl_weight * self.beta * kl + classification_weight * clf
-        return {"loss": total, "reconstruction": recon, "kl": kl, "classification": clf}
+        terms = {"loss": total, "reconstruction": recon, "kl": kl, "classification": clf}
+        if pseudo is not None:
+            confident = pseudo >= 0
+            share = confident.sum() / (y < 0).sum().clamp(min=1)
+            unlabeled = classification_loss(logits, pseudo) * share
+            terms["loss"] = total + unlabeled_weight * classification_weight * unlabeled
+            terms["unlabeled"] = unlabeled
+        return terms
