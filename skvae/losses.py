@@ -114,6 +114,22 @@ def pseudo_labels(teacher_logits, y, threshold):
     return torch.where((y < 0) & (confidence >= threshold), predicted, torch.full_like(y, -1))
 
 
+def class_balance_loss(logits, y):
+    """KL divergence of the labelled rows' class frequencies from the head's
+    mean prediction on the unlabelled rows of a batch.
+
+    Without it, a head that learns from its own predictions can give every
+    unlabelled sample one class. The frequencies are counted with one extra
+    sample per class, so that a class missing from a batch's labelled rows
+    is not forbidden.
+    """
+    n_classes = logits.shape[1]
+    counts = torch.bincount(y[y >= 0], minlength=n_classes).float() + 1
+    target = counts / counts.sum()
+    mean_q = torch.softmax(logits[y < 0], dim=1).mean(dim=0)
+    return (target * (target.log() - mean_q.clamp(min=1e-8).log())).sum()
+
+
 class DisentangledVAELoss(nn.Module):
     """Weighted sum of reconstruction, KL and latent-classification losses.
 
@@ -154,6 +170,30 @@ class DisentangledVAELoss(nn.Module):
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
+    def marginal_kl(self, mu, logvar, logits, y):
+        """KL term with the class of unlabelled samples marginalised out.
+
+        A labelled sample's KL is to its class's prior; an unlabelled
+        sample's is the head's expectation of the KL to each class's prior
+        minus the entropy of the head's prediction (M2, Kingma et al. 2014,
+        with a uniform class prior): the head learns which class region the
+        code lies in, and the code moves toward the classes the head
+        predicts.
+        """
+        centers = self.centers.to(mu.device)
+        n_samples, n_classes = len(mu), len(centers)
+        per_class = kl_divergence(
+            mu.repeat_interleave(n_classes, 0),
+            logvar.repeat_interleave(n_classes, 0),
+            self.kl,
+            center=centers.repeat(n_samples, 1),
+            reduction="none",
+        ).view(n_samples, n_classes)
+        log_q = torch.log_softmax(logits, dim=1)
+        unlabeled = (log_q.exp() * (per_class + log_q)).sum(dim=1)
+        labeled = per_class.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
+        return torch.where(y >= 0, labeled, unlabeled).mean()
+
     def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0, pseudo=None, unlabeled_weight=0.0):
         """All loss terms as a dict; ``"loss"`` is the weighted total.
 
@@ -167,15 +207,17 @@ class DisentangledVAELoss(nn.Module):
         """
         output, mu, logvar, logits = outputs
         recon = reconstruction_loss(output, X, self.reconstruction)
-        prior_y = y if pseudo is None else torch.where(pseudo >= 0, pseudo, y)
-        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, prior_y))
+        if pseudo is None or self.centers is None:
+            kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y))
+        else:
+            kl = self.marginal_kl(mu, logvar, logits, y)
         clf = classification_loss(logits, y)
         total = recon + kl_weight * self.beta * kl + classification_weight * clf
         terms = {"loss": total, "reconstruction": recon, "kl": kl, "classification": clf}
         if pseudo is not None:
             confident = pseudo >= 0
             share = confident.sum() / (y < 0).sum().clamp(min=1)
-            unlabeled = classification_loss(logits, pseudo) * share
+            unlabeled = classification_loss(logits, pseudo) * share + class_balance_loss(logits, y)
             terms["loss"] = total + unlabeled_weight * classification_weight * unlabeled
             terms["unlabeled"] = unlabeled
         return terms
