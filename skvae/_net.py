@@ -244,7 +244,7 @@ class DisentangledVAENet(NeuralNet):
         seed=0,
         precision="32",
         unlabeled_weight=1.0,
-        pseudo_label_threshold=0.95,
+        pseudo_label_threshold=0.8,
         **kwargs,
     ):
         kwargs.setdefault("dataset", TensorBatchDataset)

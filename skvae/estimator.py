@@ -380,7 +380,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         callbacks=None,
         unlabeled_label=None,
         unlabeled_weight=1.0,
-        pseudo_label_threshold=0.95,
+        pseudo_label_threshold=0.8,
         precision="32",
     ):
         self.n_components = n_components
