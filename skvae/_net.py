@@ -98,7 +98,7 @@ class LabeledInEveryBatch(torch.utils.data.Sampler):
     labeled : Tensor of shape (n_samples,), dtype bool
         Which rows are labelled; both kinds must be present.
     batch_size : int
-        Rows per batch.
+        Rows per batch, at least 2.
     generator : torch.Generator
         Source of the shuffles.
     """
@@ -123,8 +123,8 @@ class LabeledInEveryBatch(torch.utils.data.Sampler):
 
     def __iter__(self):
         n_unlabeled = self.batch_size - self.n_labeled
-        labeled = self._stream(self.labeled, self.n_batches * self.n_labeled).view(self.n_batches, -1)
-        unlabeled = self._stream(self.unlabeled, self.n_batches * n_unlabeled).view(self.n_batches, -1)
+        labeled = self._stream(self.labeled, self.n_batches * self.n_labeled).view(self.n_batches, self.n_labeled)
+        unlabeled = self._stream(self.unlabeled, self.n_batches * n_unlabeled).view(self.n_batches, n_unlabeled)
         for batch in torch.cat([labeled, unlabeled], dim=1):
             yield batch.tolist()
 
@@ -381,7 +381,9 @@ class DisentangledVAENet(NeuralNet):
         kwargs = self.get_params_for("iterator_train")
         kwargs.setdefault("batch_size", self.batch_size)
         labeled = _labels_of(dataset) >= 0
-        if self.module_.classifier is not None and bool(labeled.any()) and not bool(labeled.all()):
+        partly = bool(labeled.any()) and not bool(labeled.all())
+        # A batch of one row cannot hold both kinds: it keeps the plain shuffle.
+        if self.module_.classifier is not None and partly and kwargs["batch_size"] > 1:
             # Partly labelled: batches that always carry labelled rows.
             kwargs["batch_sampler"] = LabeledInEveryBatch(labeled, kwargs.pop("batch_size"), self._shuffle_generator)
             kwargs.pop("shuffle", None)

@@ -255,10 +255,34 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         epoch.
     unlabeled_label : int or str, default=None
         Value of ``y`` that marks an unlabeled sample, e.g. ``-1`` as in
-        scikit-learn's semi-supervised estimators. Unlabeled samples train
-        the reconstruction and KL terms only; the classification term uses
-        the labeled ones, and ``classes_`` leaves the marker out. None
-        means every value of ``y`` is a class label.
+        scikit-learn's semi-supervised estimators; ``classes_`` leaves the
+        marker out. None means every value of ``y`` is a class label. When
+        ``y`` holds both labeled and unlabeled samples, training is
+        semi-supervised: every batch carries labeled samples (a quarter of
+        the batch, or their share of the data when larger, drawn in turn
+        from all of them), and the unlabeled samples train the latent
+        classifier too -- an unlabeled sample the classifier is sure of at
+        its latent mean (``pseudo_label_threshold``) becomes an example of
+        that class for the classifier at its sampled latent code, and a term
+        keeps the classifier's mean prediction on the unlabeled samples
+        close to the labeled samples' class frequencies, so that it cannot
+        give them all one class. With class anchoring (``class_spacing``)
+        an unlabeled sample's prior is the classifier's mixture of the class
+        priors (marginalised as in the M2 model of Kingma et al., 2014)
+        instead of ``N(0, I)``. Fully labeled data trains exactly as
+        without ``unlabeled_label``.
+    unlabeled_weight : float, default=1.0
+        Weight of the unlabeled samples' classifier terms (pseudo-labels and
+        class balance), relative to ``classification_weight`` at every step:
+        it follows the schedule and the warm-up. The pseudo-label term is
+        the cross-entropy summed over the pseudo-labeled samples and divided
+        by the number of unlabeled ones, so it grows as the classifier grows
+        confident, and means the same at any label fraction. 0 leaves the
+        classifier to the labeled samples (the batches still carry them).
+    pseudo_label_threshold : float, default=0.8
+        Smallest probability the latent classifier must give its predicted
+        class at an unlabeled sample's latent mean for that class to become
+        the sample's pseudo-label; 1.0 gives (almost) none.
     precision : {"32", "bf16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and
@@ -437,7 +461,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             Class labels (ints or strings). None trains a plain VAE, which
             can transform and decode but not predict. With
             ``unlabeled_label`` set, samples carrying that value count as
-            unlabeled: they train the VAE but not the latent classifier.
+            unlabeled and training is semi-supervised (see
+            ``unlabeled_label``).
 
         Returns
         -------
