@@ -12,6 +12,7 @@ from torch import nn
 
 __all__ = [
     "DisentangledVAELoss",
+    "class_balance_loss",
     "classification_loss",
     "kl_divergence",
     "pseudo_labels",
