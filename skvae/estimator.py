@@ -309,7 +309,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     history_ : skorch.History
         Per-epoch record: ``train_loss``, ``train_reconstruction``,
         ``train_kl``, ``train_classification``, ``train_accuracy``,
-        ``classification_weight`` (mean over the epoch's steps), ``dur``.
+        ``classification_weight`` (mean over the epoch's steps), ``dur``;
+        in a semi-supervised fit also ``train_unlabeled``, the unlabeled
+        samples' classifier terms (see ``unlabeled_weight``).
     reconstruction_ : {"bce", "mse"}
         The reconstruction loss the network was trained with (resolves
         ``reconstruction="auto"``).
