@@ -21,9 +21,10 @@ on the test rows:
 
 Every result row is appended to a JSON-lines file as it is measured, so an
 interrupted run keeps what it measured; the Markdown tables (results and the
-issue's goals) are printed at the end, or from the file with ``--report``.
+issue's goals) are printed at the end, or from the file with ``--report``
+(several runs' files concatenated report together).
 
-    python benchmarks/semi_supervised.py [--datasets digits mnist] [--seeds 3] [--quick]
+    python benchmarks/semi_supervised.py [--datasets digits mnist] [--seeds 3] [--first-seed 0] [--quick]
         [--out benchmarks/results/semi_supervised.jsonl] [--report]
 """
 
@@ -187,7 +188,8 @@ def report(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "mnist"])
-    parser.add_argument("--seeds", type=int, default=3, help="random states 0, 1, ...: label subset and model")
+    parser.add_argument("--seeds", type=int, default=3, help="number of random states: label subset and model")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first random state")
     parser.add_argument("--quick", action="store_true", help="3 epochs, 1 seed: a smoke test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON-lines file of the result rows")
     parser.add_argument("--report", action="store_true", help="only print the tables of --out")
@@ -203,7 +205,7 @@ def main():
 
         for dataset in args.datasets:
             data = load_dataset(dataset)
-            seeds, max_epochs = range(args.seeds), None
+            seeds, max_epochs = range(args.first_seed, args.first_seed + args.seeds), None
             if args.quick:
                 seeds, max_epochs = range(1), 3
             for seed in seeds:
