@@ -159,7 +159,7 @@ def report(rows):
                     f"{np.mean([r['fit_s'] for r in group]):.1f} | {len(group)} |"
                 )
         lines.append("")
-    lines += ["### Goals (3-seed means where 3 seeds ran)", "", "| goal | data | labels | skvae | reference | met |",
+    lines += ["### Goals (means over the seeds run: the *seeds* column above)", "", "| goal | data | labels | skvae | reference | met |",
               "|---|---|---|---|---|---|"]
 
     def goal(text, dataset, fraction, dim, method, ref_dim=None):
@@ -175,12 +175,11 @@ def report(rows):
             if fraction >= 0.1:
                 goal("2-D head >= LabelSpreading", dataset, fraction, 2, "LabelSpreading")
     recon = [r for r in rows if r["method"] == "skvae" and r["fraction"] < 1]
-    if recon:
-        worst = max(recon, key=lambda r: r["recon_ratio"])
+    for key in dict.fromkeys((r["dataset"], r["dim"], r["fraction"]) for r in recon):
+        ratio = np.mean([r["recon_ratio"] for r in recon if (r["dataset"], r["dim"], r["fraction"]) == key])
         lines.append(
-            f"| recon within 5% of the 100% model | all | 1%, 10% | worst ratio {worst['recon_ratio']:.3f} "
-            f"({worst['dataset']}, {worst['dim']}-D, {worst['fraction']:.0%}, seed {worst['seed']}) | 1.05 | "
-            f"{'met' if worst['recon_ratio'] <= 1.05 else '**missed**'} |"
+            f"| {key[1]}-D recon within 5% of the 100% model's | {key[0]} | {key[2]:.0%} | ratio {ratio:.3f} | "
+            f"1.05 | {'met' if ratio <= 1.05 else '**missed**'} |"
         )
     return "\n".join(lines)
 
