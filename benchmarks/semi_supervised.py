@@ -25,7 +25,7 @@ issue's goals) are printed at the end, or from the file with ``--report``
 (several runs' files concatenated report together).
 
     python benchmarks/semi_supervised.py [--datasets digits mnist] [--seeds 3] [--first-seed 0] [--quick]
-        [--out benchmarks/results/semi_supervised.jsonl] [--report]
+        [--output benchmarks/results/semi_supervised.jsonl] [--report]
 """
 
 import argparse
@@ -194,16 +194,16 @@ def main():
     parser.add_argument("--seeds", type=int, default=3, help="number of random states: label subset and model")
     parser.add_argument("--first-seed", type=int, default=0, help="the first random state")
     parser.add_argument("--quick", action="store_true", help="3 epochs, 1 seed: a smoke test")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON-lines file of the result rows")
-    parser.add_argument("--report", action="store_true", help="only print the tables of --out")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUT, help="JSON-lines file of the result rows")
+    parser.add_argument("--report", action="store_true", help="only print the tables of --output")
     args = parser.parse_args()
     if not args.report:
         torch.set_num_threads(1)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text("")
 
         def write(row):
-            with args.out.open("a") as f:
+            with args.output.open("a") as f:
                 f.write(json.dumps(row) + "\n")
 
         for dataset in args.datasets:
@@ -213,7 +213,7 @@ def main():
                 seeds, max_epochs = range(1), 3
             for seed in seeds:
                 run_seed(dataset, data, seed, max_epochs, write)
-    rows = [json.loads(line) for line in args.out.read_text().splitlines() if line]
+    rows = [json.loads(line) for line in args.output.read_text().splitlines() if line]
     print(f"torch {torch.__version__}, 1 thread; skvae defaults except n_components and random_state")
     print()
     print(report(rows))

@@ -1,4 +1,6 @@
-"""Smoke test of the benchmark suite: ``benchmarks/run_all.py --quick``."""
+"""Smoke tests of the benchmarks: ``benchmarks/run_all.py --quick`` and ``semi_supervised.py --quick``."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -105,3 +107,19 @@ def test_speed_table_and_report(quick_run):
     for number in speed.value:
         assert f"{number:,.2f}" in speed_section, number
         assert f"{number:,.2f}" in stdout, number
+
+
+def test_semi_supervised_quick_run_reports_every_method_and_goal(tmp_path):
+    out = tmp_path / "semi_supervised.jsonl"
+    stdout = run_benchmark("semi_supervised.py", "--quick", "--datasets", "digits", out=out)
+
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {row["method"] for row in rows} == {
+        "skvae", "plain VAE + LogReg", "LabelSpreading", "SelfTraining(SVC)", "LogReg (labeled pixels)"
+    }
+    assert {(row["fraction"], row["dim"]) for row in rows if row["method"] == "skvae"} == {
+        (fraction, dim) for fraction in (0.01, 0.1, 1.0) for dim in (2, 8)
+    }
+    for goal in ("8-D head >= LabelSpreading", "2-D head >= plain VAE + LogReg", "2-D head >= LabelSpreading",
+                 "recon within 5% of the 100% model's"):
+        assert goal in stdout
