@@ -193,8 +193,8 @@ class DisentangledVAENet(NeuralNet):
         Forward passes in float32, or under bfloat16 autocast (weights,
         optimizer state and loss stay float32).
     unlabeled_weight : float
-        Weight of the pseudo-label term of unlabelled rows, relative to the
-        classification weight; 0 gives unlabelled rows to the VAE only.
+        Weight of the unlabelled rows' head terms (pseudo-labels and class
+        balance), relative to the classification weight.
     pseudo_label_threshold : float
         Smallest head probability at the latent mean that makes an
         unlabelled row's predicted class its pseudo-label.

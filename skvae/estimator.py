@@ -223,8 +223,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``max_epochs`` epochs. The schedule's horizon stays the one set when
         the network was built; to train longer, raise ``max_epochs``: the
         extra epochs use the schedule's final weight. ``max_epochs``,
-        ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``
-        and ``verbose`` may change between fits; the parameters that shape
+        ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``,
+        ``unlabeled_weight``, ``pseudo_label_threshold`` and ``verbose`` may
+        change between fits; the parameters that shape
         the network, its loss, its optimizer, its device, its callbacks and
         early stopping may not, and neither may the number of features or
         the classes of the data.
@@ -277,8 +278,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         it follows the schedule and the warm-up. The pseudo-label term is
         the cross-entropy summed over the pseudo-labeled samples and divided
         by the number of unlabeled ones, so it grows as the classifier grows
-        confident, and means the same at any label fraction. 0 leaves the
-        classifier to the labeled samples (the batches still carry them).
+        confident, and means the same at any label fraction. 0 turns both
+        terms off (the batches still carry labeled samples, and with class
+        anchoring the unlabeled samples' marginalised prior still reaches
+        the classifier).
     pseudo_label_threshold : float, default=0.8
         Smallest probability the latent classifier must give its predicted
         class at an unlabeled sample's latent mean for that class to become

@@ -198,13 +198,14 @@ class DisentangledVAELoss(nn.Module):
     def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0, pseudo=None, unlabeled_weight=0.0):
         """All loss terms as a dict; ``"loss"`` is the weighted total.
 
-        ``pseudo`` (from :func:`pseudo_labels`) holds the pseudo-labels of
-        unlabelled samples, -1 elsewhere. A pseudo-labelled sample gets the
-        prior of its pseudo-class, and the head's cross-entropy against it,
-        summed over the pseudo-labelled samples and divided by the number of
-        unlabelled ones, is the ``"unlabeled"`` term, weighted
-        ``unlabeled_weight * classification_weight``: it grows as the head
-        grows confident, with no warm-up of its own.
+        ``pseudo`` (from :func:`pseudo_labels`), given for a batch with
+        unlabelled samples, holds their pseudo-labels, -1 elsewhere. The
+        head's cross-entropy against them, summed over the pseudo-labelled
+        samples and divided by the number of unlabelled ones (so that it
+        grows as the head grows confident, with no warm-up of its own), plus
+        :func:`class_balance_loss`, is the ``"unlabeled"`` term, weighted
+        ``unlabeled_weight * classification_weight``. With class centres,
+        the KL term is then :meth:`marginal_kl`.
         """
         output, mu, logvar, logits = outputs
         recon = reconstruction_loss(output, X, self.reconstruction)
