@@ -30,11 +30,17 @@ from skorch.history import History
 from skorch.utils import to_tensor
 
 from .exceptions import DivergenceError
+from .losses import pseudo_labels
 from .schedules import check_schedule
 
-__all__ = ["DisentangledVAENet", "TensorBatchDataset"]
+__all__ = ["DisentangledVAENet", "LabeledInEveryBatch", "TensorBatchDataset"]
 
 LOSS_TERMS = ("reconstruction", "kl", "classification")
+
+# Share of every semi-supervised batch given to labelled rows (unless the
+# data hold more): with 1% labels a plain shuffle puts about one labelled
+# row in a batch of 128, too few for the head to learn from.
+LABELED_SHARE = 0.25
 
 
 class TensorBatchDataset(torch.utils.data.Dataset):
@@ -66,6 +72,61 @@ class TensorBatchDataset(torch.utils.data.Dataset):
         # The DataLoader's batch fetch protocol: one gather per batch.
         index = torch.as_tensor(indices, dtype=torch.int64)
         return self.X[index], self.y[index]
+
+
+def _labels_of(dataset):
+    """The class indices of a training dataset: a TensorBatchDataset or a
+    ``Subset`` of one (the training part of a validation split)."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        return _labels_of(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.int64)]
+    return dataset.y
+
+
+class LabeledInEveryBatch(torch.utils.data.Sampler):
+    """Batches of partly labelled data that all carry labelled rows.
+
+    An epoch has as many batches as a plain shuffle of the data would
+    (``ceil(n_samples / batch_size)``), so the schedule's horizon means the
+    same. Each batch holds ``n_labeled`` labelled rows, the labelled share of
+    the data or ``LABELED_SHARE``, whichever is larger (at most all of them),
+    drawn in turn from reshuffled passes over the labelled rows, so that every
+    labelled row is seen about equally often; the rest of the batch are
+    unlabelled rows, likewise.
+
+    Parameters
+    ----------
+    labeled : Tensor of shape (n_samples,), dtype bool
+        Which rows are labelled; both kinds must be present.
+    batch_size : int
+        Rows per batch, at least 2.
+    generator : torch.Generator
+        Source of the shuffles.
+    """
+
+    def __init__(self, labeled, batch_size, generator):
+        self.labeled = torch.nonzero(labeled).flatten()
+        self.unlabeled = torch.nonzero(~labeled).flatten()
+        self.batch_size = batch_size
+        self.generator = generator
+        share = max(len(self.labeled) / len(labeled), LABELED_SHARE)
+        self.n_labeled = min(max(round(share * batch_size), 1), batch_size - 1, len(self.labeled))
+        self.n_batches = math.ceil(len(labeled) / batch_size)
+
+    def __len__(self):
+        return self.n_batches
+
+    def _stream(self, rows, n):
+        """``n`` of ``rows``, in reshuffled passes over all of them."""
+        passes = math.ceil(n / len(rows))
+        order = torch.cat([rows[torch.randperm(len(rows), generator=self.generator)] for _ in range(passes)])
+        return order[:n]
+
+    def __iter__(self):
+        n_unlabeled = self.batch_size - self.n_labeled
+        labeled = self._stream(self.labeled, self.n_batches * self.n_labeled).view(self.n_batches, self.n_labeled)
+        unlabeled = self._stream(self.unlabeled, self.n_batches * n_unlabeled).view(self.n_batches, n_unlabeled)
+        for batch in torch.cat([labeled, unlabeled], dim=1):
+            yield batch.tolist()
 
 
 def collate_batch(batch):
@@ -131,6 +192,12 @@ class DisentangledVAENet(NeuralNet):
     precision : {"32", "bf16-mixed"}
         Forward passes in float32, or under bfloat16 autocast (weights,
         optimizer state and loss stay float32).
+    unlabeled_weight : float
+        Weight of the unlabelled rows' head terms (pseudo-labels and class
+        balance), relative to the classification weight.
+    pseudo_label_threshold : float
+        Smallest head probability at the latent mean that makes an
+        unlabelled row's predicted class its pseudo-label.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 
@@ -168,7 +235,17 @@ class DisentangledVAENet(NeuralNet):
     """
 
     def __init__(
-        self, module, criterion, *args, classification_weight, warmup_steps=0, seed=0, precision="32", **kwargs
+        self,
+        module,
+        criterion,
+        *args,
+        classification_weight,
+        warmup_steps=0,
+        seed=0,
+        precision="32",
+        unlabeled_weight=1.0,
+        pseudo_label_threshold=0.8,
+        **kwargs,
     ):
         kwargs.setdefault("dataset", TensorBatchDataset)
         kwargs.setdefault("iterator_train__shuffle", True)
@@ -179,14 +256,18 @@ class DisentangledVAENet(NeuralNet):
         self.warmup_steps = warmup_steps
         self.seed = seed
         self.precision = precision
+        self.unlabeled_weight = unlabeled_weight
+        self.pseudo_label_threshold = pseudo_label_threshold
 
     @property
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
         print_log = callbacks.pop()  # PrintLog must stay last to see every entry.
-        names = [f"{prefix}_{term}" for term in LOSS_TERMS for prefix in ("train", "valid")]
+        terms = list(LOSS_TERMS)
         if self.module.classifier is not None:
-            names += ["train_accuracy", "valid_accuracy"]
+            # "unlabeled" is recorded by batches that hold unlabelled rows only.
+            terms += ["unlabeled", "accuracy"]
+        names = [f"{prefix}_{term}" for term in terms for prefix in ("train", "valid")]
         if self.criterion.class_pairs is not None:
             names.append("train_border")  # a training term only
         for name in names:
@@ -300,6 +381,15 @@ class DisentangledVAENet(NeuralNet):
             return super().get_iterator(dataset, training=False)
         kwargs = self.get_params_for("iterator_train")
         kwargs.setdefault("batch_size", self.batch_size)
+        labeled = _labels_of(dataset) >= 0
+        partly = bool(labeled.any()) and not bool(labeled.all())
+        # A batch of one row cannot hold both kinds: it keeps the plain shuffle.
+        if self.module_.classifier is not None and partly and kwargs["batch_size"] > 1:
+            # Partly labelled: batches that always carry labelled rows.
+            kwargs["batch_sampler"] = LabeledInEveryBatch(labeled, kwargs.pop("batch_size"), self._shuffle_generator)
+            kwargs.pop("shuffle", None)
+            kwargs.pop("drop_last", None)
+            return self.iterator_train(dataset, **kwargs)
         return self.iterator_train(dataset, generator=self._shuffle_generator, **kwargs)
 
     def infer(self, x, **fit_params):
@@ -397,23 +487,29 @@ class DisentangledVAENet(NeuralNet):
         X = to_tensor(X, device=self.device)
         y_true = to_tensor(y_true, device=self.device)
         kl_weight, clf_weight = self.current_weights() if training else (1.0, 0.0)
-        # The border term trains the head, so it has a weight only while the
-        # head has one (after the warm-up, in training).
-        border_args = (
-            {"classifier": self.module_.classifier, "generator": self._noise_generator}
-            if training and clf_weight > 0
-            else {}
-        )
-        terms = self.criterion_(
-            y_pred, X, y_true, kl_weight=kl_weight, classification_weight=clf_weight, **border_args
-        )
+        extra = {}
+        logits = y_pred[3]
+        if training and clf_weight > 0:
+            # The border term trains the head, so it has a weight only while
+            # the head has one (after the warm-up, in training).
+            extra.update(classifier=self.module_.classifier, generator=self._noise_generator)
+        if training and logits is not None and bool((y_true < 0).any()):
+            # The head at the latent mean labels the rows it is sure of; the
+            # head at the sampled code (the noisier view) learns those labels.
+            with torch.no_grad(), self.autocast():
+                teacher = self.module_.classifier(y_pred[1].detach()).float()
+            extra.update(
+                pseudo=pseudo_labels(teacher, y_true, self.pseudo_label_threshold),
+                unlabeled_weight=self.unlabeled_weight,
+            )
+        terms = self.criterion_(y_pred, X, y_true, kl_weight=kl_weight, classification_weight=clf_weight, **extra)
         prefix = "train" if training else "valid"
         if training:
             self._check_finite(terms)
             self.history.record_batch("classification_weight", clf_weight)
-        for name in LOSS_TERMS + (("border",) if "border" in terms else ()):
-            self.history.record_batch(f"{prefix}_{name}", terms[name].item())
-        logits = y_pred[3]
+        for name in (*LOSS_TERMS, "unlabeled", "border"):
+            if name in terms:
+                self.history.record_batch(f"{prefix}_{name}", terms[name].item())
         labelled = y_true >= 0
         if logits is not None and bool(labelled.any()):
             correct = (logits[labelled].argmax(dim=1) == y_true[labelled]).float().mean()

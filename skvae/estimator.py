@@ -254,8 +254,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``max_epochs`` epochs. The schedule's horizon stays the one set when
         the network was built; to train longer, raise ``max_epochs``: the
         extra epochs use the schedule's final weight. ``max_epochs``,
-        ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``
-        and ``verbose`` may change between fits; the parameters that shape
+        ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``,
+        ``unlabeled_weight``, ``pseudo_label_threshold`` and ``verbose`` may
+        change between fits; the parameters that shape
         the network, its loss, its optimizer, its device, its callbacks and
         early stopping may not, and neither may the number of features or
         the classes of the data.
@@ -286,10 +287,36 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         epoch.
     unlabeled_label : int or str, default=None
         Value of ``y`` that marks an unlabeled sample, e.g. ``-1`` as in
-        scikit-learn's semi-supervised estimators. Unlabeled samples train
-        the reconstruction and KL terms only; the classification term uses
-        the labeled ones, and ``classes_`` leaves the marker out. None
-        means every value of ``y`` is a class label.
+        scikit-learn's semi-supervised estimators; ``classes_`` leaves the
+        marker out. None means every value of ``y`` is a class label. When
+        ``y`` holds both labeled and unlabeled samples, training is
+        semi-supervised: every batch carries labeled samples (a quarter of
+        the batch, or their share of the data when larger, drawn in turn
+        from all of them), and the unlabeled samples train the latent
+        classifier too -- an unlabeled sample the classifier is sure of at
+        its latent mean (``pseudo_label_threshold``) becomes an example of
+        that class for the classifier at its sampled latent code, and a term
+        keeps the classifier's mean prediction on the unlabeled samples
+        close to the labeled samples' class frequencies, so that it cannot
+        give them all one class. With class anchoring (``class_spacing``)
+        an unlabeled sample's prior is the classifier's mixture of the class
+        priors (marginalised as in the M2 model of Kingma et al., 2014)
+        instead of ``N(0, I)``. Fully labeled data trains exactly as
+        without ``unlabeled_label``.
+    unlabeled_weight : float, default=1.0
+        Weight of the unlabeled samples' classifier terms (pseudo-labels and
+        class balance), relative to ``classification_weight`` at every step:
+        it follows the schedule and the warm-up. The pseudo-label term is
+        the cross-entropy summed over the pseudo-labeled samples and divided
+        by the number of unlabeled ones, so it grows as the classifier grows
+        confident, and means the same at any label fraction. 0 turns both
+        terms off (the batches still carry labeled samples, and with class
+        anchoring the unlabeled samples' marginalised prior still reaches
+        the classifier).
+    pseudo_label_threshold : float, default=0.8
+        Smallest probability the latent classifier must give its predicted
+        class at an unlabeled sample's latent mean for that class to become
+        the sample's pseudo-label; 1.0 gives (almost) none.
     precision : {"32", "bf16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and
@@ -316,7 +343,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     history_ : skorch.History
         Per-epoch record: ``train_loss``, ``train_reconstruction``,
         ``train_kl``, ``train_classification``, ``train_accuracy``,
-        ``classification_weight`` (mean over the epoch's steps), ``dur``.
+        ``classification_weight`` (mean over the epoch's steps), ``dur``;
+        in a semi-supervised fit also ``train_unlabeled``, the unlabeled
+        samples' classifier terms (see ``unlabeled_weight``).
     reconstruction_ : {"bce", "mse"}
         The reconstruction loss the network was trained with (resolves
         ``reconstruction="auto"``).
@@ -379,6 +408,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "verbose": ["verbose"],
         "callbacks": [list, None],
         "unlabeled_label": [Integral, str, None],
+        "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
+        "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "precision": [StrOptions({"32", "bf16-mixed"})],
     }
 
@@ -410,6 +441,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         verbose=0,
         callbacks=None,
         unlabeled_label=None,
+        unlabeled_weight=1.0,
+        pseudo_label_threshold=0.8,
         precision="32",
     ):
         self.n_components = n_components
@@ -437,6 +470,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.verbose = verbose
         self.callbacks = callbacks
         self.unlabeled_label = unlabeled_label
+        self.unlabeled_weight = unlabeled_weight
+        self.pseudo_label_threshold = pseudo_label_threshold
         self.precision = precision
 
     def set_params(self, **params):
@@ -465,7 +500,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             Class labels (ints or strings). None trains a plain VAE, which
             can transform and decode but not predict. With
             ``unlabeled_label`` set, samples carrying that value count as
-            unlabeled: they train the VAE but not the latent classifier.
+            unlabeled and training is semi-supervised (see
+            ``unlabeled_label``).
 
         Returns
         -------
@@ -848,6 +884,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             "max_epochs": self.max_epochs_,
             "batch_size": self.batch_size,
             "verbose": int(self.verbose),
+            "unlabeled_weight": self.unlabeled_weight,
+            "pseudo_label_threshold": self.pseudo_label_threshold,
         }
 
     def _net_training_params(self):

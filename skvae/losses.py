@@ -22,8 +22,10 @@ N_BORDER_POINTS = 16
 __all__ = [
     "DisentangledVAELoss",
     "border_loss",
+    "class_balance_loss",
     "classification_loss",
     "kl_divergence",
+    "pseudo_labels",
     "reconstruction_loss",
 ]
 
@@ -132,6 +134,47 @@ def border_loss(classifier, mu, y, class_pairs, t):
     return total
 
 
+def pseudo_labels(teacher_logits, y, threshold):
+    """Confident predictions of the head on the unlabelled samples.
+
+    Parameters
+    ----------
+    teacher_logits : Tensor of shape (n_samples, n_classes)
+        The head's logits at the latent means (no sampling noise), without
+        gradient: the weakly perturbed view of each sample.
+    y : Tensor of shape (n_samples,)
+        Class indices, ``-1`` for an unlabelled sample.
+    threshold : float
+        Smallest probability of the predicted class that makes it a
+        pseudo-label.
+
+    Returns
+    -------
+    pseudo : Tensor of shape (n_samples,)
+        The predicted class of every unlabelled sample whose top probability
+        reaches ``threshold``, and -1 for the others and for labelled
+        samples.
+    """
+    confidence, predicted = torch.softmax(teacher_logits, dim=1).max(dim=1)
+    return torch.where((y < 0) & (confidence >= threshold), predicted, torch.full_like(y, -1))
+
+
+def class_balance_loss(logits, y):
+    """KL divergence of the labelled rows' class frequencies from the head's
+    mean prediction on the unlabelled rows of a batch.
+
+    Without it, a head that learns from its own predictions can give every
+    unlabelled sample one class. The frequencies are counted with one extra
+    sample per class, so that a class missing from a batch's labelled rows
+    is not forbidden.
+    """
+    n_classes = logits.shape[1]
+    counts = torch.bincount(y[y >= 0], minlength=n_classes).float() + 1
+    target = counts / counts.sum()
+    mean_q = torch.softmax(logits[y < 0], dim=1).mean(dim=0)
+    return (target * (target.log() - mean_q.clamp(min=1e-8).log())).sum()
+
+
 class DisentangledVAELoss(nn.Module):
     """Weighted sum of reconstruction, KL and latent-classification losses.
 
@@ -179,8 +222,53 @@ class DisentangledVAELoss(nn.Module):
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
-    def forward(self, outputs, X, y, *, kl_weight=1.0, classification_weight=0.0, classifier=None, generator=None):
+    def marginal_kl(self, mu, logvar, logits, y):
+        """KL term with the class of unlabelled samples marginalised out.
+
+        A labelled sample's KL is to its class's prior; an unlabelled
+        sample's is the head's expectation of the KL to each class's prior
+        minus the entropy of the head's prediction (M2, Kingma et al. 2014,
+        with a uniform class prior): the head learns which class region the
+        code lies in, and the code moves toward the classes the head
+        predicts.
+        """
+        centers = self.centers.to(mu.device)
+        n_samples, n_classes = len(mu), len(centers)
+        per_class = kl_divergence(
+            mu.repeat_interleave(n_classes, 0),
+            logvar.repeat_interleave(n_classes, 0),
+            self.kl,
+            center=centers.repeat(n_samples, 1),
+            reduction="none",
+        ).view(n_samples, n_classes)
+        log_q = torch.log_softmax(logits, dim=1)
+        unlabeled = (log_q.exp() * (per_class + log_q)).sum(dim=1)
+        labeled = per_class.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
+        return torch.where(y >= 0, labeled, unlabeled).mean()
+
+    def forward(
+        self,
+        outputs,
+        X,
+        y,
+        *,
+        kl_weight=1.0,
+        classification_weight=0.0,
+        pseudo=None,
+        unlabeled_weight=0.0,
+        classifier=None,
+        generator=None,
+    ):
         """All loss terms as a dict; ``"loss"`` is the weighted total.
+
+        ``pseudo`` (from :func:`pseudo_labels`), given for a batch with
+        unlabelled samples, holds their pseudo-labels, -1 elsewhere. The
+        head's cross-entropy against them, summed over the pseudo-labelled
+        samples and divided by the number of unlabelled ones (so that it
+        grows as the head grows confident, with no warm-up of its own), plus
+        :func:`class_balance_loss`, is the ``"unlabeled"`` term, weighted
+        ``unlabeled_weight * classification_weight``. With class centres,
+        the KL term is then :meth:`marginal_kl`.
 
         ``classifier`` (the latent head) and ``generator`` (for the points
         on the paths) are needed only with ``class_pairs``; the ``"border"``
@@ -188,10 +276,18 @@ class DisentangledVAELoss(nn.Module):
         """
         output, mu, logvar, logits = outputs
         recon = reconstruction_loss(output, X, self.reconstruction)
-        kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y))
+        if pseudo is None or self.centers is None:
+            kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y))
+        else:
+            kl = self.marginal_kl(mu, logvar, logits, y)
         clf = classification_loss(logits, y)
         total = recon + kl_weight * self.beta * kl + classification_weight * clf
         terms = {"reconstruction": recon, "kl": kl, "classification": clf}
+        if pseudo is not None:
+            confident = pseudo >= 0
+            share = confident.sum() / (y < 0).sum().clamp(min=1)
+            terms["unlabeled"] = classification_loss(logits, pseudo) * share + class_balance_loss(logits, y)
+            total = total + unlabeled_weight * classification_weight * terms["unlabeled"]
         if self.class_pairs is not None and classifier is not None:
             t = torch.rand((N_BORDER_POINTS, 1), generator=generator, device=mu.device)
             terms["border"] = border_loss(classifier, mu, y, self.class_pairs, t)

@@ -1,4 +1,6 @@
-"""Smoke test of the benchmark suite: ``benchmarks/run_all.py --quick``."""
+"""Smoke tests of the benchmarks: ``benchmarks/run_all.py --quick`` and ``semi_supervised.py --quick``."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -133,3 +135,19 @@ def test_front_benchmark_marks_the_front_and_checks_goals(tmp_path):
     assert list(goals.goal) == ["front dominates original recipe", "default on the front, recon <= 1.05x plain"]
     assert (tmp_path / "front.png").stat().st_size > 10_000
     assert "front dominates" in out
+
+
+def test_semi_supervised_quick_run_reports_every_method_and_goal(tmp_path):
+    out = tmp_path / "semi_supervised.jsonl"
+    stdout = run_benchmark("semi_supervised.py", "--quick", "--datasets", "digits", out=out)
+
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {row["method"] for row in rows} == {
+        "skvae", "plain VAE + LogReg", "LabelSpreading", "SelfTraining(SVC)", "LogReg (labeled pixels)"
+    }
+    assert {(row["fraction"], row["dim"]) for row in rows if row["method"] == "skvae"} == {
+        (fraction, dim) for fraction in (0.01, 0.1, 1.0) for dim in (2, 8)
+    }
+    for goal in ("8-D head >= LabelSpreading", "2-D head >= plain VAE + LogReg", "2-D head >= LabelSpreading",
+                 "recon within 5% of the 100% model's"):
+        assert goal in stdout

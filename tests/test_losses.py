@@ -9,7 +9,14 @@ import torch
 
 from skvae import DisentangledVAE
 from skvae.centers import class_centers
-from skvae.losses import BORDER_WEIGHT, DisentangledVAELoss, border_loss, kl_divergence
+from skvae.losses import (
+    BORDER_WEIGHT,
+    DisentangledVAELoss,
+    border_loss,
+    class_balance_loss,
+    kl_divergence,
+    pseudo_labels,
+)
 
 
 def _pairwise(points):
@@ -108,3 +115,35 @@ def test_loss_without_class_pairs_has_no_border_term():
     assert paired["border"] > 0
     expected = plain["loss"] + 2.0 * BORDER_WEIGHT * paired["border"]
     torch.testing.assert_close(paired["loss"], expected)
+
+
+def test_pseudo_labels_are_confident_predictions_on_unlabelled_samples_only():
+    teacher = torch.tensor([[4.0, 0.0], [0.1, 0.0], [0.0, 4.0], [4.0, 0.0]])
+    y = torch.tensor([-1, -1, -1, 1])
+    # Row 1 is unsure (p = 0.52), row 3 is labelled.
+    assert pseudo_labels(teacher, y, 0.8).tolist() == [0, -1, 1, -1]
+    assert pseudo_labels(teacher, y, 1.0).tolist() == [-1, -1, -1, -1]
+
+
+def test_class_balance_loss_is_zero_when_the_head_matches_the_labelled_frequencies():
+    y = torch.tensor([0, 1, -1, -1])
+    balanced = torch.tensor([[0.0, 0.0], [0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    assert class_balance_loss(balanced, y).item() == pytest.approx(0.0, abs=1e-6)
+    one_class = torch.tensor([[0.0, 0.0], [0.0, 0.0], [5.0, 0.0], [5.0, 0.0]])
+    assert class_balance_loss(one_class, y).item() > 0.3
+
+
+def test_marginal_kl_of_an_unlabelled_sample_follows_the_head():
+    centers = torch.as_tensor(class_centers(3, 2, 6.0), dtype=torch.float32)
+    loss = DisentangledVAELoss("mse", "standard", centers=centers.numpy())
+    mu, logvar = centers[[0, 0]], torch.zeros(2, 2)
+    # Row 0 is labelled 0; row 1 is unlabelled, at centre 0.
+    y = torch.tensor([0, -1])
+    labelled_kl = kl_divergence(mu[:1], logvar[:1], center=centers[:1]).item()
+    assert labelled_kl == pytest.approx(0.0, abs=1e-6)
+    sure_of_0 = torch.tensor([[0.0, -30.0, -30.0], [30.0, 0.0, 0.0]])
+    sure_of_1 = torch.tensor([[0.0, -30.0, -30.0], [0.0, 30.0, 0.0]])
+    # The head sure of class 0 leaves the unlabelled sample at its prior's
+    # mean; sure of class 1, the sample is 6 away from it: KL 6**2 / 2 = 18.
+    assert loss.marginal_kl(mu, logvar, sure_of_0, y).item() == pytest.approx(0.0, abs=1e-4)
+    assert loss.marginal_kl(mu, logvar, sure_of_1, y).item() == pytest.approx(18.0 / 2, rel=1e-4)

@@ -18,6 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback
 
 from skvae import DisentangledVAE, DivergenceError, SigmoidDecay
+from skvae._net import LabeledInEveryBatch
 from tiny import tiny_vae
 
 RESULT_KEYS = ["mean_test_score", "split0_test_score", "split1_test_score"]
@@ -220,3 +221,23 @@ def test_default_schedule_is_never_shared_between_instances():
     assert vae.classification_weight.end == 5.0 and type(vae.classification_weight) is SigmoidDecay
     assert DisentangledVAE().classification_weight.end == 30.0
     assert "classification_weight=SigmoidDecay(end=5.0)" in repr(vae)
+
+
+@pytest.mark.parametrize("n_labeled, per_batch", [(3, 3), (30, 5)])
+def test_partly_labelled_batches_all_carry_labelled_rows(n_labeled, per_batch):
+    labeled = torch.zeros(100, dtype=torch.bool)
+    labeled[torch.arange(n_labeled) * 3] = True
+    sampler = LabeledInEveryBatch(labeled, 16, torch.Generator().manual_seed(0))
+    batches = list(sampler)
+
+    # As many batches as a plain shuffle: the schedule's horizon is unchanged.
+    assert len(batches) == len(sampler) == 7
+    assert all(len(batch) == 16 for batch in batches)
+    # A quarter of the batch, or the labelled share when larger, up to all labelled rows.
+    assert [int(labeled[batch].sum()) for batch in batches] == [per_batch] * 7
+    # Within each kind, rows are seen equally often, up to one.
+    seen = np.bincount(np.concatenate(batches), minlength=100)
+    for rows in (seen[labeled.numpy()], seen[~labeled.numpy()]):
+        assert rows.max() - rows.min() <= 1
+    # The batches come from the generator alone.
+    assert list(LabeledInEveryBatch(labeled, 16, torch.Generator().manual_seed(0))) == batches

@@ -2,11 +2,14 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 
 from skvae import DisentangledVAE
+from tiny import tiny_vae
 
 
 def _tiny(**params):
@@ -109,3 +112,90 @@ def test_ten_percent_labels_classify_above_chance(digits):
 
     # Chance is 0.1 on the 10 balanced digit classes.
     assert est.score(X_test, y_test) > 0.4
+
+
+class _LabeledPerBatch(Callback):
+    """Records how many labeled rows every training batch holds."""
+
+    def initialize(self):
+        self.counts = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.counts.append(int((batch[1] >= 0).sum()))
+
+
+def test_every_batch_of_a_partly_labeled_fit_carries_labeled_rows(digits):
+    X, y = digits[0][:200], digits[1][:200].copy()
+    y[3:] = -1  # 3 labeled rows: a plain shuffle leaves most batches of 16 without any
+    counter = _LabeledPerBatch()
+
+    est = _tiny(unlabeled_label=-1, batch_size=16, max_epochs=2, callbacks=[counter]).fit(X, y)
+
+    # As many batches as a plain shuffle, each with all 3 labeled rows.
+    assert counter.counts == [3] * 26
+    # Every batch's head learns from the unlabeled rows too.
+    batches = [batch for row in est.history_ for batch in row["batches"]]
+    assert all("train_unlabeled" in batch for batch in batches)
+
+
+def test_unlabeled_rows_train_the_head(digits):
+    X, y = digits[0][:200], _hide_labels(digits[1][:200], 0.2, -1)
+    params = dict(unlabeled_label=-1, max_epochs=8, lr=1e-2, pseudo_label_threshold=0.3)
+
+    semi = _tiny(**params).fit(X, y)
+    labeled_only = _tiny(unlabeled_weight=0.0, **params).fit(X, y)
+
+    assert max(semi.history_[:, "train_unlabeled"]) > 0
+    assert not np.array_equal(semi.predict_proba(X), labeled_only.predict_proba(X))
+
+
+def test_fully_labeled_fit_is_unchanged(digits):
+    # Values of the training path before the semi-supervised mode existed
+    # (commit 3782c32): fully labeled data must not take the new path.
+    X, y = digits[0][:300], digits[1][:300]
+    expected = {
+        2: [[-0.35070223, -0.73477167], [-0.2520461, -0.8319352], [0.07124622, -0.5296941]],
+        8: [[0.4139977, -0.3922239, 0.5374375, 0.11968873, 0.30593866, 0.9125317, 0.003714621, -0.3447145]],
+    }
+    for n_components, rows in expected.items():
+        est = tiny_vae(n_components=n_components).fit(X, y)
+        assert_allclose(est.transform(X[: len(rows)]), rows, rtol=1e-5, atol=1e-6)
+        marked = tiny_vae(n_components=n_components, unlabeled_label=-1).fit(X, y)
+        assert_array_equal(marked.transform(X), est.transform(X))
+        assert "train_unlabeled" not in est.history_[-1]
+
+
+def test_semi_supervised_fit_depends_on_random_state_only(digits):
+    X, y = digits[0][:200], _hide_labels(digits[1][:200], 0.1, -1)
+    torch.manual_seed(0)
+    first = _tiny(unlabeled_label=-1, max_epochs=3).fit(X, y)
+    torch.manual_seed(1)
+    second = _tiny(unlabeled_label=-1, max_epochs=3).fit(X, y)
+    other = _tiny(unlabeled_label=-1, max_epochs=3, random_state=1).fit(X, y)
+
+    assert_array_equal(first.transform(X), second.transform(X))
+    assert first.history_[:, "train_loss"] == second.history_[:, "train_loss"]
+    assert not np.array_equal(first.transform(X), other.transform(X))
+
+
+def test_a_fit_on_a_few_labeled_rows_trains_its_head(digits_all):
+    X, y = digits_all
+    X_train, X_test, y_train, y_test = train_test_split(X, y, train_size=60, stratify=y, random_state=0)
+
+    # Defaults but a small network: max_epochs="auto" gives 60 rows 300 epochs.
+    est = DisentangledVAE(hidden_dims=(32,), random_state=0).fit(X_train, y_train)
+
+    assert est.max_epochs_ == 300
+    # Chance is 0.1.
+    assert est.score(X_test, y_test) > 0.35
+
+
+@pytest.mark.parametrize(
+    "params", [dict(unlabeled_weight=-1.0), dict(pseudo_label_threshold=1.5), dict(pseudo_label_threshold="high")]
+)
+def test_invalid_semi_supervised_params_raise(digits, params):
+    X, y = digits[0][:50], digits[1][:50]
+    with pytest.raises(InvalidParameterError, match=next(iter(params))):
+        _tiny(unlabeled_label=-1, **params).fit(X, y)
