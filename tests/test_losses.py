@@ -147,3 +147,11 @@ def test_marginal_kl_of_an_unlabelled_sample_follows_the_head():
     # mean; sure of class 1, the sample is 6 away from it: KL 6**2 / 2 = 18.
     assert loss.marginal_kl(mu, logvar, sure_of_0, y).item() == pytest.approx(0.0, abs=1e-4)
     assert loss.marginal_kl(mu, logvar, sure_of_1, y).item() == pytest.approx(18.0 / 2, rel=1e-4)
+
+
+def test_border_loss_moves_the_codes_not_the_head():
+    head = _three_class_head(5.0)
+    mu = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])[:, :1].clone().requires_grad_(True)
+    border_loss(head, mu, torch.tensor([0, 2]), torch.tensor([[0, 2]]), torch.linspace(0, 1, 11)[:, None]).backward()
+    assert mu.grad.abs().sum() > 0
+    assert all(weight.grad is None for weight in head.parameters())
