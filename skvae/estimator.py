@@ -182,13 +182,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     class_neighbors : list of (label, label) pairs or None, default=None
         Class pairs whose regions must share a border, e.g. ``[(0, 8)]`` to
         decode mixes of a 0 and an 8 on the straight path between them.
-        While the classifier trains, points on the path between the two
-        classes' mean codes in each batch are taught to it as one of the
-        two (:func:`skvae.losses.border_loss`, weighted
-        :data:`skvae.losses.BORDER_WEIGHT` times ``classification_weight``),
-        which moves the two classes side by side with no third class
-        between them; with class anchoring the pair also gets the nearest
-        centres the layout allows. After fitting, a warning names each
+        While the classifier trains, a loss term asks that it see only the
+        two classes on the path between their mean codes in each batch
+        (:func:`skvae.losses.border_loss`, weighted
+        :data:`skvae.losses.BORDER_WEIGHT` times ``classification_weight``,
+        with gradient for the encoder only), which moves the two classes
+        side by side with no third class between them; with class
+        anchoring the pair also gets the nearest centres the layout allows. After fitting, a warning names each
         pair whose path between the class centroids still crosses another
         class's region. Refused when the latent dimension cannot hold the
         borders (:func:`skvae.regions.check_class_neighbors`: in 2-D the
