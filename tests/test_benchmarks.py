@@ -135,6 +135,11 @@ def test_front_benchmark_marks_the_front_and_checks_goals(tmp_path):
     assert list(goals.goal) == ["front dominates original recipe", "default on the front, recon <= 1.05x plain"]
     assert (tmp_path / "front.png").stat().st_size > 10_000
     assert "front dominates" in out
+    # --summarize rebuilds the same table from front.csv alone.
+    (tmp_path / "front.png").unlink()
+    run_benchmark("front.py", "--summarize", out=tmp_path)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "front.csv"), table)
+    assert (tmp_path / "front.png").is_file()
 
 
 def test_semi_supervised_quick_run_reports_every_method_and_goal(tmp_path):
