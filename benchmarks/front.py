@@ -10,6 +10,8 @@ random_state=0)`` with one knob changed from its default:
 
 * ``floor=<w>`` -- ``classification_weight=SigmoidDecay(start=100, end=w)``,
   the weight the classification loss decays to (default 30);
+* ``constant=<w>`` -- ``classification_weight=w`` throughout (2-D only: the
+  strongest separation this knob family gives);
 * ``spacing=<s>`` -- ``class_spacing=s``, the distance between the class
   centres of the priors (default ``"auto"``: none in 2-D, 12 in 8-D);
 
@@ -52,7 +54,8 @@ from skvae import DisentangledVAE, SigmoidDecay  # noqa: E402
 
 #: Knob settings per latent dimension; "default" is the estimator's defaults.
 KNOBS = {
-    2: ["default", "floor=3", "floor=10", "floor=100", "spacing=3", "spacing=6", "spacing=9"],
+    2: ["default", "floor=3", "floor=10", "floor=100", "constant=300", "constant=1000", "constant=3000",
+        "spacing=3", "spacing=6", "spacing=9"],
     8: ["default", "floor=3", "floor=10", "floor=100", "spacing=none", "spacing=6", "spacing=18"],
 }
 RECON_LIMIT = {2: 1.05, 8: 1.10}
@@ -64,6 +67,8 @@ def knob_params(knob):
     name, value = knob.split("=")
     if name == "floor":
         return {"classification_weight": SigmoidDecay(start=100.0, end=float(value))}
+    if name == "constant":
+        return {"classification_weight": float(value)}
     return {"class_spacing": None if value == "none" else float(value)}
 
 
