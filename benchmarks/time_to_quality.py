@@ -189,6 +189,11 @@ def goal_lines(table, summ):
             f"fp32 fit), head {row.head:.4f} (goal >= {head_goal:.4f}), recon {row.recon:.5f} (goal <= "
             f"{recon_goal:.5f}); {row.goal_met} of {row.seeds} seeds met the quality goal."
         )
+        # Issue 13's head stability: the final epoch's head against the mean of the last 10.
+        fits = table[(table.dims == row.dims) & (table.recipe == "new") & (table.precision == row.precision)]
+        drift = max(abs(trace[-1] - np.mean(trace[-10:])) for trace in fits.trace_head)
+        lines.append(f"  Issue 13, head stability (|final - mean of the last 10 epochs| <= 0.01): "
+                     f"**{'met' if drift <= 0.01 else 'missed'}** (worst seed {drift:.4f}).")
         if row.dims == 2:
             verdict = "met" if row.head >= MNIST_2D_HEAD else "missed"
             lines.append(f"  Issue 13, MNIST 2-D head >= {MNIST_2D_HEAD}: **{verdict}** ({row.head:.4f}, "
