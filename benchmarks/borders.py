@@ -44,13 +44,6 @@ import quality  # noqa: E402
 from skvae import DisentangledVAE  # noqa: E402
 
 
-def judged_path(Z, y, decode, judge, a, b):
-    """The judge's labels of the decoded straight path from the mean of a to that of b."""
-    start, stop = Z[y == a].mean(0), Z[y == b].mean(0)
-    t = np.linspace(0, 1, quality.N_PATH)[:, None]
-    return judge.predict(decode(start + t * (stop - start)))
-
-
 def run_one(data, judge, pairs, request, seed, **params):
     """One fitted model's row; ``pairs`` are judged, ``request`` (a bool) says
     whether the model was asked for them."""
@@ -67,8 +60,7 @@ def run_one(data, judge, pairs, request, seed, **params):
         "fit_s": fit_s,
     }
     met = []
-    for a, b in pairs:
-        labels = judged_path(Z, y_train, model.inverse_transform, judge, a, b)
+    for (a, b), labels in zip(pairs, quality.judged_paths(Z, y_train, model.inverse_transform, judge, pairs)):
         row[f"path_{a}-{b}"] = " ".join(str(label) for label in labels)
         met.append(np.isin(labels, [a, b]).all())
     return row, met

@@ -31,6 +31,7 @@ front with ``recon_ratio`` <= 1.05 in 2-D, <= 1.10 in 8-D.
 """
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -41,8 +42,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -72,24 +71,13 @@ def knob_params(knob):
     return {"class_spacing": None if value == "none" else float(value)}
 
 
-def measure(encode, decode, data, predict=None):
-    X_train, X_test, y_train, y_test = data
-    Z_train, Z_test = encode(X_train), encode(X_test)
-    return {
-        "silhouette": float(silhouette_score(Z_test, y_test)),
-        "recon_mse": float(np.mean((decode(Z_test) - X_test) ** 2)),
-        "head_acc": float(np.mean(predict(X_test) == y_test)) if predict else np.nan,
-        "knn5_acc": float(KNeighborsClassifier(5).fit(Z_train, y_train).score(Z_test, y_test)),
-    }
-
-
 def fit_vae(data, dims, supervised=True, **params):
     X_train, _, y_train, _ = data
     model = DisentangledVAE(n_components=dims, random_state=0, **params)
     start = time.perf_counter()
     model.fit(X_train, y_train) if supervised else model.fit(X_train)
     fit_s = time.perf_counter() - start
-    row = measure(model.transform, model.inverse_transform, data, model.predict if supervised else None)
+    row = quality.evaluate(model.transform, model.inverse_transform, data, None, model.predict if supervised else None)
     return dict(row, fit_s=fit_s)
 
 
@@ -173,11 +161,8 @@ def main(argv=None):
         dataset, extra, args.dims = "digits", {"max_epochs": 10}, [2]
         knobs = {2: ["default", "floor=3"]}
     umap_dims = set() if args.quick else set(args.umap_dims)
-    try:
-        import umap  # noqa: F401
-    except ImportError:
-        if umap_dims:
-            print("umap-learn is not installed: no supervised-UMAP anchor", flush=True)
+    if umap_dims and importlib.util.find_spec("umap") is None:
+        print("umap-learn is not installed: no supervised-UMAP anchor", flush=True)
         umap_dims = set()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +189,7 @@ def main(argv=None):
 
             start = time.perf_counter()
             reducer = umap.UMAP(n_components=dims, random_state=0, n_jobs=1).fit(data[0], data[2])
-            row = measure(reducer.transform, reducer.inverse_transform, data)
+            row = quality.evaluate(reducer.transform, reducer.inverse_transform, data, None)
             add(dict(row, fit_s=time.perf_counter() - start, dims=dims, method="supervised UMAP", knob=""))
     summarize(pd.DataFrame(rows), out)
 

@@ -109,17 +109,21 @@ def generation_accuracy(Z_train, y_train, decode, judge, random_state=0):
     return float(np.mean(hits))
 
 
+def judged_paths(Z_train, y_train, decode, judge, pairs):
+    """The judge's labels of ``N_PATH`` decoded points on the straight latent
+    path from the training mean of ``a`` to that of ``b``, for each pair
+    ``(a, b)``: an array of shape (n_pairs, N_PATH)."""
+    t = np.linspace(0, 1, N_PATH)[:, None]
+    means = {c: Z_train[y_train == c].mean(0) for c in {c for pair in pairs for c in pair}}
+    paths = [means[a] + t * (means[b] - means[a]) for a, b in pairs]
+    return judge.predict(decode(np.vstack(paths))).reshape(len(pairs), N_PATH)
+
+
 def border_share(Z_train, y_train, decode, judge):
     """Share of class pairs whose straight latent path stays within the pair."""
     classes = np.unique(y_train)
-    means = np.stack([Z_train[y_train == c].mean(0) for c in classes])
-    t = np.linspace(0, 1, N_PATH)[:, None]
-    paths, pairs = [], []
-    for a in range(len(classes)):
-        for b in range(a + 1, len(classes)):
-            paths.append(means[a] + t * (means[b] - means[a]))
-            pairs.append((classes[a], classes[b]))
-    labels = judge.predict(decode(np.vstack(paths))).reshape(len(pairs), N_PATH)
+    pairs = [(classes[a], classes[b]) for a in range(len(classes)) for b in range(a + 1, len(classes))]
+    labels = judged_paths(Z_train, y_train, decode, judge, pairs)
     ok = [np.isin(row, pair).all() for row, pair in zip(labels, pairs)]
     return float(np.mean(ok))
 
@@ -132,7 +136,8 @@ def evaluate(encode, decode, data, judge, predict=None):
     encode : callable X -> Z
     decode : callable Z -> X, or None when the method cannot decode
     data : tuple (X_train, X_test, y_train, y_test)
-    judge : fitted classifier on pixels
+    judge : fitted classifier on pixels, or None to skip the judged
+        measures (generation accuracy, border share)
     predict : callable X -> labels, or None when the method has no head
     """
     X_train, X_test, y_train, y_test = data
@@ -146,8 +151,9 @@ def evaluate(encode, decode, data, judge, predict=None):
         row.update(recon_mse=np.nan, generation_acc=np.nan, border_share=np.nan)
     else:
         row["recon_mse"] = float(np.mean((decode(Z_test) - X_test) ** 2))
-        row["generation_acc"] = generation_accuracy(Z_train, y_train, decode, judge)
-        row["border_share"] = border_share(Z_train, y_train, decode, judge)
+        if judge is not None:
+            row["generation_acc"] = generation_accuracy(Z_train, y_train, decode, judge)
+            row["border_share"] = border_share(Z_train, y_train, decode, judge)
     return row
 
 
