@@ -489,9 +489,9 @@ class DisentangledVAENet(NeuralNet):
         kl_weight, clf_weight = self.current_weights() if training else (1.0, 0.0)
         extra = {}
         logits = y_pred[3]
-        if training and clf_weight > 0:
-            # The border term trains the head, so it has a weight only while
-            # the head has one (after the warm-up, in training).
+        if training and clf_weight > 0 and self.criterion_.class_pairs is not None:
+            # The border term (class_neighbors) is weighted like the head's
+            # loss: it counts only in training, once the warm-up is over.
             extra.update(classifier=self.module_.classifier, generator=self._noise_generator)
         if training and logits is not None and bool((y_true < 0).any()):
             # The head at the latent mean labels the rows it is sure of; the
