@@ -34,8 +34,8 @@ FAST = os.environ.get("SKVAE_EXAMPLES_FAST") == "1"
 # -------------------------
 # scikit-learn's 8x8 digits, with raw pixel values 0-16: the pipeline scales
 # them to [0, 1] itself, so the binary cross-entropy reconstruction applies.
-# A small network and 40 epochs (fewer than the ~100 of the default
-# ``max_epochs="auto"`` for this many samples) keep the 20-odd fits of the
+# A small network and 40 epochs (fewer than the 200 of the default
+# ``max_epochs="auto"`` for a fold's 1,198 samples) keep the 20-odd fits of the
 # search short.
 import matplotlib.pyplot as plt
 import numpy as np

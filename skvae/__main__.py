@@ -36,7 +36,7 @@ def _parser():
                       help="folder with the MNIST IDX files (default: $SKVAE_DATA or ~/.cache/skvae)")
     demo.add_argument("--epochs", type=int, default=None,
                       help="training epochs (default: the estimator's max_epochs='auto', "
-                      "106 for the 1,437 training images of digits, 45 for the 8,000 of MNIST)")
+                      "167 for the 1,437 training images of digits, 45 for the 8,000 of MNIST)")
     demo.add_argument("--n-components", type=_latent_dimension, default=2,
                       help="latent dimension, at least 2 (default: 2)")
     demo.add_argument("--interpolate", type=int, nargs=2, default=(0, 8), metavar=("A", "B"),

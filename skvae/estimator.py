@@ -77,24 +77,31 @@ _NETWORK_PARAMS = (
     "precision",
 )
 
-# max_epochs="auto": round(scale / sqrt(n_samples)) epochs, within the range;
-# 45 epochs for MNIST's 8,000 training images at the default batch and lr.
+# max_epochs="auto": round(scale / sqrt(n_samples)) epochs, raised to give at
+# least _AUTO_MIN_STEPS optimizer steps, within the range; 45 epochs for
+# MNIST's 8,000 training images at the default batch and lr.
 _AUTO_EPOCHS_SCALE = 4025.0
+_AUTO_MIN_STEPS = 1000
 _AUTO_EPOCHS_RANGE = (10, 300)
 
 # Parameters that sklearn's Interval(Integral, ...) would accept as bools.
 _INTEGER_PARAMS = ("n_components", "warmup_steps", "max_epochs", "batch_size", "n_iter_no_change")
 
 
-def auto_max_epochs(n_samples):
+def auto_max_epochs(n_samples, batch_size):
     """Training length of ``max_epochs="auto"`` for ``n_samples`` training rows.
 
-    About 110 epochs for 1,350 samples (the 8x8 digits), scaling as
-    ``1 / sqrt(n_samples)`` -- 45 for 8,000, 16 for 60,000 -- within
-    [10, 300]. So the number of optimizer steps grows as ``sqrt(n_samples)``:
-    small data sets get enough steps, large ones no needless passes.
+    ``round(4025 / sqrt(n_samples))`` epochs -- 45 for 8,000, 16 for
+    60,000 -- so the number of optimizer steps grows as ``sqrt(n_samples)``:
+    large data sets make no needless passes. Below about 4,000 rows (at a
+    batch of 256) that is raised to the epochs that make 1,000 optimizer
+    steps of ``batch_size`` -- 167 for the 1,347 training digits, 250 for
+    1,000 rows -- since small data sets still need that many steps. Always
+    within [10, 300].
     """
-    return int(np.clip(round(_AUTO_EPOCHS_SCALE / np.sqrt(n_samples)), *_AUTO_EPOCHS_RANGE))
+    steps_per_epoch = -(-n_samples // batch_size)
+    epochs = max(round(_AUTO_EPOCHS_SCALE / np.sqrt(n_samples)), -(-_AUTO_MIN_STEPS // steps_per_epoch))
+    return int(np.clip(epochs, *_AUTO_EPOCHS_RANGE))
 
 
 def _same_param(a, b):
@@ -208,11 +215,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         that is 0 throughout, leaves the latent classifier untrained.
     max_epochs : int or "auto", default="auto"
         Number of passes over the training data. ``"auto"`` adapts it to
-        the number of training samples ``n``: ``round(4025 / sqrt(n))``
-        within [10, 300], i.e. 110 epochs for 1,350 samples, 45 for 8,000,
-        16 for 60,000 and 300 below 180 samples, so that small data sets
-        get enough optimizer steps and large ones no needless passes; the
-        value used is ``max_epochs_``. The rule was measured with the
+        the number of training samples ``n``: ``round(4025 / sqrt(n))``,
+        raised where needed to make at least 1,000 optimizer steps of
+        ``batch_size``, within [10, 300]; i.e. 45 epochs for 8,000 samples,
+        16 for 60,000, 167 for 1,350 and 300 below about 500 (at the default
+        batch), so that small data sets get enough optimizer steps and large
+        ones no needless passes; the value used is ``max_epochs_``. The rule was measured with the
         default ``batch_size`` and ``lr`` (``docs/defaults.rst``). It also
         sets the horizon of the ``classification_weight`` schedule (and of
         a fractional ``warmup_steps``): ``max_epochs`` epochs of optimizer
@@ -602,7 +610,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             if self.max_epochs != "auto":
                 self.max_epochs_ = self.max_epochs
             elif not continuing:
-                self.max_epochs_ = auto_max_epochs(len(X))
+                self.max_epochs_ = auto_max_epochs(len(X), self.batch_size)
             if not continuing:
                 self._set_class_prior_means(X, y_encoded)
                 self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))

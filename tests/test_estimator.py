@@ -16,6 +16,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from skvae import Constant, DisentangledVAE, DivergenceError, SigmoidDecay
 from skvae.datasets import mnist_standard_split
+from skvae.estimator import auto_max_epochs
 
 
 def small_vae(**params):
@@ -481,3 +482,18 @@ def test_predict_proba_does_not_depend_on_row_order():
         order = np.random.RandomState(seed).permutation(len(X))
         np.testing.assert_array_equal(vae.predict_proba(X)[order], vae.predict_proba(X[order]))
         np.testing.assert_array_equal(vae.transform(X)[order], vae.transform(X[order]))
+
+
+@pytest.mark.parametrize(
+    "n_samples, batch_size, epochs",
+    [
+        (60_000, 256, 16),  # round(4025 / sqrt(n)): large data, few passes
+        (8_000, 256, 45),
+        (1_347, 256, 167),  # raised to 1,000 optimizer steps (6 per epoch)
+        (1_000, 256, 250),
+        (1_000, 32, 127),  # 32 steps per epoch: the sqrt rule already gives 4,064 steps
+        (120, 256, 300),  # capped
+    ],
+)
+def test_auto_training_length(n_samples, batch_size, epochs):
+    assert auto_max_epochs(n_samples, batch_size) == epochs

@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 from benchmark_runs import run_benchmark
 
+from skvae import DisentangledVAE
+from skvae.estimator import auto_max_epochs
+
 pd = pytest.importorskip("pandas")
 
 # One xdist worker runs the whole module (make test uses --dist loadgroup), so
@@ -46,8 +49,7 @@ def test_panel_values_are_sane(quick_panel):
     assert (table.fit_s > 0).all()
     assert (table.recon_mse > 0).all() and (table.plain_recon_mse > 0).all()
     assert np.allclose(table.recon_ratio, table.recon_mse / table.plain_recon_mse)
-    # max_epochs="auto": round(4025 / sqrt(n_train)) epochs, within [10, 300].
-    expected = np.clip(np.round(4025 / np.sqrt(table.n_train)), 10, 300).astype(int)
+    expected = [auto_max_epochs(n, DisentangledVAE().batch_size) for n in table.n_train]
     assert list(table.max_epochs_) == list(expected)
 
 
