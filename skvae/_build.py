@@ -141,7 +141,9 @@ def _build_module(estimator, n_features, n_classes):
         decoder = MLPDecoder(n_components, hidden_dims, n_features)
     classifier = LatentClassifier(n_components, classifier_hidden, n_classes) if n_classes else None
     activation = "sigmoid" if estimator.reconstruction_ == "bce" else None
-    return DisentangledVAEModule(encoder, decoder, classifier, output_activation=activation)
+    return DisentangledVAEModule(
+        encoder, decoder, classifier, output_activation=activation, input_dropout=estimator.input_dropout
+    )
 
 
 def build_net(estimator, n_features, n_classes, device, seed, training_params, class_pairs=None):

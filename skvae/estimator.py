@@ -63,6 +63,7 @@ _NETWORK_PARAMS = (
     "hidden_dims",
     "image_shape",
     "classifier_hidden",
+    "input_dropout",
     "reconstruction",
     "kl",
     "beta",
@@ -76,6 +77,10 @@ _NETWORK_PARAMS = (
     "callbacks",
     "precision",
 )
+
+# Parameters added after the file format: the values that models saved
+# before them were trained with (the defaults may differ).
+_PARAMS_OF_OLDER_FILES = {"input_dropout": 0.0}
 
 # max_epochs="auto": round(scale / sqrt(n_samples)) epochs, raised to give at
 # least _AUTO_MIN_STEPS optimizer steps, within the range; 45 epochs for
@@ -160,6 +165,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Required for ``architecture="conv"``.
     classifier_hidden : tuple of int, default=(10, 10)
         Widths of the latent classifier's LeakyReLU hidden layers.
+    input_dropout : float in [0, 1), default=0.2
+        Fraction of the encoder's input values zeroed at random in each
+        training step (masking noise, as in a denoising autoencoder; the
+        reconstruction is still compared with the clean input). It keeps
+        the encoder from fitting the training rows alone: on MNIST (6,000
+        training images, judged on 2,000 others, 2-D) the head's accuracy
+        went from 0.918 / 0.916 to 0.941 / 0.938 (seeds 0 / 1), with a
+        lower reconstruction error (``docs/defaults.rst``). 0 turns it off
+        (models saved before this parameter existed load with 0).
     reconstruction : {"auto", "bce", "mse"}, default="auto"
         Binary cross-entropy summed over features (inputs in [0, 1], e.g.
         pixel intensities; the decoder then ends with a sigmoid), or squared
@@ -399,6 +413,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "reconstruction": [StrOptions({"auto", "bce", "mse"})],
         "kl": [StrOptions({"abs", "standard"})],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
         "class_spacing": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}), None],
         "class_neighbors": ["array-like", None],
         "classification_weight": [Interval(Real, 0, None, closed="left"), callable],
@@ -429,6 +444,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         hidden_dims=(512, 256),
         image_shape=None,
         classifier_hidden=(10, 10),
+        input_dropout=0.2,
         reconstruction="auto",
         kl="standard",
         beta=1.0,
@@ -458,6 +474,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.hidden_dims = hidden_dims
         self.image_shape = image_shape
         self.classifier_hidden = classifier_hidden
+        self.input_dropout = input_dropout
         self.reconstruction = reconstruction
         self.kl = kl
         self.beta = beta
@@ -969,7 +986,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         saved = persistence.load(path)
         try:
-            estimator = cls(**saved.params)
+            estimator = cls(**{**_PARAMS_OF_OLDER_FILES, **saved.params})
             estimator._validate_params()
             for name, value in saved.attributes.items():
                 setattr(estimator, name, value)

@@ -190,16 +190,27 @@ class DisentangledVAEModule(nn.Module):
         Maps latent codes to class logits; None for a plain VAE.
     output_activation : {"sigmoid", None}
         Applied by :meth:`decode` to turn decoder output into data.
+    input_dropout : float
+        In training mode, the fraction of the encoder's input values zeroed
+        at random (the others scaled by ``1 / (1 - input_dropout)``), drawn
+        from ``generator``. Only the encoder sees the masked input; the
+        loss compares the reconstruction with the clean one.
     """
 
-    def __init__(self, encoder, decoder, classifier=None, output_activation=None):
+    def __init__(self, encoder, decoder, classifier=None, output_activation=None, input_dropout=0.0):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.classifier = classifier
         self.output_activation = output_activation
+        self.input_dropout = input_dropout
 
     def forward(self, X, generator=None):
+        if self.training and self.input_dropout:
+            # Drawn from the fit's generator, not torch's global state, so
+            # that fits in threads stay reproducible.
+            keep = torch.rand(X.shape, generator=generator, device=X.device) >= self.input_dropout
+            X = X * keep / (1.0 - self.input_dropout)
         mu, logvar = self.encoder(X)
         if self.training:
             noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)

@@ -402,6 +402,28 @@ def test_files_from_before_max_epochs_auto_still_load(digits, tmp_path):
     )
     loaded = DisentangledVAE.load(tmp_path / "old.skvae")
     assert loaded.max_epochs_ == vae.max_epochs == 3
+    assert loaded.input_dropout == vae.input_dropout
     np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
     loaded.set_params(warm_start=True, max_epochs=4).fit(X, y)
     assert len(loaded.history_) == 4
+
+
+def test_files_from_before_input_dropout_load_without_it(digits, tmp_path):
+    # Models saved before input_dropout existed were trained without it; a
+    # warm start of such a model must go on that way, not with the default.
+    from skvae import persistence
+    from tiny import tiny_vae
+
+    X, y = digits
+    vae = tiny_vae(input_dropout=0.0).fit(X, y)
+    params = {name: value for name, value in vae.get_params(deep=False).items() if name != "input_dropout"}
+    persistence.save(
+        tmp_path / "old.skvae",
+        params=params,
+        attributes={name: value for name, value in vars(vae).items() if name not in ("net_", "history_")},
+        training_state=vae.net_.get_training_state(),
+        split_seed=None,
+    )
+    loaded = DisentangledVAE.load(tmp_path / "old.skvae")
+    assert loaded.input_dropout == 0.0
+    np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
