@@ -96,6 +96,89 @@ def _conv_sizes(size):
     return first, math.ceil(first / 2)
 
 
+def _cpu_bf16_autocast():
+    """Whether bfloat16 autocast is on for the CPU in this thread."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+
+
+class _FloatWeightGradConv(torch.autograd.Function):
+    """A 2-D (transposed) convolution in bfloat16 whose weight gradient is float32 work.
+
+    The forward pass and the gradient of the input are those of autocast
+    (the same oneDNN kernels, on bfloat16 copies of the input and weights).
+    The weight and bias gradients are computed by float32 kernels from the
+    same bfloat16 values, widened. oneDNN's bfloat16 weight-gradient kernel
+    (``jit_bf16``, AVX-512 BF16) stalled on a 2-core CPU shared with other
+    processes: 0.1-3 s per call instead of 5-20 ms, for every convolution
+    of the conv encoder and decoder, so that a training step took up to 26 s
+    (``benchmarks/RESULTS.md``, "Roofline"); with one thread, or in float32,
+    it did not. The gradient is at least as exact as autocast's (float32
+    sums, not rounded to bfloat16).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, transposed, stride, padding, output_padding, groups):
+        x16, weight16 = x.to(torch.bfloat16), weight.to(torch.bfloat16)
+        bias16 = None if bias is None else bias.to(torch.bfloat16)
+        ctx.save_for_backward(x16, weight16)
+        ctx.settings = (stride, padding, [1, 1], transposed, output_padding, groups)
+        ctx.has_bias, ctx.x_dtype = bias is not None, x.dtype
+        return torch.convolution(x16, weight16, bias16, *ctx.settings)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x16, weight16 = ctx.saved_tensors
+        transposed, groups = ctx.settings[3], ctx.settings[5]
+        bias_sizes = [weight16.shape[1] * groups if transposed else weight16.shape[0]]
+        need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
+        grad_x = grad_weight = grad_bias = None
+        if need_x:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad.to(torch.bfloat16), x16, weight16, bias_sizes, *ctx.settings, [True, False, False]
+            )[0].to(ctx.x_dtype)
+        if need_weight or (need_bias and ctx.has_bias):
+            _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+                grad.float(), x16.float(), weight16.float(), bias_sizes, *ctx.settings,
+                [False, need_weight, need_bias and ctx.has_bias],
+            )
+        return grad_x, grad_weight, grad_bias, None, None, None, None, None
+
+
+def _run_conv(layer, x):
+    """``layer(x)`` for a 2-D (transposed) convolution, the fast way on the CPU.
+
+    On the CPU the activations are channels-last (NHWC), the layout oneDNN
+    computes in: NCHW activations are reordered to it and back around every
+    convolution, in the forward and backward passes. Under bfloat16 autocast
+    with gradients, the weight gradient is float32 work
+    (:class:`_FloatWeightGradConv`). The values computed are those of
+    ``layer(x)`` up to rounding.
+    """
+    if x.device.type != "cpu":
+        return layer(x)
+    x = x.contiguous(memory_format=torch.channels_last)
+    needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters())
+    if not (needs_grad and _cpu_bf16_autocast()):
+        return layer(x)
+    if layer.padding_mode != "zeros" or tuple(layer.dilation) != (1, 1) or isinstance(layer.padding, str):
+        return layer(x)  # not the layers of this module; autocast's own path
+    transposed = isinstance(layer, nn.ConvTranspose2d)
+    output_padding = list(layer.output_padding) if transposed else [0, 0]
+    return _FloatWeightGradConv.apply(
+        x, layer.weight, layer.bias, transposed, list(layer.stride), list(layer.padding), output_padding, layer.groups
+    )
+
+
+def _run_body(body, x):
+    """``body(x)`` for an ``nn.Sequential``, its convolutions through :func:`_run_conv`."""
+    for layer in body:
+        x = _run_conv(layer, x) if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) else layer(x)
+    return x
+
+
 class ConvEncoder(nn.Module):
     """Two stride-2 convolutions and a small dense layer (Keras VAE example)."""
 
@@ -118,7 +201,7 @@ class ConvEncoder(nn.Module):
         self.logvar = nn.Linear(dense, n_components)
 
     def forward(self, X):
-        h = self.body(X.reshape(-1, *self.image_shape))
+        h = _run_body(self.body, X.reshape(-1, *self.image_shape))
         return self.mu(h), self.logvar(h)
 
 
@@ -156,7 +239,7 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, z):
-        return self.body(z)
+        return _run_body(self.body, z)
 
 
 class LatentClassifier(nn.Module):

@@ -1,0 +1,121 @@
+"""One conv training step (batch 256, MNIST-sized images): skvae's conv path vs plain layers.
+
+skvae's :class:`~skvae.modules.ConvEncoder` and :class:`~skvae.modules.ConvDecoder`
+run their convolutions through ``modules._run_conv`` (channels-last
+activations on the CPU; float32 weight gradients under bfloat16 autocast).
+This script times a training step (forward, loss, backward, fused Adam) of
+the same weights four ways, per precision, alternating them so that the
+load of a shared machine hits them alike:
+
+* ``plain``: the layers called as they are (NCHW, autocast's kernels), the
+  path before issue 14;
+* ``channels-last``: channels-last activations only;
+* ``fp32 weight grad``: float32 weight gradients only (bf16 only);
+* ``skvae``: both, what the library runs.
+
+Prints the median ms per step, the worst step, samples/s and the median of
+the per-repeat speed ratio against ``plain`` of the same precision.
+
+    python benchmarks/conv_step.py [--repeats N] [--quick]
+"""
+
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from skvae import DisentangledVAE  # noqa: E402
+from skvae import modules  # noqa: E402
+from skvae._build import _cpu_has_bf16  # noqa: E402
+from skvae.losses import DisentangledVAELoss  # noqa: E402
+
+LIBRARY = modules._run_conv
+
+
+def plain(layer, x):
+    return layer(x)
+
+
+def channels_last(layer, x):
+    return layer(x.contiguous(memory_format=torch.channels_last))
+
+
+def float_weight_grad(layer, x):
+    if not (torch.is_grad_enabled() and modules._cpu_bf16_autocast()):
+        return layer(x)
+    transposed = isinstance(layer, nn.ConvTranspose2d)
+    return modules._FloatWeightGradConv.apply(
+        x, layer.weight, layer.bias, transposed, list(layer.stride), list(layer.padding),
+        list(layer.output_padding) if transposed else [0, 0], layer.groups,
+    )
+
+
+WAYS = {"plain": plain, "channels-last": channels_last, "fp32 weight grad": float_weight_grad, "skvae": LIBRARY}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="batch 32, 2 repeats")
+    args = parser.parse_args(argv)
+    batch, repeats = (32, 2) if args.quick else (256, args.repeats)
+    rng = np.random.default_rng(0)
+    X = rng.random((batch, 784), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    est = DisentangledVAE(architecture="conv", image_shape=(28, 28), n_components=2, max_epochs=1,
+                          batch_size=batch, random_state=0).fit(X, y)
+    criterion = DisentangledVAELoss(est.reconstruction_, est.kl, est.beta, est.class_prior_means_)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    precisions = ["32"] + (["bf16-mixed"] if _cpu_has_bf16() else [])
+    steps = {}
+    for precision in precisions:
+        for way, conv in WAYS.items():
+            if way == "fp32 weight grad" and precision == "32":
+                continue
+            module = copy.deepcopy(est.net_.module_).train()
+            optimizer = type(est.net_.optimizer_)(module.parameters(), **est.net_.optimizer_.defaults)
+
+            def step(module=module, optimizer=optimizer, conv=conv, bf16=precision == "bf16-mixed"):
+                modules._run_conv = conv
+                optimizer.zero_grad()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    out = module(Xt)
+                out = tuple(None if o is None else o.float() for o in out)
+                criterion(out, Xt, yt, kl_weight=1.0, classification_weight=1.0)["loss"].backward()
+                optimizer.step()
+
+            step()  # warm-up: oneDNN kernel creation
+            steps[precision, way] = step
+    times = {key: [] for key in steps}
+    try:
+        for repeat in range(repeats):
+            for key in list(steps)[:: 1 if repeat % 2 == 0 else -1]:
+                start = time.perf_counter()
+                steps[key]()
+                times[key].append(time.perf_counter() - start)
+    finally:
+        modules._run_conv = LIBRARY
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, {repeats} repeats, "
+          f"load {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print("| precision | conv path | ms/step (median) | worst step ms | samples/s | speed vs plain |")
+    print("|:--|:--|--:|--:|--:|--:|")
+    for (precision, way), seconds in times.items():
+        base = np.asarray(times[precision, "plain"])
+        ratio = statistics.median(base / np.asarray(seconds))
+        median = statistics.median(seconds)
+        print(f"| {precision} | {way} | {median * 1e3:.0f} | {max(seconds) * 1e3:.0f} | {batch / median:,.0f} | "
+              f"{ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
