@@ -172,8 +172,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         the encoder from fitting the training rows alone: on MNIST (6,000
         training images, judged on 2,000 others, 2-D) the head's accuracy
         went from 0.918 / 0.916 to 0.941 / 0.938 (seeds 0 / 1), with a
-        lower reconstruction error (``docs/defaults.rst``). 0 turns it off
-        (models saved before this parameter existed load with 0).
+        lower reconstruction error (``docs/defaults.rst``). With very few
+        features the noise costs more: iris (4 features) in 8-D scored 0.940
+        with it and 0.950 without (5-fold, 6 seeds). 0 turns it off (models
+        saved before this parameter existed load with 0).
     reconstruction : {"auto", "bce", "mse"}, default="auto"
         Binary cross-entropy summed over features (inputs in [0, 1], e.g.
         pixel intensities; the decoder then ends with a sigmoid), or squared
