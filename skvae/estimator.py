@@ -329,13 +329,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         its certainty (1 minus the entropy of its normalised scores over
         ``log(n_classes)``). The graph is fixed, so the classifier's own
         errors do not feed back into its targets; it costs a kNN search of
-        the training data per call (seconds for 10,000 MNIST images).
-        ``"head"``: the latent classifier's own prediction at an unlabeled
-        sample's latent mean where it reaches ``pseudo_label_threshold``
-        (FixMatch-style; the only source before this parameter). Measured on digits, 3
-        seeds, 8-D, head accuracy with 1% / 10% labels: 0.881 / 0.954 with
-        ``"propagation"``, 0.561 / 0.928 with ``"head"``
-        (``benchmarks/SEMI_SUPERVISED.md``).
+        the training data per call (about 4 s for 8,000 MNIST images on two
+        cores). ``"head"``: the latent classifier's own prediction at an
+        unlabeled sample's latent mean where it reaches
+        ``pseudo_label_threshold`` (FixMatch-style; the only source before
+        this parameter). Measured on digits, 3 seeds, 8-D, head accuracy
+        with 1% / 10% labels: 0.881 / 0.954 with ``"propagation"``, 0.561 /
+        0.928 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
     precision : {"32", "bf16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and
