@@ -30,7 +30,7 @@ from skorch.history import History
 from skorch.utils import to_tensor
 
 from .exceptions import DivergenceError
-from .losses import pseudo_labels
+from .losses import propagate_labels, pseudo_labels
 from .schedules import check_schedule
 
 __all__ = ["DisentangledVAENet", "LabeledInEveryBatch", "TensorBatchDataset"]
@@ -129,6 +129,40 @@ class LabeledInEveryBatch(torch.utils.data.Sampler):
             yield batch.tolist()
 
 
+def _features_of(dataset):
+    """The data of a training dataset, as :func:`_labels_of` its labels."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        return _features_of(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.int64)]
+    return dataset.X
+
+
+class _RowsBatch(tuple):
+    """A training batch ``(X, y)`` that also carries ``rows``, the positions
+    of its rows in the training dataset: callbacks see a plain batch."""
+
+    def __new__(cls, X, y, rows):
+        batch = super().__new__(cls, (X, y))
+        batch.rows = rows
+        return batch
+
+    def __reduce__(self):
+        return (_RowsBatch, (self[0], self[1], self.rows))
+
+
+class _WithRows(torch.utils.data.Dataset):
+    """A training dataset whose batches are :class:`_RowsBatch` es."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitems__(self, indices):
+        X, y = self.dataset.__getitems__(indices)
+        return _RowsBatch(X, y, torch.as_tensor(indices, dtype=torch.int64))
+
+
 def collate_batch(batch):
     """Collate function for :class:`TensorBatchDataset`: batches come whole."""
     return batch
@@ -197,7 +231,12 @@ class DisentangledVAENet(NeuralNet):
         balance), relative to the classification weight.
     pseudo_label_threshold : float
         Smallest head probability at the latent mean that makes an
-        unlabelled row's predicted class its pseudo-label.
+        unlabelled row's predicted class its pseudo-label (``"head"``).
+    pseudo_label_source : {"head", "propagation"}
+        Where the unlabelled rows' pseudo-labels come from: the head's sure
+        predictions, or labels spread over the kNN graph of the training
+        data once per :meth:`fit_loop`, weighted by their certainty
+        (:func:`~skvae.losses.propagate_labels`).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 
@@ -245,6 +284,7 @@ class DisentangledVAENet(NeuralNet):
         precision="32",
         unlabeled_weight=1.0,
         pseudo_label_threshold=0.8,
+        pseudo_label_source="head",
         **kwargs,
     ):
         kwargs.setdefault("dataset", TensorBatchDataset)
@@ -258,6 +298,7 @@ class DisentangledVAENet(NeuralNet):
         self.precision = precision
         self.unlabeled_weight = unlabeled_weight
         self.pseudo_label_threshold = pseudo_label_threshold
+        self.pseudo_label_source = pseudo_label_source
 
     @property
     def _default_callbacks(self):
@@ -342,6 +383,8 @@ class DisentangledVAENet(NeuralNet):
             raise
         finally:
             del self._epoch_state, self._shuffle_generator, self._noise_generator
+            self.__dict__.pop("_propagated", None)
+            self.__dict__.pop("_batch_rows", None)
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
@@ -353,7 +396,32 @@ class DisentangledVAENet(NeuralNet):
         first, stop = max(self.n_steps_, self.warmup_end()), self.n_steps_ + self._planned_epochs * steps_per_epoch
         weights = check_schedule(self.classification_weight, range(first, stop), self.total_steps_)
         self._warn_if_head_untrained(weights, stop)
+        self._propagated = self._propagate(dataset_train)
         return dataset_train, dataset_valid
+
+    def _propagate(self, dataset):
+        """``(labels, certainty)`` spread from the labelled rows of
+        ``dataset`` to all of them over the kNN graph of the data (see
+        :func:`~skvae.losses.propagate_labels`), as tensors on the net's
+        device; None unless ``pseudo_label_source="propagation"`` and the
+        data are partly labelled."""
+        y = _labels_of(dataset)
+        labeled = y >= 0
+        if (
+            self.pseudo_label_source != "propagation"
+            or self.module_.classifier is None
+            or not bool(labeled.any())
+            or bool(labeled.all())
+        ):
+            return None
+        X = _features_of(dataset)
+        labels, certainty = propagate_labels(
+            X.reshape(len(X), -1).numpy(), y.numpy(), self.module_.classifier.out.out_features
+        )
+        return (
+            torch.as_tensor(labels, dtype=torch.int64, device=self.device),
+            torch.as_tensor(certainty, dtype=torch.float32, device=self.device),
+        )
 
     def warmup_end(self):
         """The first optimizer step after the warm-up."""
@@ -389,6 +457,9 @@ class DisentangledVAENet(NeuralNet):
             kwargs["batch_sampler"] = LabeledInEveryBatch(labeled, kwargs.pop("batch_size"), self._shuffle_generator)
             kwargs.pop("shuffle", None)
             kwargs.pop("drop_last", None)
+            if getattr(self, "_propagated", None) is not None:
+                # The rows' numbers find their propagated labels in get_loss.
+                dataset = _WithRows(dataset)
             return self.iterator_train(dataset, **kwargs)
         return self.iterator_train(dataset, generator=self._shuffle_generator, **kwargs)
 
@@ -456,7 +527,14 @@ class DisentangledVAENet(NeuralNet):
         state = super().__getstate__()
         # The copy and the generators of a training in progress (e.g. pickled
         # by a Checkpoint) are not part of the model; rng_state_ is.
-        for name in ("_epoch_state", "_shuffle_generator", "_noise_generator", "_planned_epochs"):
+        for name in (
+            "_epoch_state",
+            "_shuffle_generator",
+            "_noise_generator",
+            "_planned_epochs",
+            "_propagated",
+            "_batch_rows",
+        ):
             state.pop(name, None)
         # The estimator passes built instances as the module and criterion
         # parameters, so they are module_ and criterion_, which skorch
@@ -494,14 +572,23 @@ class DisentangledVAENet(NeuralNet):
             # loss: it counts only in training, once the warm-up is over.
             extra.update(classifier=self.module_.classifier, generator=self._noise_generator)
         if training and logits is not None and bool((y_true < 0).any()):
-            # The head at the latent mean labels the rows it is sure of; the
-            # head at the sampled code (the noisier view) learns those labels.
-            with torch.no_grad(), self.autocast():
-                teacher = self.module_.classifier(y_pred[1].detach()).float()
-            extra.update(
-                pseudo=pseudo_labels(teacher, y_true, self.pseudo_label_threshold),
-                unlabeled_weight=self.unlabeled_weight,
-            )
+            # The head at the sampled code learns the unlabelled rows'
+            # pseudo-labels: propagated over the data's kNN graph, or the
+            # head's own sure predictions at the latent means (the weak view).
+            propagated = getattr(self, "_propagated", None)
+            rows = getattr(self, "_batch_rows", None)
+            if rows is not None and propagated is not None:
+                # Each weighted by its certainty.
+                unlabeled = y_true < 0
+                extra.update(
+                    pseudo=torch.where(unlabeled, propagated[0][rows.to(self.device)], -1),
+                    pseudo_weight=torch.where(unlabeled, propagated[1][rows.to(self.device)], 0.0),
+                )
+            else:
+                with torch.no_grad(), self.autocast():
+                    teacher = self.module_.classifier(y_pred[1].detach()).float()
+                extra.update(pseudo=pseudo_labels(teacher, y_true, self.pseudo_label_threshold))
+            extra.update(unlabeled_weight=self.unlabeled_weight)
         terms = self.criterion_(y_pred, X, y_true, kl_weight=kl_weight, classification_weight=clf_weight, **extra)
         prefix = "train" if training else "valid"
         if training:
@@ -534,6 +621,8 @@ class DisentangledVAENet(NeuralNet):
         )
 
     def train_step(self, batch, **fit_params):
+        # A _RowsBatch's rows find their propagated labels in get_loss.
+        self._batch_rows = getattr(batch, "rows", None)
         step = super().train_step(batch, **fit_params)
         self.n_steps_ += 1
         return step

@@ -279,7 +279,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         the network was built; to train longer, raise ``max_epochs``: the
         extra epochs use the schedule's final weight. ``max_epochs``,
         ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``,
-        ``unlabeled_weight``, ``pseudo_label_threshold`` and ``verbose`` may
+        ``unlabeled_weight``, ``pseudo_label_threshold``,
+        ``pseudo_label_source`` and ``verbose`` may
         change between fits; the parameters that shape
         the network, its loss, its optimizer, its device, its callbacks and
         early stopping may not, and neither may the number of features or
@@ -317,9 +318,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         semi-supervised: every batch carries labeled samples (a quarter of
         the batch, or their share of the data when larger, drawn in turn
         from all of them), and the unlabeled samples train the latent
-        classifier too -- an unlabeled sample the classifier is sure of at
-        its latent mean (``pseudo_label_threshold``) becomes an example of
-        that class for the classifier at its sampled latent code, and a term
+        classifier too, with pseudo-labels (see ``pseudo_label_source``)
+        that the classifier at their sampled latent codes learns, and a term
         keeps the classifier's mean prediction on the unlabeled samples
         close to the labeled samples' class frequencies, so that it cannot
         give them all one class. With class anchoring (``class_spacing``)
@@ -338,9 +338,28 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         anchoring the unlabeled samples' marginalised prior still reaches
         the classifier).
     pseudo_label_threshold : float, default=0.8
-        Smallest probability the latent classifier must give its predicted
-        class at an unlabeled sample's latent mean for that class to become
-        the sample's pseudo-label; 1.0 gives (almost) none.
+        With ``pseudo_label_source="head"``: smallest probability the latent
+        classifier must give its predicted class at an unlabeled sample's
+        latent mean for that class to become the sample's pseudo-label; 1.0
+        gives (almost) none. Unused with ``"propagation"``.
+    pseudo_label_source : {"propagation", "head"}, default="propagation"
+        Where the unlabeled samples' pseudo-labels come from in a
+        semi-supervised fit. ``"propagation"``: once per call to ``fit`` (or
+        ``partial_fit``), the labels are spread over the 7-nearest-neighbour
+        graph of the training samples ``X`` (Euclidean distances on ``X`` as
+        given: scale its features comparably, as for scikit-learn's
+        ``LabelSpreading``), see :func:`skvae.losses.propagate_labels`;
+        every unlabeled sample gets the class of highest score, weighted by
+        its certainty (1 minus the entropy of its normalised scores over
+        ``log(n_classes)``). The graph is fixed, so the classifier's own
+        errors do not feed back into its targets; it costs a kNN search of
+        the training data per call (about 4 s for 8,000 MNIST images on two
+        cores). ``"head"``: the latent classifier's own prediction at an
+        unlabeled sample's latent mean where it reaches
+        ``pseudo_label_threshold`` (FixMatch-style; the only source before
+        this parameter). Measured on digits, 3 seeds, 8-D, head accuracy
+        with 1% / 10% labels: 0.888 / 0.951 with ``"propagation"``, 0.561 /
+        0.928 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
     precision : {"32", "bf16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and
@@ -435,6 +454,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "unlabeled_label": [Integral, str, None],
         "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
         "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
+        "pseudo_label_source": [StrOptions({"propagation", "head"})],
         "precision": [StrOptions({"32", "bf16-mixed"})],
     }
 
@@ -469,6 +489,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         unlabeled_label=None,
         unlabeled_weight=1.0,
         pseudo_label_threshold=0.8,
+        pseudo_label_source="propagation",
         precision="32",
     ):
         self.n_components = n_components
@@ -499,6 +520,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.unlabeled_label = unlabeled_label
         self.unlabeled_weight = unlabeled_weight
         self.pseudo_label_threshold = pseudo_label_threshold
+        self.pseudo_label_source = pseudo_label_source
         self.precision = precision
 
     def set_params(self, **params):
@@ -913,6 +935,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             "verbose": int(self.verbose),
             "unlabeled_weight": self.unlabeled_weight,
             "pseudo_label_threshold": self.pseudo_label_threshold,
+            "pseudo_label_source": self.pseudo_label_source,
         }
 
     def _net_training_params(self):

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import Callback
 
 from skvae import DisentangledVAE
+from skvae.losses import propagate_labels
 from tiny import tiny_vae
 
 
@@ -194,9 +195,75 @@ def test_a_fit_on_a_few_labeled_rows_trains_its_head(digits_all):
 
 
 @pytest.mark.parametrize(
-    "params", [dict(unlabeled_weight=-1.0), dict(pseudo_label_threshold=1.5), dict(pseudo_label_threshold="high")]
+    "params",
+    [
+        dict(unlabeled_weight=-1.0),
+        dict(pseudo_label_threshold=1.5),
+        dict(pseudo_label_threshold="high"),
+        dict(pseudo_label_source="graph"),
+    ],
 )
 def test_invalid_semi_supervised_params_raise(digits, params):
     X, y = digits[0][:50], digits[1][:50]
     with pytest.raises(InvalidParameterError, match=next(iter(params))):
         _tiny(unlabeled_label=-1, **params).fit(X, y)
+
+
+def test_propagate_labels_spreads_each_label_over_its_cluster():
+    rng = np.random.RandomState(0)
+    X = np.concatenate([rng.normal(0, 0.3, (30, 2)), rng.normal(5, 0.3, (30, 2)), rng.normal([0, 5], 0.3, (30, 2))])
+    truth = np.repeat([0, 1, 2], 30)
+    y = np.full(90, -1)
+    y[[0, 30, 60]] = [0, 1, 2]
+
+    labels, certainty = propagate_labels(X, y, 3)
+
+    assert_array_equal(labels, truth)
+    assert certainty.min() > 0.5 and certainty.max() <= 1
+
+
+def test_propagate_labels_is_unsure_where_no_label_reaches():
+    rng = np.random.RandomState(0)
+    # Two clusters too far apart for any edge between them; only the first is labeled.
+    X = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(100, 0.1, (20, 2))])
+    y = np.full(40, -1)
+    y[[0, 1]] = [0, 1]
+
+    _, certainty = propagate_labels(X, y, 2, n_neighbors=5)
+
+    assert_allclose(certainty[20:], 0)
+
+
+def _pseudo_label_terms(est):
+    batches = [batch for row in est.history_ for batch in row["batches"] if "train_loss" in batch]
+    return np.array([batch["train_unlabeled"] for batch in batches])
+
+
+def test_pseudo_label_source_changes_the_unlabeled_term(digits):
+    X, y = digits[0][:200], _hide_labels(digits[1][:200], 0.1, -1)
+
+    propagated = _tiny(unlabeled_label=-1, max_epochs=3).fit(X, y)
+    head = _tiny(unlabeled_label=-1, max_epochs=3, pseudo_label_source="head").fit(X, y)
+
+    assert propagated.pseudo_label_source == "propagation"  # the default
+    assert not np.allclose(_pseudo_label_terms(propagated), _pseudo_label_terms(head))
+    assert not np.array_equal(propagated.transform(X), head.transform(X))
+
+
+def test_propagation_with_a_validation_split(digits):
+    # The training part of the split is a Subset: its rows find their labels.
+    X, y = digits[0][:300], _hide_labels(digits[1][:300], 0.2, -1)
+
+    est = _tiny(unlabeled_label=-1, max_epochs=2, early_stopping=True).fit(X, y)
+
+    assert np.all(_pseudo_label_terms(est) > 0)
+    assert "valid_loss" in est.history_[-1]
+
+
+def test_propagation_fit_depends_on_random_state_only(digits):
+    X, y = digits[0][:200], _hide_labels(digits[1][:200], 0.1, -1)
+
+    first = _tiny(unlabeled_label=-1, max_epochs=2).fit(X, y)
+    second = _tiny(unlabeled_label=-1, max_epochs=2).fit(X, y)
+
+    assert_array_equal(first.transform(X), second.transform(X))
