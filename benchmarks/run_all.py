@@ -51,6 +51,7 @@ ORIGINAL_RECIPE = dict(
     classification_weight=None,  # filled in by original_recipe()
     warmup_steps=100,
     classifier_hidden=(10, 10),
+    input_dropout=0.0,
 )
 
 ROW_KEY = ["dataset", "dims", "method", "seed"]  # one quality row per key
