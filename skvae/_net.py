@@ -27,7 +27,8 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, PassthroughScoring
 from skorch.history import History
-from skorch.utils import to_tensor
+from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator, to_tensor
 
 from .exceptions import DivergenceError
 from .losses import propagate_labels, pseudo_labels
@@ -36,6 +37,9 @@ from .schedules import check_schedule
 __all__ = ["DisentangledVAENet", "LabeledInEveryBatch", "TensorBatchDataset"]
 
 LOSS_TERMS = ("reconstruction", "kl", "classification")
+
+#: The autocast dtype of each mixed precision.
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 # Share of every semi-supervised batch given to labelled rows (unless the
 # data hold more): with 1% labels a plain shuffle puts about one labelled
@@ -223,9 +227,11 @@ class DisentangledVAENet(NeuralNet):
     seed : int
         Seed of the training's own random generators (shuffling and the
         sampling noise); torch's global random state is never used.
-    precision : {"32", "bf16-mixed"}
-        Forward passes in float32, or under bfloat16 autocast (weights,
-        optimizer state and loss stay float32).
+    precision : {"32", "bf16-mixed", "16-mixed"}
+        Forward passes in float32, or under bfloat16 or float16 autocast
+        (weights, optimizer state and loss stay float32). ``"16-mixed"``
+        scales the loss (:class:`torch.amp.GradScaler`) so that small
+        gradients survive float16's narrow range.
     unlabeled_weight : float
         Weight of the unlabelled rows' head terms (pseudo-labels and class
         balance), relative to the classification weight.
@@ -256,6 +262,9 @@ class DisentangledVAENet(NeuralNet):
     interrupted_ : bool
         Whether the last training was stopped by a ``KeyboardInterrupt``
         other than that of an ``EarlyStopping`` callback.
+    grad_scaler_ : torch.amp.GradScaler
+        The loss scale of ``"16-mixed"`` training; disabled in the other
+        precisions.
 
     Notes
     -----
@@ -330,6 +339,7 @@ class DisentangledVAENet(NeuralNet):
         self.total_steps_ = 0
         self.rng_state_ = initial_rng_state(self.seed, torch.device(self.device))
         self.interrupted_ = False
+        self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type, enabled=self.precision == "16-mixed")
         return self
 
     def get_training_state(self):
@@ -338,9 +348,9 @@ class DisentangledVAENet(NeuralNet):
         Returns
         -------
         state : dict
-            ``module`` and ``optimizer`` (state dicts), ``n_steps``,
-            ``total_steps``, ``rng`` (generator states) and ``history`` (a
-            list of per-epoch dicts).
+            ``module``, ``optimizer`` and ``grad_scaler`` (state dicts),
+            ``n_steps``, ``total_steps``, ``rng`` (generator states) and
+            ``history`` (a list of per-epoch dicts).
         """
         state = self._weights_and_counters()
         state["history"] = copy.deepcopy(self.history.to_list())
@@ -350,6 +360,9 @@ class DisentangledVAENet(NeuralNet):
         """Continue from ``state``, as returned by :meth:`get_training_state`."""
         self.module_.load_state_dict(state["module"])
         self.optimizer_.load_state_dict(state["optimizer"])
+        # States saved before "16-mixed" existed have no scaler (nor need one).
+        if state.get("grad_scaler"):
+            self.grad_scaler_.load_state_dict(state["grad_scaler"])
         self.n_steps_ = int(state["n_steps"])
         self.total_steps_ = int(state["total_steps"])
         self.rng_state_ = state["rng"]
@@ -361,6 +374,7 @@ class DisentangledVAENet(NeuralNet):
             {
                 "module": self.module_.state_dict(),
                 "optimizer": self.optimizer_.state_dict(),
+                "grad_scaler": self.grad_scaler_.state_dict(),
                 "n_steps": self.n_steps_,
                 "total_steps": self.total_steps_,
                 "rng": self.rng_state_,
@@ -469,8 +483,8 @@ class DisentangledVAENet(NeuralNet):
 
     def autocast(self):
         """The autocast context of ``precision`` on the net's device."""
-        device = torch.device(self.device)
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16-mixed")
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        return torch.autocast(torch.device(self.device).type, dtype=dtype, enabled=dtype is not None)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
@@ -623,6 +637,32 @@ class DisentangledVAENet(NeuralNet):
     def train_step(self, batch, **fit_params):
         # A _RowsBatch's rows find their propagated labels in get_loss.
         self._batch_rows = getattr(batch, "rows", None)
-        step = super().train_step(batch, **fit_params)
+        if self.grad_scaler_.is_enabled():
+            step = self._scaled_train_step(batch, **fit_params)
+        else:
+            step = super().train_step(batch, **fit_params)
         self.n_steps_ += 1
         return step
+
+    def _scaled_train_step(self, batch, **fit_params):
+        """One optimizer step with a scaled loss (``"16-mixed"``).
+
+        skorch's step hands the optimizer a closure, which a GradScaler
+        cannot step; this is that step in the order torch's AMP recipe
+        gives: scaled backward, unscale (so that ``on_grad_computed``
+        callbacks, e.g. gradient clipping, see the true gradients), a step
+        that the scaler skips when a gradient overflowed, and the scale's
+        update.
+        """
+        self.optimizer_.zero_grad()
+        self.module_.train()
+        self.criterion_.train()
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.grad_scaler_.scale(loss).backward()
+        self.grad_scaler_.unscale_(self.optimizer_)
+        self.notify("on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()), batch=batch)
+        self.grad_scaler_.step(self.optimizer_)
+        self.grad_scaler_.update()
+        return {"loss": loss, "y_pred": y_pred}

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import persistence
 from ._inference import check_float32_range, latent_means, latent_proba, run_blocks, validate_rows
 from ._labels import check_classes, classes_of, encode_labels
-from ._build import OPTIMIZERS, build_net, check_precision, image_shape_of, resolve_device
+from ._build import OPTIMIZERS, build_net, check_precision, image_shape_of, precision_problem, resolve_device
 from .exceptions import DivergenceError
 from .centers import arrange_class_centers, class_centers, resolve_class_spacing
 from .regions import (
@@ -360,7 +360,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         this parameter). Measured on digits, 3 seeds, 8-D, head accuracy
         with 1% / 10% labels: 0.888 / 0.951 with ``"propagation"``, 0.561 /
         0.928 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
-    precision : {"32", "bf16-mixed"}, default="32"
+    precision : {"32", "bf16-mixed", "16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and
         inference forward passes under bfloat16 autocast, while the weights,
@@ -370,7 +370,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``fit`` refuses it, as it would be slower than float32. Results
         differ from float32 by bfloat16's precision (about 3 significant
         digits per product); every row's output still does not depend on
-        the rows that came with it.
+        the rows that came with it. ``"16-mixed"`` is the same with
+        float16, whose narrower range needs the loss scaled in training
+        (:class:`torch.amp.GradScaler`; a step whose gradients overflow is
+        skipped and the scale lowered): the usual choice on GPUs without
+        bfloat16. Only CUDA devices and CPUs with AMX-FP16 run it;
+        elsewhere ``fit`` refuses it. A model loaded on a device that
+        cannot run its precision runs in float32, with a warning.
 
     Attributes
     ----------
@@ -455,7 +461,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
         "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "pseudo_label_source": [StrOptions({"propagation", "head"})],
-        "precision": [StrOptions({"32", "bf16-mixed"})],
+        "precision": [StrOptions({"32", "bf16-mixed", "16-mixed"})],
     }
 
     def __init__(
@@ -996,7 +1002,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         device : str or torch.device, default=None
             Device to put the model on. None means the saved ``device``
             parameter, or the CPU, with a warning, when that asks for CUDA
-            and CUDA is not available here.
+            and CUDA is not available here. A model whose ``precision``
+            that device cannot run (e.g. ``"16-mixed"`` trained on a GPU,
+            loaded on a CPU) is loaded with ``precision="32"``, with a
+            warning.
 
         Returns
         -------
@@ -1033,6 +1042,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             )
             estimator.device = "cpu"
         torch_device = resolve_device(estimator.device)
+        problem = precision_problem(estimator.precision, torch_device)
+        if problem is not None:
+            warnings.warn(
+                f"{path} was saved with precision={estimator.precision!r}, but {problem}; "
+                "loading the model with precision='32', whose outputs differ from the "
+                "saved model's by the rounding of its precision.",
+                UserWarning,
+            )
+            estimator.precision = "32"
         try:
             n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
             estimator._initialize_net(estimator.n_features_in_, n_classes, torch_device, saved.split_seed or 0)

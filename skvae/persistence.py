@@ -23,8 +23,9 @@ The file is a :func:`torch.save` of a dict:
     JSON text: the constructor parameters (``params``), the fitted
     attributes (``attributes``: ``classes_``, ``n_features_in_``,
     ``feature_names_in_``, ``image_shape_``, the class statistics...), the
-    training history (``history``) and the net's schedule counters and
-    validation-split seed (``net``). Numeric arrays are stored as tensors
+    training history (``history``) and the net's schedule counters,
+    validation-split seed and loss scale (``precision="16-mixed"``; empty
+    otherwise) (``net``). Numeric arrays are stored as tensors
     in ``state["arrays"]`` and referred to by name.
 ``state``
     Tensors: the module's and the optimizer's state dicts, the random
@@ -135,6 +136,7 @@ def save(path, *, params, attributes, training_state, split_seed):
                 "net": {
                     "n_steps": training_state["n_steps"],
                     "total_steps": training_state["total_steps"],
+                    "grad_scaler": training_state["grad_scaler"],
                     "split_seed": split_seed,
                 },
             },
@@ -202,6 +204,8 @@ def load(path):
             "rng": state["rng"],
             "n_steps": int(metadata["net"]["n_steps"]),
             "total_steps": int(metadata["net"]["total_steps"]),
+            # Files from before precision="16-mixed" have no loss scale.
+            "grad_scaler": dict(metadata["net"].get("grad_scaler", {})),
             "history": list(metadata["history"]),
         }
         split_seed = metadata["net"]["split_seed"]

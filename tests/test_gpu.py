@@ -144,3 +144,17 @@ def test_bf16_mixed_on_cuda(digits):
     assert Z.dtype == X.dtype and np.isfinite(Z).all()
     np.testing.assert_array_equal(est.transform(X[:5]), Z[:5])
     assert_allclose(est.predict_proba(X).sum(axis=1), 1)
+
+
+@requires_cuda
+def test_16_mixed_on_cuda_scales_the_loss(digits, tmp_path):
+    X, y = digits
+    est = _tiny(device="cuda", precision="16-mixed", max_epochs=5).fit(X, y)
+    reference = _tiny(device="cuda", max_epochs=5).fit(X, y)
+    assert est.net_.grad_scaler_.is_enabled() and est.net_.grad_scaler_.get_scale() >= 1
+    assert est.history_[-1, "train_loss"] < 1.1 * reference.history_[-1, "train_loss"]
+    Z = est.transform(X)
+    assert Z.dtype == X.dtype and np.isfinite(Z).all()
+    np.testing.assert_array_equal(est.transform(X[:5]), Z[:5])
+    est.save(tmp_path / "fp16.skvae")
+    np.testing.assert_array_equal(DisentangledVAE.load(tmp_path / "fp16.skvae").transform(X), Z)
