@@ -172,7 +172,7 @@ def _build_module(estimator, n_features, n_classes):
     classifier = LatentClassifier(n_components, classifier_hidden, n_classes) if n_classes else None
     activation = "sigmoid" if estimator.reconstruction_ == "bce" else None
     return DisentangledVAEModule(
-        encoder, decoder, classifier, output_activation=activation, input_dropout=estimator.input_dropout
+        encoder, decoder, classifier, output_activation=activation, input_dropout=estimator.input_dropout_
     )
 
 

@@ -391,8 +391,13 @@ def test_files_from_before_max_epochs_auto_still_load(digits, tmp_path):
     from tiny import tiny_vae
 
     X, y = digits
-    vae = tiny_vae().fit(X, y)
-    attributes = {name: value for name, value in vars(vae).items() if name not in ("net_", "history_", "max_epochs_")}
+    # Nor input_dropout="auto" (so no input_dropout_): a number was stored.
+    vae = tiny_vae(input_dropout=0.2).fit(X, y)
+    attributes = {
+        name: value
+        for name, value in vars(vae).items()
+        if name not in ("net_", "history_", "max_epochs_", "input_dropout_")
+    }
     persistence.save(
         tmp_path / "old.skvae",
         params=vae.get_params(deep=False),
@@ -402,7 +407,7 @@ def test_files_from_before_max_epochs_auto_still_load(digits, tmp_path):
     )
     loaded = DisentangledVAE.load(tmp_path / "old.skvae")
     assert loaded.max_epochs_ == vae.max_epochs == 3
-    assert loaded.input_dropout == vae.input_dropout
+    assert loaded.input_dropout == loaded.input_dropout_ == vae.input_dropout_
     np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
     loaded.set_params(warm_start=True, max_epochs=4).fit(X, y)
     assert len(loaded.history_) == 4
@@ -420,10 +425,12 @@ def test_files_from_before_input_dropout_load_without_it(digits, tmp_path):
     persistence.save(
         tmp_path / "old.skvae",
         params=params,
-        attributes={name: value for name, value in vars(vae).items() if name not in ("net_", "history_")},
+        attributes={
+            name: value for name, value in vars(vae).items() if name not in ("net_", "history_", "input_dropout_")
+        },
         training_state=vae.net_.get_training_state(),
         split_seed=None,
     )
     loaded = DisentangledVAE.load(tmp_path / "old.skvae")
-    assert loaded.input_dropout == 0.0
+    assert loaded.input_dropout == loaded.input_dropout_ == loaded.net_.module_.input_dropout == 0.0
     np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
