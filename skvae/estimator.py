@@ -377,8 +377,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         unlabeled sample's latent mean where it reaches
         ``pseudo_label_threshold`` (FixMatch-style; the only source before
         this parameter). Measured on digits, 3 seeds, 8-D, head accuracy
-        with 1% / 10% labels: 0.888 / 0.951 with ``"propagation"``, 0.561 /
-        0.928 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
+        with 1% / 10% labels: 0.891 / 0.949 with ``"propagation"``, 0.706 /
+        0.933 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
     precision : {"32", "bf16-mixed", "16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and
