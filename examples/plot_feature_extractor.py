@@ -93,7 +93,7 @@ table.round(3)
 # features reach a test accuracy of about 0.90 with either classifier,
 # PCA's two components about 0.6, and the 64 raw pixels 0.97-0.98. With
 # ten features both methods come close to the raw pixels (PCA 0.94-0.97,
-# the VAE about 0.97-0.98): PCA keeps more of the pixels' information with
+# the VAE about 0.97): PCA keeps more of the pixels' information with
 # every component, and the VAE's advantage shrinks to a few points or less.
 # The VAE's features pay off where few dimensions must carry the class,
 # e.g. for a plot or a distance-based method.

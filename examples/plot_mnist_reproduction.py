@@ -161,7 +161,7 @@ display.figure_.set_size_inches(7, 7)
 # the same probability, the dashed curve the most probable third digit.
 # Two digits are neighbours when the path leaves the one's region straight
 # into the other's. In the latent space above, the "0" and the "8" are not: with these settings (seed 0) the path crosses the "5" region,
-# which wins at the border point (p(5) = 0.75 where p(0) = p(8) = 0.10), and
+# which wins at the border point (p(5) = 0.84 where p(0) = p(8) = 0.06), and
 # the decoded images turn from "0" into "5" before they become "8". To make
 # them neighbours, ask for it with ``class_neighbors=[(0, 8)]`` (see
 # :ref:`sphx_glr_auto_examples_plot_mix_of_two_classes.py`).
@@ -185,8 +185,8 @@ else:
 # (``other_class_wins`` is False). Among the pairs that
 # do, we draw the one whose border is the most confident, where the two
 # digits' common probability at the border point is highest. With these
-# settings (seed 0), 11 of the 45 pairs share a border, and the most
-# confident is that of the "4" and the "9" (p(4) = p(9) = 0.50 there): along
+# settings (seed 0), 19 of the 45 pairs share a border, and the most
+# confident is that of the "4" and the "6" (p(4) = p(6) = 0.50 there): along
 # the path the decoded images turn from one into the other with no third
 # digit in between.
 import itertools

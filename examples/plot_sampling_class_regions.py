@@ -119,11 +119,11 @@ _ = fig.suptitle("interpolate(1, 7, n_steps=9)")
 # :class:`~skvae.plotting.InterpolationDisplay` draws the same path with the
 # classifier's probabilities along it and the border between the two
 # regions. The "1" and the "7" are neighbours in this latent space: the
-# probability of every other digit stays low along the path (the dashed
-# curve), so ``class_border`` finds a border of the two with no third class
-# winning there. Not every pair is so: the path between two regions that
-# do not touch crosses a third one, which ``class_border`` reports with
-# ``other_class_wins``.
+# probability of every other digit stays below the larger of the two along
+# the path (the dashed curve), so ``class_border`` finds a border of the two
+# with no third class winning there. Not every pair is so: the path
+# between two regions that do not touch crosses a third one, which
+# ``class_border`` reports with ``other_class_wins``.
 _ = InterpolationDisplay.from_estimator(vae, 1, 7, n_steps=11)
 
 try:
