@@ -87,27 +87,25 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
     """
     device = net.device
     out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
+    out_tensor = torch.from_numpy(out)  # the same memory: results are copied in once
     net.module_.eval()
     with torch.inference_mode(), net.autocast() if mixed else contextlib.nullcontext():
-        padded = torch.zeros((BLOCK_ROWS, data.shape[1]), dtype=torch.float32, device=device)
         for start in range(0, len(data), BLOCK_ROWS):
             rows = _float32_view(data[start : start + BLOCK_ROWS]).to(device)
-            if len(rows) == BLOCK_ROWS:
+            n_rows = len(rows)
+            if n_rows == BLOCK_ROWS:
                 block = rows
             else:
-                padded[: len(rows)] = rows
-                padded[len(rows) :] = 0
-                block = padded
+                block = torch.cat([rows, rows.new_zeros((BLOCK_ROWS - n_rows, rows.shape[1]))])
             if labels is None:
                 result = function(block)
             else:
                 codes = torch.full((BLOCK_ROWS,), -1, dtype=torch.int64)
-                codes[: len(rows)] = torch.as_tensor(labels[start : start + len(rows)])
+                codes[:n_rows] = torch.as_tensor(labels[start : start + n_rows])
                 result = function(block, codes.to(device))
-            result = result[: len(rows)]
-            if result.dtype in (torch.bfloat16, torch.float16):
-                result = result.float()  # numpy has no bfloat16
-            out[start : start + len(rows)] = result.reshape(len(rows), n_columns).cpu().numpy()
+            # One copy converts the dtype (bfloat16 and float16 have no numpy
+            # type) and the device.
+            out_tensor[start : start + n_rows].copy_(result[:n_rows].reshape(n_rows, n_columns))
     return out
 
 
