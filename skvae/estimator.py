@@ -90,9 +90,10 @@ _AUTO_MIN_STEPS = 1000
 _AUTO_EPOCHS_RANGE = (10, 300)
 
 # input_dropout="auto": masking noise by the width of the data. Measured
-# (docs/defaults.rst): 0.1 beat 0.2 on iris, wine, breast_cancer and digits
-# (4-64 features), 0.2 beat 0.1 on MNIST (784 pixels).
-_AUTO_DROPOUT_NARROW, _AUTO_DROPOUT_WIDE, _AUTO_DROPOUT_WIDE_FROM = 0.1, 0.2, 256
+# (docs/defaults.rst): 0.1 beat 0.2 on data with 4-13 features (iris, wine,
+# make_classification), 0.2 beat 0.1 on make_classification with 20-200
+# features and on MNIST (784 pixels); digits (64) is the exception.
+_AUTO_DROPOUT_NARROW, _AUTO_DROPOUT_WIDE, _AUTO_DROPOUT_WIDE_FROM = 0.1, 0.2, 20
 
 # Parameters that sklearn's Interval(Integral, ...) would accept as bools.
 _INTEGER_PARAMS = ("n_components", "warmup_steps", "max_epochs", "batch_size", "n_iter_no_change")
@@ -117,9 +118,8 @@ def auto_max_epochs(n_samples, batch_size):
 def auto_input_dropout(n_features):
     """Masking noise of ``input_dropout="auto"`` for data of ``n_features`` features.
 
-    0.1 below 256 features (tabular data, small images such as the 8x8
-    digits), 0.2 from 256 on (images such as MNIST's 28x28): wider data
-    are more redundant, so the encoder can afford to miss more of each row.
+    0.1 below 20 features, 0.2 from 20 on: with few features each zeroed
+    value is a large part of the row.
     """
     return _AUTO_DROPOUT_WIDE if n_features >= _AUTO_DROPOUT_WIDE_FROM else _AUTO_DROPOUT_NARROW
 
@@ -188,13 +188,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         training images, judged on 2,000 others, 2-D) the head's accuracy
         went from 0.918 / 0.916 without it to 0.941 / 0.938 (seeds 0 / 1)
         with 0.2, with a lower reconstruction error. ``"auto"`` uses 0.1
-        for data with fewer than 256 features and 0.2 for wider data
-        (``skvae.estimator.auto_input_dropout``): in 5-fold cross-validation 0.1 beat
-        0.2 on iris, wine, breast_cancer and digits (4-64 features; by 0.9
-        points on average), while 0.2 beat 0.1 on MNIST (784 pixels, 0.940
-        against 0.932); see ``docs/defaults.rst``. The value used is
-        ``input_dropout_``. 0 turns it off (models saved before this
-        parameter existed load with 0).
+        for data with fewer than 20 features and 0.2 for wider data
+        (``skvae.estimator.auto_input_dropout``): 0.1 beat 0.2 by 0.4-3.3
+        points on iris, wine and ``make_classification`` with 10 features,
+        0.2 beat 0.1 by 0.4-3.1 points on ``make_classification`` with
+        20-200 features and by 0.7 on MNIST; breast_cancer (30 features)
+        tied, digits (64) did 0.3-1.4 points better with 0.1 (see
+        ``docs/defaults.rst``). The value used is ``input_dropout_``. 0
+        turns it off (models saved before this parameter existed load
+        with 0).
     reconstruction : {"auto", "bce", "mse"}, default="auto"
         Binary cross-entropy summed over features (inputs in [0, 1], e.g.
         pixel intensities; the decoder then ends with a sigmoid), or squared
@@ -377,8 +379,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         unlabeled sample's latent mean where it reaches
         ``pseudo_label_threshold`` (FixMatch-style; the only source before
         this parameter). Measured on digits, 3 seeds, 8-D, head accuracy
-        with 1% / 10% labels: 0.891 / 0.949 with ``"propagation"``, 0.706 /
-        0.933 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
+        with 1% / 10% labels: 0.888 / 0.951 with ``"propagation"``, 0.561 /
+        0.928 with ``"head"`` (``benchmarks/SEMI_SUPERVISED.md``).
     precision : {"32", "bf16-mixed", "16-mixed"}, default="32"
         Arithmetic of the forward passes, named as in PyTorch Lightning:
         ``"32"`` is float32 throughout; ``"bf16-mixed"`` runs training and

@@ -502,12 +502,12 @@ def test_auto_training_length(n_samples, batch_size, epochs):
 def test_auto_input_dropout_follows_the_width_of_the_data(digits):
     from tiny import tiny_vae
 
-    assert [auto_input_dropout(n) for n in (4, 64, 255, 256, 784)] == [0.1, 0.1, 0.1, 0.2, 0.2]
-    X, y = digits  # 64 features
-    vae = tiny_vae(max_epochs=1).fit(X, y)
-    assert vae.input_dropout == "auto" and vae.input_dropout_ == 0.1
-    assert vae.net_.module_.input_dropout == 0.1
-    wide = tiny_vae(max_epochs=1).fit(np.tile(X, (1, 4)), y)  # 256 features
+    assert [auto_input_dropout(n) for n in (4, 19, 20, 64, 784)] == [0.1, 0.1, 0.2, 0.2, 0.2]
+    X, y = digits
+    narrow = tiny_vae(max_epochs=1).fit(X[:, :19], y)
+    assert narrow.input_dropout == "auto" and narrow.input_dropout_ == 0.1
+    assert narrow.net_.module_.input_dropout == 0.1
+    wide = tiny_vae(max_epochs=1).fit(X, y)  # 64 features
     assert wide.input_dropout_ == 0.2 and wide.net_.module_.input_dropout == 0.2
     chosen = tiny_vae(max_epochs=1, input_dropout=0.3).fit(X, y)
     assert chosen.input_dropout_ == 0.3 and chosen.net_.module_.input_dropout == 0.3
