@@ -159,12 +159,12 @@ table.round(3)
 # keeps the weight high (a higher floor, a later midpoint) buys, and what
 # it costs in reconstruction error. With these settings (seed 0) the two
 # sigmoids with the floor of 30 come first, at about 0.95 cross-validated
-# accuracy and the highest silhouettes, and the early fade to 0.01
-# (midpoint 0.3) is the least accurate sigmoid, at about 0.83. The cost
+# accuracy, one with the highest silhouette (0.53), and the early fade to
+# 0.01 (midpoint 0.3) is the least accurate sigmoid, at about 0.81. The cost
 # barely shows here: every candidate's reconstruction error lies within
-# 2% of the others', and the floor's are less than 1% above the lowest. A
+# 3% of the others', and the floor's are less than 1% above the lowest. A
 # constant weight of 1 is too weak for the head to carve clear regions
-# (about 0.76 accuracy, a silhouette near 0.3).
+# (about 0.74 accuracy, a silhouette near 0.26).
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), sharey=True, layout="constrained")
 positions = np.arange(len(table))[::-1]
 for ax, column, color in zip(

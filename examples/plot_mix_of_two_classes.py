@@ -77,7 +77,7 @@ report(plain)
 # path now goes from "0" straight into "8" (p(0) = p(8) = 0.50 at the
 # border, no other digit above 0.01), and the images in between are the
 # mixes. The head's test accuracy is 0.958 with and without the request on
-# this seed; over three seeds the request cost 0.9 point on digits.
+# this seed; over three seeds the request cost 0.8 point on digits.
 #
 # Not every set of requests can be met: in 2-D the requested pairs must form
 # a planar graph (five digits that all border each other cannot), and the

@@ -96,7 +96,7 @@ print(f"train: {X_train.shape}, test: {X_test.shape}")
 # Training
 # --------
 # A 2-D latent space so that we can look at it directly, 20 epochs (the
-# default ``max_epochs="auto"`` would train 45 on 8,000 images, twice as
+# default ``max_epochs="auto"`` would train 45 on 8,000 images, over twice as
 # long) after a reconstruction-only warm-up of 100 optimizer steps. The
 # other parameters are the estimator's defaults: binary cross-entropy
 # reconstruction, the standard KL term, and a classification weight that
