@@ -81,7 +81,8 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from skvae import DisentangledVAE  # noqa: E402
 
-MNIST_HOME = HERE.parent.parent / "shared" / "data" / "mnist"
+# $SKVAE_DATA when set, else the shared data beside the clone; never downloaded.
+MNIST_HOME = Path(os.environ.get("SKVAE_DATA") or HERE.parent.parent / "shared" / "data" / "mnist")
 CV_DATASETS = ["iris", "wine", "breast_cancer"]
 DATASETS = [*CV_DATASETS, "digits", "mnist1000", "mnist8000", "classification"]
 SCALED = {*CV_DATASETS, "classification"}  # StandardScaler in front of every model

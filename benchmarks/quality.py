@@ -30,7 +30,8 @@ from sklearn.neural_network import MLPClassifier  # noqa: E402
 from skorch.callbacks import Callback  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST_HOME = REPO.parent / "shared" / "data" / "mnist"
+# $SKVAE_DATA when set, else the shared data beside the clone; never downloaded.
+MNIST_HOME = Path(os.environ.get("SKVAE_DATA") or REPO.parent / "shared" / "data" / "mnist")
 
 N_GENERATED = 50  # decoded samples per class (the mean + 49 draws)
 N_PATH = 21  # decoded points per class-pair path

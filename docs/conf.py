@@ -51,8 +51,10 @@ shutil.rmtree(DOCS / "gen_modules", ignore_errors=True)
 def _mnist_available():
     """Whether the MNIST example will find its data (same rule as the example)."""
     name = "t10k-images-idx3-ubyte.gz"
-    candidates = [Path(os.environ["SKVAE_DATA"])] if os.environ.get("SKVAE_DATA") else []
-    candidates += [folder / "shared" / "data" / "mnist" for folder in (REPO, *REPO.parents)]
+    if os.environ.get("SKVAE_DATA"):
+        candidates = [Path(os.environ["SKVAE_DATA"]).expanduser()]
+    else:
+        candidates = [folder / "shared" / "data" / "mnist" for folder in (REPO, *REPO.parents)]
     return any((c / name).is_file() or (c / "mnist" / name).is_file() for c in candidates)
 
 

@@ -49,17 +49,18 @@ MNIST_FILE = "t10k-images-idx3-ubyte.gz"
 def find_mnist_folder():
     """Return the folder holding the MNIST IDX files, or None.
 
-    Looks in ``$SKVAE_DATA`` (the folder itself or its ``mnist``
-    subfolder), then in ``shared/data/mnist`` under the working folder and
-    each of its parents, so that the example finds the project's shared
-    data from the repository root as well as from ``examples/``.
+    Looks in ``$SKVAE_DATA`` when it is set (the folder itself or its
+    ``mnist`` subfolder), and only there; otherwise in ``shared/data/mnist``
+    under the working folder and each of its parents, so that the example
+    finds the project's shared data from the repository root as well as
+    from ``examples/``. Nothing is downloaded.
     """
-    candidates = []
     if os.environ.get("SKVAE_DATA"):
         home = Path(os.environ["SKVAE_DATA"]).expanduser()
-        candidates += [home, home / "mnist"]
-    cwd = Path.cwd().resolve()
-    candidates += [folder / "shared" / "data" / "mnist" for folder in (cwd, *cwd.parents)]
+        candidates = [home, home / "mnist"]
+    else:
+        cwd = Path.cwd().resolve()
+        candidates = [folder / "shared" / "data" / "mnist" for folder in (cwd, *cwd.parents)]
     for folder in candidates:
         if (folder / MNIST_FILE).is_file():
             return folder

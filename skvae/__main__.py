@@ -34,6 +34,9 @@ def _parser():
                       help="load_digits (8x8, bundled) or MNIST read from --data-home")
     demo.add_argument("--data-home", default=None,
                       help="folder with the MNIST IDX files (default: $SKVAE_DATA or ~/.cache/skvae)")
+    demo.add_argument("--download", action="store_true",
+                      help="download the MNIST test files into --data-home when they are missing "
+                      "(needs a network connection; without it a missing file is an error)")
     demo.add_argument("--epochs", type=int, default=None,
                       help="training epochs (default: the estimator's max_epochs='auto', "
                       "167 for the 1,437 training images of digits, 45 for the 8,000 of MNIST)")
@@ -110,7 +113,10 @@ def demo(args):
     from .datasets import load_digits, load_mnist
 
     if args.dataset == "mnist":
-        data = load_mnist(args.data_home, subset="test")
+        try:
+            data = load_mnist(args.data_home, subset="test", download=args.download)
+        except (OSError, ValueError) as error:  # missing, unreachable or corrupt files
+            raise SystemExit(f"--dataset mnist: {error}") from None
         image_shape = (28, 28)
     else:
         data = load_digits()

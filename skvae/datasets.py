@@ -4,6 +4,7 @@ Both loaders return pixel features scaled to ``[0, 1]`` as ``float32``, the
 input range the VAE's Bernoulli/sigmoid decoder expects.
 """
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -121,7 +122,12 @@ def _download_atomic(url, dest, md5, timeout):
 
 
 def _download(name, data_home, base_urls, timeout):
-    """Download MNIST file ``name`` into ``data_home``, trying each mirror in turn."""
+    """Download MNIST file ``name`` into ``data_home``, trying each mirror in turn.
+
+    Folders created for the download are removed again when it fails, so a
+    failed call leaves the disk as it found it.
+    """
+    created = [folder for folder in (data_home, *data_home.parents) if not folder.exists()]
     data_home.mkdir(parents=True, exist_ok=True)
     failures = []
     for base in base_urls:
@@ -131,6 +137,9 @@ def _download(name, data_home, base_urls, timeout):
             return data_home / name
         except (OSError, http.client.HTTPException, ChecksumError) as exc:
             failures.append((url, exc))
+    for folder in created:  # deepest first
+        with contextlib.suppress(OSError):  # not empty: another writer uses it
+            folder.rmdir()
     tried = "\n".join(
         f"  - {url}: {type(exc).__name__}: {exc}" for url, exc in failures
     )

@@ -11,13 +11,13 @@ import pytest  # noqa: E402
 
 matplotlib.use("Agg")
 
-MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+from shared_data import MNIST_DIR, MNIST_MISSING  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def mnist_dir():
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"the shared MNIST test set is not at {MNIST_DIR}")
+    if MNIST_DIR is None:
+        pytest.skip(MNIST_MISSING)
     return MNIST_DIR
 
 
@@ -117,3 +117,68 @@ def pytest_collection_modifyitems(config, items):
                         for mark in item.iter_markers("xdist_group")})
         if names:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
+# ------------------------------------------------ nothing outside the tmp dirs
+#
+# Tests write only in their tmp dirs. The run checks it as a whole, once, in
+# the process that drives the workers: what lies beside the clone (the parent
+# folder's entries, and everything under ``../shared``) and the clone's own
+# untracked files must be the same after the run as before it. A difference
+# fails the run and is named. (A test that made ``../shared/data/mnist`` on a
+# machine without it broke every later run that way.)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _beside_the_clone():
+    parent = REPO.parent
+    entries = {entry.name for entry in parent.iterdir()}
+    shared = parent / "shared"
+    if shared.is_dir():
+        entries |= {str(path.relative_to(parent)) for path in shared.rglob("*")}
+    return entries
+
+
+def _untracked_in_the_clone():
+    import subprocess
+
+    result = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:  # not a git checkout (an sdist): nothing to compare
+        return set()
+    return {line[3:] for line in result.stdout.splitlines() if line.startswith("??")}
+
+
+def _snapshot():
+    return {"beside the clone": _beside_the_clone(), "untracked in the clone": _untracked_in_the_clone()}
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_SNAPSHOT] = _snapshot()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_SNAPSHOT, None)
+    if before is None:
+        return
+    after = _snapshot()
+    changes = [
+        f"{where}: {sign} {name}"
+        for where in before
+        for sign, names in (("+", after[where] - before[where]), ("-", before[where] - after[where]))
+        for name in sorted(names)
+    ]
+    if changes:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "the test run changed files outside its tmp dirs:\n  " + "\n  ".join(changes[:50])
+        if reporter is not None:
+            reporter.write_sep("=", "FAILED: files outside the tmp dirs", red=True)
+            reporter.write_line(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_SNAPSHOT = pytest.StashKey[dict]()

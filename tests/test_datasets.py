@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import MNIST_DIR, MNIST_MISSING
 
 from skvae import datasets
 from skvae.datasets import (
@@ -18,16 +19,13 @@ from skvae.datasets import (
     mnist_standard_split,
 )
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+SHARED_MNIST = MNIST_DIR
 IMAGES = "t10k-images-idx3-ubyte.gz"
 LABELS = "t10k-labels-idx1-ubyte.gz"
 # Official per-class counts of the 10,000-image MNIST test set.
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
-needs_shared = pytest.mark.skipif(
-    not (SHARED_MNIST / IMAGES).is_file() or not (SHARED_MNIST / LABELS).is_file(),
-    reason=f"shared MNIST test files not found in {SHARED_MNIST}",
-)
+needs_shared = pytest.mark.skipif(MNIST_DIR is None, reason=MNIST_MISSING)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -131,8 +129,8 @@ def serve_folder(start_server):
 @pytest.fixture
 def mirror(tmp_path):
     """A writable copy of the shared MNIST test files, to serve or corrupt."""
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"shared MNIST folder not found: {SHARED_MNIST}")
+    if MNIST_DIR is None:
+        pytest.skip(MNIST_MISSING)
     folder = tmp_path / "mirror"
     folder.mkdir()
     for name in (IMAGES, LABELS):
@@ -367,8 +365,20 @@ def test_dropped_connection_leaves_no_partial_file(start_server, tmp_path):
     message = str(info.value)
     assert server.url + IMAGES in message
     assert "incomplete" in message and "manually" in message
-    assert folder_contents(data_home) == []
     assert server.requests == ["/" + IMAGES]
+    # The folders made for the download went with it: nothing is left behind.
+    assert not data_home.exists()
+
+
+def test_failed_download_removes_only_the_folders_it_made(start_server, tmp_path):
+    server = start_server(_DroppingHandler)
+    (tmp_path / "kept").mkdir()
+    data_home = tmp_path / "kept" / "new" / "deeper"
+
+    with pytest.raises(ConnectionError):
+        load_mnist(data_home, base_url=server.url, timeout=10)
+    assert folder_contents(tmp_path) == ["kept"]
+    assert folder_contents(tmp_path / "kept") == []
 
 
 @needs_shared

@@ -97,3 +97,13 @@ def test_demo_on_mnist(mnist_dir, tmp_path):
     assert main([*args, "--output", str(tmp_path)]) == 0
     _check_figures(tmp_path, FIGURES)
     assert (tmp_path / "interpolation_0_8.png").is_file()
+
+
+def test_demo_without_mnist_says_how_to_get_it_and_writes_nothing(tmp_path, capsys):
+    data_home = tmp_path / "no" / "such" / "folder"
+    with pytest.raises(SystemExit) as excinfo:
+        main(["demo", "--dataset", "mnist", "--data-home", str(data_home), "--output", str(tmp_path / "out")])
+    message = str(excinfo.value.code)
+    assert "not found" in message and str(data_home) in message and "download" in message
+    # No download was tried and no folder was made: not the data home, not the output.
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
