@@ -157,7 +157,22 @@ class _SharedDefault(SigmoidDecay):
         return repr(self.unshared())
 
 
-class LinearDecay(BaseSchedule):
+class _StartEndDecay(BaseSchedule):
+    """A weight that goes from ``start`` to ``end``; subclasses give the curve."""
+
+    def __init__(self, start=100.0, end=0.01):
+        self.start = start
+        self.end = end
+
+    def weight_at(self, t):
+        return self.end + (self.start - self.end) * self._fraction_left(t)
+
+    def _fraction_left(self, t):
+        """How much of the way from ``end`` back to ``start`` is left at ``t``: 1 at 0, 0 at 1."""
+        raise NotImplementedError
+
+
+class LinearDecay(_StartEndDecay):
     """A weight that goes linearly from ``start`` to ``end``.
 
     Parameters
@@ -168,15 +183,11 @@ class LinearDecay(BaseSchedule):
         Weight at the end of training.
     """
 
-    def __init__(self, start=100.0, end=0.01):
-        self.start = start
-        self.end = end
-
-    def weight_at(self, t):
-        return self.start + (self.end - self.start) * t
+    def _fraction_left(self, t):
+        return 1.0 - t
 
 
-class CosineDecay(BaseSchedule):
+class CosineDecay(_StartEndDecay):
     """A weight that goes from ``start`` to ``end`` along half a cosine.
 
     Parameters
@@ -187,12 +198,8 @@ class CosineDecay(BaseSchedule):
         Weight at the end of training.
     """
 
-    def __init__(self, start=100.0, end=0.01):
-        self.start = start
-        self.end = end
-
-    def weight_at(self, t):
-        return self.end + 0.5 * (self.start - self.end) * (1.0 + math.cos(math.pi * t))
+    def _fraction_left(self, t):
+        return 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 class _CallableSchedule(BaseSchedule):
