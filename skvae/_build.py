@@ -1,11 +1,13 @@
 """Building a fitted estimator's network: the torch module and its skorch net.
 
 :class:`~skvae.DisentangledVAE` calls :func:`build_net` when ``fit`` (or a
-first ``partial_fit``, or ``load``) needs a new network; the functions here
-read the estimator's parameters and never change the estimator.
+first ``partial_fit``, or ``load``) needs a new network; what was fitted is a
+:class:`FittedSetup`, made once by :func:`fitted_setup`; the functions here
+are handed values and never see the estimator.
 """
 
 import inspect
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -27,7 +29,9 @@ from .modules import (
 
 __all__ = [
     "OPTIMIZERS",
+    "FittedSetup",
     "build_net",
+    "fitted_setup",
     "check_precision",
     "image_shape_of",
     "optimizer_params",
@@ -127,25 +131,25 @@ def check_precision(precision, device):
     raise ValueError(f"{problem}. Use {advice}.")
 
 
-def image_shape_of(estimator, n_features):
-    """``(channels, height, width)`` of the estimator's images, or None."""
-    if estimator.image_shape is None:
-        if estimator.architecture == "conv":
+def image_shape_of(image_shape, architecture, n_features):
+    """``(channels, height, width)`` of an ``image_shape`` parameter, or None."""
+    if image_shape is None:
+        if architecture == "conv":
             raise ValueError(
                 "architecture='conv' needs image_shape, e.g. image_shape=(28, 28) for 784 pixel features."
             )
         return None
-    shape = tuple(int(size) for size in estimator.image_shape)
+    shape = tuple(int(size) for size in image_shape)
     if len(shape) == 2:
         shape = (1, *shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(
             f"image_shape must be (height, width) or (channels, height, width) "
-            f"with positive sizes; got {estimator.image_shape!r}."
+            f"with positive sizes; got {image_shape!r}."
         )
     if int(np.prod(shape)) != n_features:
         raise ValueError(
-            f"image_shape={estimator.image_shape!r} holds {int(np.prod(shape))} values "
+            f"image_shape={image_shape!r} holds {int(np.prod(shape))} values "
             f"but X has {n_features} features; pass the shape of one image."
         )
     return shape
@@ -158,71 +162,167 @@ def _check_widths(widths, name):
     return tuple(int(w) for w in widths)
 
 
-def _build_module(estimator, n_features, n_classes):
-    image_shape = image_shape_of(estimator, n_features)
-    hidden_dims = _check_widths(estimator.hidden_dims, "hidden_dims")
-    classifier_hidden = _check_widths(estimator.classifier_hidden, "classifier_hidden")
-    n_components = estimator.n_components
-    if estimator.architecture == "conv":
-        encoder = ConvEncoder(image_shape, n_components)
-        decoder = ConvDecoder(n_components, image_shape)
-    else:
-        encoder = MLPEncoder(n_features, hidden_dims, n_components)
-        decoder = MLPDecoder(n_components, hidden_dims, n_features)
-    classifier = LatentClassifier(n_components, classifier_hidden, n_classes) if n_classes else None
-    activation = "sigmoid" if estimator.reconstruction_ == "bce" else None
-    return DisentangledVAEModule(
-        encoder, decoder, classifier, output_activation=activation, input_dropout=estimator.input_dropout_
+@dataclass(frozen=True, eq=False)
+class FittedSetup:
+    """What a fit built: everything that shapes the network, its loss and its set-up.
+
+    Made once, by :func:`fitted_setup`, when ``fit`` (or a first
+    ``partial_fit``) builds a network or ``load`` rebuilds one, and kept on
+    the fitted estimator until it is refitted. The network, the file a
+    model is saved to, inference, the scorers and the displays read it, not
+    the estimator's parameters, which ``set_params`` may have changed since.
+
+    Attributes
+    ----------
+    params : dict
+        The estimator's parameters that shape the model, as they were at
+        fit, by name: warm-started training refuses to continue when one of
+        them changed, and ``save`` writes these.
+    n_features, n_classes, n_components : int
+        Width of the data, number of classes (0 for a plain VAE) and of
+        latent dimensions.
+    architecture : {"mlp", "conv"}
+    hidden_dims, classifier_hidden : tuple of int
+    image_shape : tuple of int or None
+        ``(channels, height, width)`` of the images, or None.
+    input_dropout : float
+        The masking noise (``"auto"`` resolved).
+    reconstruction : {"bce", "mse"}
+        The reconstruction loss (``"auto"`` resolved).
+    kl : {"standard", "abs"}
+    beta : float
+    class_prior_means : ndarray of shape (n_classes, n_components) or None
+        Centres of the class priors.
+    class_pairs : ndarray of shape (n_pairs, 2) or None
+        Class indices of the pairs that must share a border.
+    optimizer : str or torch.optim.Optimizer subclass
+    validation_fraction : float or None
+        Rows held out for early stopping; None without early stopping.
+    n_iter_no_change : int
+    precision : {"32", "bf16-mixed", "16-mixed"}
+    seed : int
+        Seeds the initial weights, the training's generators and the
+        validation split.
+    """
+
+    params: dict
+    n_features: int
+    n_classes: int
+    n_components: int
+    architecture: str
+    hidden_dims: tuple
+    classifier_hidden: tuple
+    image_shape: tuple | None
+    input_dropout: float
+    reconstruction: str
+    kl: str
+    beta: float
+    class_prior_means: np.ndarray | None
+    class_pairs: np.ndarray | None
+    optimizer: object
+    validation_fraction: float | None
+    n_iter_no_change: int
+    precision: str
+    seed: int
+
+
+def fitted_setup(params, *, n_features, n_classes, input_dropout, reconstruction, class_prior_means,
+                 class_pairs, seed):
+    """The :class:`FittedSetup` of the parameters ``params`` and the values a fit chose.
+
+    ``params`` holds the estimator's model-shaping parameters by name;
+    ``input_dropout`` and ``reconstruction`` are the values ``"auto"``
+    resolved to. Raises ``ValueError`` for parameters that do not fit the
+    data (image shape, layer widths).
+    """
+    def frozen(array):
+        if array is None:
+            return None
+        array = np.array(array)
+        array.setflags(write=False)
+        return array
+
+    return FittedSetup(
+        params=dict(params),
+        n_features=int(n_features),
+        n_classes=int(n_classes),
+        n_components=int(params["n_components"]),
+        architecture=params["architecture"],
+        hidden_dims=_check_widths(params["hidden_dims"], "hidden_dims"),
+        classifier_hidden=_check_widths(params["classifier_hidden"], "classifier_hidden"),
+        image_shape=image_shape_of(params["image_shape"], params["architecture"], n_features),
+        input_dropout=float(input_dropout),
+        reconstruction=reconstruction,
+        kl=params["kl"],
+        beta=float(params["beta"]),
+        class_prior_means=frozen(class_prior_means),
+        class_pairs=frozen(class_pairs),
+        optimizer=params["optimizer"],
+        validation_fraction=params["validation_fraction"] if params["early_stopping"] else None,
+        n_iter_no_change=int(params["n_iter_no_change"]),
+        precision=params["precision"],
+        seed=int(seed),
     )
 
 
-def build_net(estimator, n_features, n_classes, device, seed, training_params, class_pairs=None):
-    """A new, initialised :class:`~skvae._net.DisentangledVAENet` for ``estimator``.
+def _build_module(setup):
+    if setup.architecture == "conv":
+        encoder = ConvEncoder(setup.image_shape, setup.n_components)
+        decoder = ConvDecoder(setup.n_components, setup.image_shape)
+    else:
+        encoder = MLPEncoder(setup.n_features, setup.hidden_dims, setup.n_components)
+        decoder = MLPDecoder(setup.n_components, setup.hidden_dims, setup.n_features)
+    classifier = (
+        LatentClassifier(setup.n_components, setup.classifier_hidden, setup.n_classes) if setup.n_classes else None
+    )
+    activation = "sigmoid" if setup.reconstruction == "bce" else None
+    return DisentangledVAEModule(
+        encoder, decoder, classifier, output_activation=activation, input_dropout=setup.input_dropout
+    )
+
+
+def build_net(setup, device, training_params, callbacks=()):
+    """A new, initialised :class:`~skvae._net.DisentangledVAENet` for ``setup``.
 
     Parameters
     ----------
-    estimator : DisentangledVAE
-        Its parameters and ``reconstruction_`` and ``class_prior_means_``
-        shape the network.
-    n_features, n_classes : int
-        Width of the data; number of classes (0 for a plain VAE).
+    setup : FittedSetup
+        What shapes the network, its loss and its set-up.
     device : torch.device
         Where the net trains.
-    seed : int
-        Seeds the initial weights, the training's generators and the
-        early-stopping split.
     training_params : dict
-        The net parameters that may change between warm-started fits.
-    class_pairs : ndarray of shape (n_pairs, 2), default=None
-        Class indices of the pairs that must share a border
-        (``class_neighbors``, encoded).
+        The net parameters that may change between warm-started fits
+        (schedule, learning rate, epochs, batch size, verbosity...).
+    callbacks : sequence of skorch callbacks, default=()
+        The user's callbacks, run before skvae's own.
     """
-    module = build_seeded(lambda: _build_module(estimator, n_features, n_classes), torch.Generator().manual_seed(seed))
-    callbacks = list(estimator.callbacks or [])
-    if estimator.early_stopping:
+    module = build_seeded(lambda: _build_module(setup), torch.Generator().manual_seed(setup.seed))
+    callbacks = list(callbacks)
+    early_stopping = setup.validation_fraction is not None
+    if early_stopping:
         callbacks.append(
-            ("early_stopping", EarlyStopping(monitor="valid_loss", patience=estimator.n_iter_no_change, load_best=True))
+            ("early_stopping", EarlyStopping(monitor="valid_loss", patience=setup.n_iter_no_change, load_best=True))
         )
-    if estimator.verbose:
+    if training_params.get("verbose"):
         callbacks.append(ProgressBar())
     # Seeded: a warm start or a loaded model keeps the same split.
     split = (
-        ValidSplit(estimator.validation_fraction, stratified=n_classes > 0, random_state=seed)
-        if estimator.early_stopping
+        ValidSplit(setup.validation_fraction, stratified=setup.n_classes > 0, random_state=setup.seed)
+        if early_stopping
         else None
     )
     net = DisentangledVAENet(
         module,
         DisentangledVAELoss(
-            estimator.reconstruction_, estimator.kl, estimator.beta, estimator.class_prior_means_, class_pairs
+            setup.reconstruction, setup.kl, setup.beta, setup.class_prior_means, setup.class_pairs
         ),
-        optimizer=OPTIMIZERS.get(estimator.optimizer, estimator.optimizer),
-        **{f"optimizer__{name}": value for name, value in optimizer_params(estimator.optimizer, device).items()},
+        optimizer=OPTIMIZERS.get(setup.optimizer, setup.optimizer),
+        **{f"optimizer__{name}": value for name, value in optimizer_params(setup.optimizer, device).items()},
         train_split=split,
         callbacks=callbacks,
         device=device,
-        seed=seed,
-        precision=estimator.precision,
+        seed=setup.seed,
+        precision=setup.precision,
         **training_params,
     )
     return net.initialize()

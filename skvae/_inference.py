@@ -7,7 +7,6 @@ so that a row's result never depends on the rows that came with it.
 """
 
 import contextlib
-import copy
 import warnings
 
 import numpy as np
@@ -109,14 +108,14 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
     return out
 
 
-def latent_means(estimator, X):
-    """Latent means of validated rows ``X`` under a fitted estimator."""
-    net = estimator.net_
-    return run_blocks(net, X, lambda block: net.module_.encoder(block)[0], estimator.n_components)
+def latent_means(net, X, n_components):
+    """Latent means of validated rows ``X`` under a fitted net."""
+    module = net.module_
+    return run_blocks(net, X, lambda block: module.encode(block)[0], n_components)
 
 
-def latent_proba(estimator, Z):
-    """A fitted estimator's latent-classifier probabilities at latent points ``Z``.
+def latent_proba(net, Z, n_classes):
+    """A fitted net's latent-classifier probabilities at latent points ``Z``.
 
     The head runs in float64: float32 products with as few output columns as
     its layers have give results that depend on a row's position in the
@@ -124,9 +123,6 @@ def latent_proba(estimator, Z):
     matter. The softmax runs in float64 too, so that rows sum to 1 to double
     precision.
     """
-    net = estimator.net_
-    head = copy.deepcopy(net.module_.classifier).to(torch.float64)
-    logits = run_blocks(
-        net, np.asarray(Z, dtype=np.float64), lambda block: head(block.double()), len(estimator.classes_), mixed=False
-    )
+    head = net.module_.float64_head()
+    logits = run_blocks(net, np.asarray(Z, dtype=np.float64), lambda block: head(block.double()), n_classes, mixed=False)
     return softmax(logits.astype(np.float64), axis=1)

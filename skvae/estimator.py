@@ -10,6 +10,7 @@ Gaussians and paths) and :mod:`skvae.persistence` (the model file).
 """
 
 import copy
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -30,7 +31,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import persistence
 from ._inference import check_float32_range, latent_means, latent_proba, run_blocks, validate_rows
 from ._labels import check_classes, classes_of, encode_labels
-from ._build import OPTIMIZERS, build_net, check_precision, image_shape_of, precision_problem, resolve_device
+from ._build import OPTIMIZERS, build_net, check_precision, fitted_setup, precision_problem, resolve_device
 from .exceptions import DivergenceError
 from .centers import arrange_class_centers, class_centers, resolve_class_spacing
 from .regions import (
@@ -55,28 +56,23 @@ _DEFAULT_SCHEDULE = _SharedDefault(start=100.0, end=30.0)
 # the benchmark's judge looks at 21, this is finer.
 _BORDER_CHECK_POINTS = 101
 
-# Parameters of the network, its loss and its training set-up: training
-# continued by warm_start or partial_fit needs them as the network was built.
-_NETWORK_PARAMS = (
-    "n_components",
-    "architecture",
-    "hidden_dims",
-    "image_shape",
-    "classifier_hidden",
-    "input_dropout",
-    "reconstruction",
-    "kl",
-    "beta",
-    "class_spacing",
-    "class_neighbors",
-    "optimizer",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "device",
-    "callbacks",
-    "precision",
+# Parameters that may change between warm-started fits: the net gets them
+# anew at every fit.
+_TRAINING_PARAMS = (
+    "classification_weight",
+    "warmup_steps",
+    "lr",
+    "max_epochs",
+    "batch_size",
+    "verbose",
+    "unlabeled_weight",
+    "pseudo_label_threshold",
+    "pseudo_label_source",
 )
+# Parameters of a fit call, not of the model it builds.
+_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label")
+# Every other parameter shapes the model: a fit that builds a network
+# records it in setup_, which the fitted model uses until it is refitted.
 
 # Parameters added after the file format: the values that models saved
 # before them were trained with (the defaults may differ).
@@ -95,8 +91,6 @@ _AUTO_EPOCHS_RANGE = (10, 300)
 # features and on MNIST (784 pixels); digits (64) is the exception.
 _AUTO_DROPOUT_NARROW, _AUTO_DROPOUT_WIDE, _AUTO_DROPOUT_WIDE_FROM = 0.1, 0.2, 20
 
-# Parameters that sklearn's Interval(Integral, ...) would accept as bools.
-_INTEGER_PARAMS = ("n_components", "warmup_steps", "max_epochs", "batch_size", "n_iter_no_change")
 
 
 def auto_max_epochs(n_samples, batch_size):
@@ -436,6 +430,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     class_prior_means_ : ndarray of shape (n_classes, n_components) or None
         Centre of each class's prior during training (``class_spacing``);
         None without class anchoring.
+    setup_ : skvae._build.FittedSetup
+        What the network was built with: the model-shaping parameters as
+        they were at fit and the values the fit chose from the data. The
+        fitted model keeps using it after ``set_params``, until it is
+        refitted; ``save`` writes it.
 
     See Also
     --------
@@ -686,8 +685,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 self.input_dropout_ = (
                     auto_input_dropout(X.shape[1]) if self.input_dropout == "auto" else self.input_dropout
                 )
-                self._set_class_prior_means(X, y_encoded)
-                self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_))
+                class_pairs = self._encoded_class_neighbors()
+                self._set_class_prior_means(X, y_encoded, class_pairs)
+                self._initialize_net(X.shape[1], 0 if y is None else len(self.classes_), class_pairs)
             else:
                 self.net_.set_params(**self._training_params())
                 if not incremental and len(self.net_.history) >= self.max_epochs_:
@@ -713,9 +713,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
     def _check_param_values(self):
         """Checks that scikit-learn's parameter constraints cannot express."""
-        for name in _INTEGER_PARAMS:
+        # sklearn's Interval(Integral, ...) accepts bools.
+        for name, constraints in self._parameter_constraints.items():
+            integral = any(isinstance(c, Interval) and c.type is Integral for c in constraints)
             value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)):
+            if integral and isinstance(value, (bool, np.bool_)):
                 raise InvalidParameterError(
                     f"The {name!r} parameter of {type(self).__name__} must be an int, "
                     f"not a bool. Got {value!r} instead."
@@ -798,12 +800,21 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             raise ValueError(f"{exc}{hint}") from None
         return X, y_encoded
 
+    def _model_params(self):
+        """The parameters that shape the model (a copy of each), by name."""
+        return {
+            name: copy.copy(getattr(self, name))
+            for name in inspect.signature(type(self)).parameters  # in the order of the signature
+            if name not in _TRAINING_PARAMS and name not in _CALL_PARAMS
+        }
+
     def _check_unchanged_params(self):
         """Refuse to continue training a network whose parameters changed."""
+        built_with = self.setup_.params
         changed = [
-            f"{name} ({self._built_with[name]!r} -> {getattr(self, name)!r})"
-            for name in _NETWORK_PARAMS
-            if not _same_param(getattr(self, name), self._built_with[name])
+            f"{name} ({built_with[name]!r} -> {value!r})"
+            for name, value in self._model_params().items()
+            if not _same_param(value, built_with[name])
         ]
         if changed:
             raise ValueError(
@@ -829,7 +840,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "reconstruction='mse'."
             )
 
-    def _set_class_prior_means(self, X, y_encoded):
+    def _set_class_prior_means(self, X, y_encoded, class_pairs):
         """Choose ``class_prior_means_``, the centres of the class priors.
 
         The centres come from :func:`~skvae.centers.class_centers`; which
@@ -849,14 +860,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         if present.size == n_classes:
             means = np.stack([X[y_encoded == code].mean(axis=0, dtype=np.float64) for code in range(n_classes)])
             distances = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=-1)
-            pairs = self._encoded_class_neighbors()
-            if pairs is not None:
-                distances[pairs[:, 0], pairs[:, 1]] = distances[pairs[:, 1], pairs[:, 0]] = 0.0
+            if class_pairs is not None:
+                distances[class_pairs[:, 0], class_pairs[:, 1]] = distances[class_pairs[:, 1], class_pairs[:, 0]] = 0.0
             centers = arrange_class_centers(centers, distances)
         self.class_prior_means_ = centers
 
-    def _initialize_net(self, n_features, n_classes, device=None, seed=None):
-        """Build the network and its skorch net ``net_``.
+    def _initialize_net(self, n_features, n_classes, class_pairs, device=None, seed=None):
+        """Record what the network is built with (``setup_``), and build it (``net_``).
 
         ``device`` None means the ``device`` parameter's; ``seed`` None
         draws one from ``random_state``. The weights, the shuffling and the
@@ -866,11 +876,18 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         check_precision(self.precision, device)
         if seed is None:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.image_shape_ = image_shape_of(self, n_features)
-        self.net_ = build_net(
-            self, n_features, n_classes, device, seed, self._training_params(), self._encoded_class_neighbors()
+        self.setup_ = fitted_setup(
+            self._model_params(),
+            n_features=n_features,
+            n_classes=n_classes,
+            input_dropout=self.input_dropout_,
+            reconstruction=self.reconstruction_,
+            class_prior_means=self.class_prior_means_,
+            class_pairs=class_pairs,
+            seed=seed,
         )
-        self._built_with = {name: copy.copy(getattr(self, name)) for name in _NETWORK_PARAMS}
+        self.image_shape_ = self.setup_.image_shape
+        self.net_ = build_net(self.setup_, device, self._training_params(), self.callbacks or ())
 
     def _encoded_class_neighbors(self):
         """``class_neighbors`` as checked, distinct class-index pairs (None without)."""
@@ -902,7 +919,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     def _warn_unmet_neighbors(self):
         """Warn about requested pairs whose path between the class centroids
         the classifier gives to a third class somewhere."""
-        pairs = self._encoded_class_neighbors()
+        pairs = self.setup_.class_pairs
         if pairs is None or not hasattr(self, "class_centroids_"):
             return
         t = np.linspace(0, 1, _BORDER_CHECK_POINTS)
@@ -910,7 +927,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         unmet = []
         for a, b in pairs:
             path = segment_points(self.class_centroids_[a], self.class_centroids_[b], t)
-            others = np.setdiff1d(latent_proba(self, path).argmax(axis=1), [a, b])
+            others = np.setdiff1d(latent_proba(self.net_, path, self.setup_.n_classes).argmax(axis=1), [a, b])
             if others.size:
                 crossed = ", ".join(repr(labels[other]) for other in others)
                 unmet.append(f"{labels[a]!r} and {labels[b]!r} crosses the region of {crossed}")
@@ -954,22 +971,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         if partial and np.unique(y_encoded[y_encoded >= 0]).size < len(self.classes_):
             return
         self.class_centroids_, self.class_covariances_ = class_gaussians(
-            latent_means(self, X), y_encoded, len(self.classes_)
+            latent_means(self.net_, X, self.setup_.n_components), y_encoded, len(self.classes_)
         )
 
     def _training_params(self):
-        """Parameters of ``net_`` that may change between warm-started fits."""
-        return {
-            "classification_weight": as_schedule(self.classification_weight),
-            "warmup_steps": self.warmup_steps,
-            "lr": self.lr,
-            "max_epochs": self.max_epochs_,
-            "batch_size": self.batch_size,
-            "verbose": int(self.verbose),
-            "unlabeled_weight": self.unlabeled_weight,
-            "pseudo_label_threshold": self.pseudo_label_threshold,
-            "pseudo_label_source": self.pseudo_label_source,
-        }
+        """Parameters of ``net_`` that may change between warm-started fits (``_TRAINING_PARAMS``)."""
+        params = {name: getattr(self, name) for name in _TRAINING_PARAMS}
+        params["classification_weight"] = as_schedule(self.classification_weight)
+        params["max_epochs"] = self.max_epochs_
+        params["verbose"] = int(self.verbose)
+        return params
 
     def _net_training_params(self):
         """The values of :meth:`_training_params` that ``net_`` has now."""
@@ -1006,10 +1017,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         check_is_fitted(self)
         split_seed = getattr(self.net_.train_split, "random_state", None)
+        # The model as fitted: parameters changed by set_params since do not
+        # describe it. Callbacks only act in training: not part of the model.
+        fitted = {name: value for name, value in self.setup_.params.items() if name != "callbacks"}
         persistence.save(
             path,
-            params=self.get_params(deep=False),
-            attributes={name: value for name, value in vars(self).items() if name not in ("net_", "history_")},
+            params={**self.get_params(deep=False), **fitted},
+            attributes={
+                name: value for name, value in vars(self).items() if name not in ("net_", "history_", "setup_")
+            },
             training_state=self.net_.get_training_state(),
             split_seed=split_seed,
         )
@@ -1083,7 +1099,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             estimator.precision = "32"
         try:
             n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
-            estimator._initialize_net(estimator.n_features_in_, n_classes, torch_device, saved.split_seed or 0)
+            class_pairs = estimator._encoded_class_neighbors()
+            estimator._initialize_net(
+                estimator.n_features_in_, n_classes, class_pairs, torch_device, saved.split_seed or 0
+            )
             estimator.net_.set_training_state(saved.training_state)
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
             raise persistence.ModelFileError(
@@ -1110,7 +1129,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             float32 ``X``, float64 otherwise (the network computes in
             float32 either way).
         """
-        return latent_means(self, validate_rows(self, X))
+        X = validate_rows(self, X)  # first: it raises NotFittedError before fit
+        return latent_means(self.net_, X, self.setup_.n_components)
 
     def inverse_transform(self, X):
         """Decode latent points back to data space.
@@ -1128,10 +1148,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != self.n_components:
+        n_components = self.setup_.n_components
+        if Z.shape[1] != n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} latent dimensions, but this DisentangledVAE "
-                f"has n_components={self.n_components}; pass points of its latent "
+                f"was fitted with n_components={n_components}; pass points of its latent "
                 "space, e.g. the output of transform."
             )
         check_float32_range(Z)
@@ -1151,7 +1172,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        return latent_proba(self, self.transform(X))
+        Z = self.transform(X)  # first: it raises NotFittedError before fit
+        return latent_proba(self.net_, Z, self.setup_.n_classes)
 
     @available_if(_supervised)
     def predict(self, X):
@@ -1240,7 +1262,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         n_samples = 1 if n_samples is None else n_samples
         check_scalar(n_samples, "n_samples", Integral, min_val=1)
         if labels is None:
-            return self.inverse_transform(rng.standard_normal((n_samples, self.n_components))), None
+            return self.inverse_transform(rng.standard_normal((n_samples, self.setup_.n_components))), None
         indices = self._class_indices(np.broadcast_to(labels, (n_samples,)))
         centroids, covariances = self._class_regions()
         Z = sample_class_gaussians(centroids, covariances, indices, rng)
@@ -1329,7 +1351,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         z_a, z_b = self._class_regions()[0][[index_a, index_b]]
 
         def proba_difference(t):
-            proba = latent_proba(self, segment_points(z_a, z_b, t))
+            proba = latent_proba(self.net_, segment_points(z_a, z_b, t), self.setup_.n_classes)
             return proba[:, index_a] - proba[:, index_b]
 
         t = find_sign_change(proba_difference, tol=tol)
@@ -1344,7 +1366,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "train longer or pick another pair."
             )
         latent_point = segment_points(z_a, z_b, [t])
-        proba = latent_proba(self, latent_point)[0]
+        proba = latent_proba(self.net_, latent_point, self.setup_.n_classes)[0]
         max_other_proba = float(np.delete(proba, [index_a, index_b]).max(initial=0.0))
         return Bunch(
             latent_point=latent_point[0],
@@ -1389,14 +1411,14 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 f"features; got an array of shape {np.shape(value)}."
             )
         check_float32_range(rows, name)
-        return latent_means(self, rows)[0]
+        return latent_means(self.net_, rows, self.setup_.n_components)[0]
 
     @property
     def _n_features_out(self):
         # Absent before fit, so that get_feature_names_out raises NotFittedError.
-        if not hasattr(self, "net_"):
+        if not hasattr(self, "setup_"):
             raise AttributeError("_n_features_out")
-        return self.n_components
+        return self.setup_.n_components
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

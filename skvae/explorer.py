@@ -322,7 +322,7 @@ class LatentExplorer:
         if supervised:
             class_names = [str(c) for c in estimator.classes_]
             if y is None:
-                labels, label_title = np.argmax(latent_proba(estimator, Z), axis=1), "predicted class"
+                labels, label_title = np.argmax(latent_proba(estimator.net_, Z, len(estimator.classes_)), axis=1), "predicted class"
             else:
                 labels = encode_labels(
                     estimator.classes_, y, unlabeled_label=getattr(estimator, "unlabeled_label", None)

@@ -329,6 +329,28 @@ class DisentangledVAELoss(nn.Module):
         labeled = per_class.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
         return torch.where(y >= 0, labeled, unlabeled).mean()
 
+    def per_row_loss(self, module, X, y, *, n_samples=0, generator=None):
+        """Minus the ELBO of each row of ``X``: reconstruction plus ``beta`` times KL.
+
+        The reconstruction is of the latent mean when ``n_samples`` is 0,
+        else averaged over that many latent codes sampled with
+        ``generator``. ``y`` holds class indices (-1 for unlabelled rows),
+        which place each labelled row's prior at its class centre. No
+        classification term: this is the VAE's own loss, for scoring.
+        """
+        mu, logvar = module.encode(X)
+        if n_samples:
+            recon = 0.0
+            for _ in range(n_samples):
+                noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+                z = mu + noise * torch.exp(0.5 * logvar)
+                recon = recon + reconstruction_loss(module.decoder(z), X, self.reconstruction, reduction="none")
+            recon = recon / n_samples
+        else:
+            recon = reconstruction_loss(module.decoder(mu), X, self.reconstruction, reduction="none")
+        center = self.prior_means(mu, y)
+        return recon + self.beta * kl_divergence(mu, logvar, self.kl, center=center, reduction="none")
+
     def forward(
         self,
         outputs,

@@ -64,7 +64,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._inference import latent_means, run_blocks, validate_rows
 from ._labels import UNLABELED, encode_labels
-from .losses import kl_divergence, reconstruction_loss
 
 __all__ = [
     "elbo_scorer",
@@ -124,7 +123,7 @@ def reconstruction_scorer(estimator, X, y=None):
     sees. Greater is better; a perfect reconstruction scores 0.
     """
     vae, Xt = latent_estimator(estimator, X)
-    X_rec = vae.inverse_transform(latent_means(vae, Xt))
+    X_rec = vae.inverse_transform(latent_means(vae.net_, Xt, vae.setup_.n_components))
     return -float(np.mean((X_rec - Xt) ** 2, dtype=np.float64))
 
 
@@ -154,7 +153,7 @@ def make_silhouette_scorer(*, metric="euclidean", sample_size=None, random_state
     def silhouette(estimator, X, y):
         vae, Xt = latent_estimator(estimator, X)
         y = _check_labels(y, Xt, "silhouette")
-        Z = latent_means(vae, Xt)
+        Z = latent_means(vae.net_, Xt, vae.setup_.n_components)
         if len(np.unique(y)) < 2:
             return 0.0
         size = sample_size if sample_size is not None and sample_size < len(Z) else None
@@ -202,22 +201,11 @@ def make_elbo_scorer(*, n_samples=0, random_state=0):
         else:
             y = _check_labels(y, Xt, "elbo")
             codes = encode_labels(classes, y, unlabeled_label=vae.unlabeled_label)
-        module, criterion, device = vae.net_.module_, vae.net_.criterion_, vae.net_.device
-        generator = torch.Generator(device=device).manual_seed(int(random_state))
+        net = vae.net_
+        generator = torch.Generator(device=net.device).manual_seed(int(random_state))
 
         def loss_per_row(block, block_codes):
-            mu, logvar = module.encoder(block)
-            if n_samples:
-                recon = 0.0
-                for _ in range(n_samples):
-                    noise = torch.randn(mu.shape, generator=generator, device=device, dtype=mu.dtype)
-                    z = mu + noise * torch.exp(0.5 * logvar)
-                    recon = recon + reconstruction_loss(module.decoder(z), block, criterion.reconstruction, reduction="none")
-                recon = recon / n_samples
-            else:
-                recon = reconstruction_loss(module.decoder(mu), block, criterion.reconstruction, reduction="none")
-            center = criterion.prior_means(mu, block_codes)
-            return recon + criterion.beta * kl_divergence(mu, logvar, criterion.kl, center=center, reduction="none")
+            return net.criterion_.per_row_loss(net.module_, block, block_codes, n_samples=n_samples, generator=generator)
 
         losses = run_blocks(vae.net_, Xt, loss_per_row, 1, labels=codes)
         return -float(losses.astype(np.float64).mean())

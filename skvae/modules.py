@@ -1,5 +1,6 @@
 """PyTorch modules: encoders, decoders, the latent classifier and the VAE."""
 
+import copy
 import math
 
 import torch
@@ -303,7 +304,19 @@ class DisentangledVAEModule(nn.Module):
         logits = self.classifier(z) if self.classifier is not None else None
         return self.decoder(z), mu, logvar, logits
 
+    def encode(self, X):
+        """``(mu, logvar)`` of the latent code of ``X``, without input noise."""
+        return self.encoder(X)
+
     def decode(self, z):
         """Decoded data for latent codes ``z``."""
         out = self.decoder(z)
         return torch.sigmoid(out) if self.output_activation == "sigmoid" else out
+
+    def head_logits(self, z):
+        """The latent classifier's class logits at latent codes ``z``."""
+        return self.classifier(z)
+
+    def float64_head(self):
+        """A float64 copy of the latent classifier, for exact inference of its few columns."""
+        return copy.deepcopy(self.classifier).to(torch.float64)

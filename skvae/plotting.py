@@ -249,13 +249,13 @@ class LatentSpaceDisplay:
         if supervised:
             class_names = estimator.classes_
             if y is None:
-                labels, legend_title = np.argmax(latent_proba(estimator, Z), axis=1), "predicted class"
+                labels, legend_title = np.argmax(latent_proba(estimator.net_, Z, len(estimator.classes_)), axis=1), "predicted class"
             else:
                 labels, legend_title = encode_labels(estimator.classes_, y), "class"
             xs = np.linspace(extent[0], extent[1], grid_resolution)
             ys = np.linspace(extent[2], extent[3], grid_resolution)
             grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-            proba = latent_proba(estimator, origin + grid @ basis)
+            proba = latent_proba(estimator.net_, origin + grid @ basis, len(estimator.classes_))
             regions = np.argmax(proba, axis=1).reshape(grid_resolution, grid_resolution)
         else:
             regions, legend_title = None, "class"
@@ -596,7 +596,7 @@ class InterpolationDisplay:
         images = None if shape is None else _to_images(decoded, shape)
 
         curve_t = np.linspace(0, 1, n_curve_points)
-        all_proba = latent_proba(estimator, segment_points(Z_path[0], Z_path[-1], curve_t))
+        all_proba = latent_proba(estimator.net_, segment_points(Z_path[0], Z_path[-1], curve_t), len(estimator.classes_))
         others = np.delete(all_proba, [index_a, index_b], axis=1)
         proba = np.column_stack(
             [all_proba[:, index_a], all_proba[:, index_b], others.max(axis=1, initial=0.0)]

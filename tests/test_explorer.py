@@ -136,7 +136,7 @@ def test_embedded_networks_match_the_estimator(model, digits, request):
     decoded = np.stack([_run_ops(spec["decoder"], z) for z in Z])
     np.testing.assert_allclose(decoded, estimator.inverse_transform(Z), rtol=0, atol=TOL)
     proba = softmax(np.stack([_run_ops(spec["head"], z) for z in Z]), axis=1)
-    np.testing.assert_allclose(proba, latent_proba(estimator, Z), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(proba, latent_proba(estimator.net_, Z, len(estimator.classes_)), rtol=0, atol=1e-8)
 
 
 def test_plane_and_sliders_in_8d(vae8, digits):
@@ -273,7 +273,7 @@ def _check_cursor(page, estimator, fractions):
     Z = np.array([current["z"] for current in seen], dtype=np.float32)
     np.testing.assert_allclose([c["x"] for c in seen], estimator.inverse_transform(Z), rtol=0, atol=TOL)
     if hasattr(estimator, "classes_"):
-        np.testing.assert_allclose([c["proba"] for c in seen], latent_proba(estimator, Z), rtol=0, atol=TOL)
+        np.testing.assert_allclose([c["proba"] for c in seen], latent_proba(estimator.net_, Z, len(estimator.classes_)), rtol=0, atol=TOL)
     # Different points, decoded anew at each.
     assert len({tuple(z) for z in Z}) == len(fractions)
     return Z

@@ -1,5 +1,6 @@
 """save/load: safe, portable, atomic; and the pickle path from GPU to CPU."""
 
+import copy
 import io
 import json
 import os
@@ -16,6 +17,8 @@ from skorch.callbacks import Callback, EpochTimer
 from skorch.exceptions import DeviceWarning
 
 from skvae import DisentangledVAE, LinearDecay
+from skvae._build import precision_problem
+from skvae.metrics import elbo_scorer
 from skvae.persistence import FORMAT_VERSION, ModelFileError
 
 from tiny import tiny_vae
@@ -154,8 +157,8 @@ class MyOptimizer(torch.optim.SGD):
     ],
 )
 def test_unstorable_parameters_are_refused(digits, tmp_path, params, match):
-    estimator = tiny_vae(max_epochs=1).fit(*digits)
-    estimator.set_params(**params)
+    # Fitted with them: the optimizer shapes the model, so it is saved as fitted.
+    estimator = tiny_vae(max_epochs=1, **params).fit(*digits)
     with pytest.raises(ValueError, match=match):
         estimator.save(tmp_path / "model.skvae")
     assert os.listdir(tmp_path) == []
@@ -330,8 +333,19 @@ def test_save_refuses_a_read_only_file(saved, tmp_path):
 
 
 def test_saved_cuda_model_loads_on_cpu(digits, tmp_path, monkeypatch):
+    from skvae import persistence
+
     estimator = tiny_vae(max_epochs=1).fit(*digits)
-    estimator.set_params(device="cuda").save(tmp_path / "model.skvae")
+    # A file as a GPU machine writes it: device="cuda" among the parameters.
+    persistence.save(
+        tmp_path / "model.skvae",
+        params={**estimator.get_params(deep=False), "device": "cuda"},
+        attributes={
+            name: value for name, value in vars(estimator).items() if name not in ("net_", "history_", "setup_")
+        },
+        training_state=estimator.net_.get_training_state(),
+        split_seed=None,
+    )
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(UserWarning, match="saved with device='cuda'.*loading the model on the CPU"):
         loaded = DisentangledVAE.load(tmp_path / "model.skvae")
@@ -396,7 +410,7 @@ def test_files_from_before_max_epochs_auto_still_load(digits, tmp_path):
     attributes = {
         name: value
         for name, value in vars(vae).items()
-        if name not in ("net_", "history_", "max_epochs_", "input_dropout_")
+        if name not in ("net_", "history_", "setup_", "max_epochs_", "input_dropout_")
     }
     persistence.save(
         tmp_path / "old.skvae",
@@ -426,7 +440,7 @@ def test_files_from_before_input_dropout_load_without_it(digits, tmp_path):
         tmp_path / "old.skvae",
         params=params,
         attributes={
-            name: value for name, value in vars(vae).items() if name not in ("net_", "history_", "input_dropout_")
+            name: value for name, value in vars(vae).items() if name not in ("net_", "history_", "setup_", "input_dropout_")
         },
         training_state=vae.net_.get_training_state(),
         split_seed=None,
@@ -434,3 +448,37 @@ def test_files_from_before_input_dropout_load_without_it(digits, tmp_path):
     loaded = DisentangledVAE.load(tmp_path / "old.skvae")
     assert loaded.input_dropout == loaded.input_dropout_ == loaded.net_.module_.input_dropout == 0.0
     np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"hidden_dims": (32,)},
+        {"n_components": 3},
+        {"classifier_hidden": (4,)},
+        {"architecture": "conv", "image_shape": (8, 8)},
+        {"kl": "abs"},
+        {"input_dropout": 0.5, "reconstruction": "mse", "beta": 2.0},
+        {"precision": "bf16-mixed"},
+    ],
+    ids=lambda changed: ",".join(changed),
+)
+def test_a_fitted_model_is_what_was_fitted_until_refitted(tiny_fitted, digits, tmp_path, changed):
+    """set_params after fit changes the parameters, not the fitted model:
+    its outputs and the file it saves stay those of the fit."""
+    X = digits[0]
+    changed_model = copy.deepcopy(tiny_fitted).set_params(**changed)
+    assert_same_model(changed_model, tiny_fitted, X)
+    changed_model.save(tmp_path / "model.skvae")
+    loaded = DisentangledVAE.load(tmp_path / "model.skvae")
+    assert_same_model(loaded, tiny_fitted, X)
+    # The loss too (kl, beta, reconstruction): the same ELBO.
+    assert elbo_scorer(loaded, X) == elbo_scorer(tiny_fitted, X)
+    assert {name: loaded.get_params()[name] for name in changed} == {
+        name: tiny_fitted.get_params()[name] for name in changed
+    }
+    # Refitted, it is the model the new parameters describe.
+    if changed.get("precision") == "bf16-mixed" and precision_problem("bf16-mixed", torch.device("cpu")):
+        return  # this CPU cannot train in bfloat16
+    refitted = changed_model.set_params(max_epochs=1).fit(*digits)
+    assert refitted.transform(X).shape[1] == refitted.n_components

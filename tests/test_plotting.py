@@ -57,7 +57,7 @@ def test_latent_space_2d(vae, digits):
     assert_allclose(regions[..., 3], 0.3)
     x_min, x_max, y_min, y_max = display.extent
     corner = np.array([[x_min, y_min], [x_max, y_max]])
-    predicted = latent_proba(vae, corner).argmax(axis=1)
+    predicted = latent_proba(vae.net_, corner, len(vae.classes_)).argmax(axis=1)
     assert_allclose(regions[[0, -1], [0, -1], :3], colors[predicted, :3])
     assert display.ax_.get_xlim() == (x_min, x_max)
     assert display.figure_ is display.ax_.figure
@@ -176,7 +176,7 @@ def test_interpolation(vae):
     assert len(display.lines_) == 3
     p_a, p_b, p_other = (line.get_ydata() for line in display.lines_)
     assert np.all(p_a + p_b + p_other <= 1 + 1e-12)
-    assert_allclose(p_a[0], latent_proba(vae, vae.class_centroids_[[0]])[0, 0])
+    assert_allclose(p_a[0], latent_proba(vae.net_, vae.class_centroids_[[0]], len(vae.classes_))[0, 0])
     assert display.strip_ax_.get_xlim() == display.ax_.get_xlim()
     # The shared model's head prefers 0 at 0's centroid and 8 at 8's, so
     # p(0) - p(8) changes sign on the path: there is a border to mark.

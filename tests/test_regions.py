@@ -150,7 +150,7 @@ def test_refit_without_labels_drops_class_gaussians(digits):
 
 def test_latent_proba_matches_predict_proba(vae, digits):
     X = digits[0][:50]
-    proba = latent_proba(vae, vae.transform(X))
+    proba = latent_proba(vae.net_, vae.transform(X), len(vae.classes_))
     assert proba.dtype == np.float64
     assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
     assert_allclose(proba, vae.predict_proba(X), rtol=1e-6)
@@ -322,7 +322,7 @@ def _border_crossed(model, a, b):
     """Whether a third class wins somewhere on the path between the centroids of a and b."""
     index_a, index_b = np.searchsorted(model.classes_, [a, b])
     path = segment_points(model.class_centroids_[index_a], model.class_centroids_[index_b], np.linspace(0, 1, 101))
-    return bool(np.setdiff1d(latent_proba(model, path).argmax(1), [index_a, index_b]).size)
+    return bool(np.setdiff1d(latent_proba(model.net_, path, len(model.classes_)).argmax(1), [index_a, index_b]).size)
 
 
 def test_class_neighbors_makes_two_classes_share_a_border(digits_all):
