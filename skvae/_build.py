@@ -12,10 +12,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 
 from ._net import DisentangledVAENet
+from ._progress import FitProgressBar
 from .losses import DisentangledVAELoss
 from .modules import (
     ConvDecoder,
@@ -304,7 +305,7 @@ def build_net(setup, device, training_params, callbacks=()):
             ("early_stopping", EarlyStopping(monitor="valid_loss", patience=setup.n_iter_no_change, load_best=True))
         )
     if training_params.get("verbose"):
-        callbacks.append(ProgressBar())
+        callbacks.append(FitProgressBar())
     # Seeded: a warm start or a loaded model keeps the same split.
     split = (
         ValidSplit(setup.validation_fraction, stratified=setup.n_classes > 0, random_state=setup.seed)

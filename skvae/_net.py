@@ -30,6 +30,7 @@ from skorch.history import History
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
+from ._progress import EpochTable
 from .exceptions import DivergenceError
 from .losses import propagate_labels, pseudo_labels
 from .schedules import check_schedule
@@ -330,7 +331,10 @@ class DisentangledVAENet(NeuralNet):
                 PassthroughScoring(name="classification_weight", on_train=True, lower_is_better=None),
             )
         )
-        callbacks.append(print_log)
+        # Every column from the first epoch on: the border term is recorded
+        # only once the warm-up is over.
+        border = ("train_border",) if self.criterion.class_pairs is not None else ()
+        callbacks.append((print_log[0], EpochTable(columns=border)))
         return callbacks
 
     def initialize(self):

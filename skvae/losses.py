@@ -288,10 +288,10 @@ class DisentangledVAELoss(nn.Module):
         # Buffers, so that moving the criterion to a device moves the centres
         # once instead of on every training step.
         self.register_buffer(
-            "centers", None if centers is None else torch.as_tensor(np.asarray(centers), dtype=torch.float32)
+            "centers", None if centers is None else torch.tensor(np.asarray(centers), dtype=torch.float32)
         )
         self.register_buffer(
-            "class_pairs", None if class_pairs is None else torch.as_tensor(np.asarray(class_pairs), dtype=torch.long)
+            "class_pairs", None if class_pairs is None else torch.tensor(np.asarray(class_pairs), dtype=torch.long)
         )
 
     def prior_means(self, mu, y):
