@@ -25,11 +25,12 @@ import pytest
 from scipy.special import softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
+import torch
 from torch import nn
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
-from skvae.explorer import LatentExplorer, _run_ops
+from skvae.explorer import LatentExplorer
 from skvae.plotting import LatentExplorer as ReExported
 from skvae.regions import segment_points
 
@@ -60,6 +61,46 @@ def _data(page_html):
 
 def _floats(text):
     return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
+def _run_ops(ops, z):
+    """The page's interpreter in numpy and torch, for one latent point: a float64 vector.
+
+    The page's JavaScript runs the same operations; the tests check both
+    against the estimator.
+    """
+    x = np.asarray(z, dtype=np.float64).ravel()
+    shape = None
+    for op in ops:
+        kind = op["op"]
+        if kind == "linear":
+            x = _floats(op["w"]).reshape(op["out"], op["in"]) @ x + _floats(op["b"])
+            shape = None
+        elif kind == "relu":
+            x = np.maximum(x, 0)
+        elif kind == "leaky_relu":
+            x = np.where(x >= 0, x, op["slope"] * x)
+        elif kind == "sigmoid":
+            x = 1 / (1 + np.exp(-x))
+        elif kind == "shape":
+            shape = op["shape"]
+        else:
+            c_in, c_out = op["in_channels"], op["out_channels"]
+            kh, kw = op["kernel"]
+            inputs = torch.as_tensor(x.reshape(1, *shape))
+            bias = torch.as_tensor(_floats(op["b"]).astype(np.float64))
+            if kind == "conv2d":
+                weight = torch.as_tensor(_floats(op["w"]).astype(np.float64)).reshape(c_out, c_in, kh, kw)
+                out = torch.nn.functional.conv2d(inputs, weight, bias, stride=op["stride"], padding=op["padding"])
+            else:
+                weight = torch.as_tensor(_floats(op["w"]).astype(np.float64)).reshape(c_in, c_out, kh, kw)
+                out = torch.nn.functional.conv_transpose2d(
+                    inputs, weight, bias, stride=op["stride"], padding=op["padding"],
+                    output_padding=op["output_padding"],
+                )
+            shape = list(out.shape[1:])
+            x = out.numpy().ravel()
+    return x
 
 
 class _Resources(HTMLParser):
@@ -105,7 +146,9 @@ def test_page_holds_classes_and_points(vae, digits):
     np.testing.assert_allclose(
         _floats(spec["points"]["xy"]).reshape(-1, 2), vae.transform(digits[0]), rtol=0, atol=1e-6
     )
-    assert spec["output"] == {"kind": "image", "shape": [1, 8, 8], "n_features": 64, "vmin": 0.0, "vmax": 1.0}
+    assert spec["output"] == {
+        "kind": "image", "shape": [1, 8, 8], "n_features": 64, "feature_names": None, "vmin": 0.0, "vmax": 1.0
+    }
     assert spec["sliders"] == []
 
 

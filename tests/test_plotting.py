@@ -10,12 +10,12 @@ from sklearn.decomposition import PCA
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
+from skvae._plane import class_colors
 from skvae.plotting import (
     InterpolationDisplay,
     LatentSpaceDisplay,
     LatentTraversalDisplay,
     TrainingHistoryDisplay,
-    _class_colors,
 )
 
 FAST = dict(hidden_dims=(32,), classifier_hidden=(8,), max_epochs=4, warmup_steps=0, random_state=0)
@@ -46,7 +46,7 @@ def test_latent_space_2d(vae, digits):
     X, y = digits
     display = LatentSpaceDisplay.from_estimator(vae, X, y, grid_resolution=50)
     assert_allclose(display.scatter_.get_offsets(), vae.transform(X))
-    colors = _class_colors(10)
+    colors = class_colors(10)
     assert_allclose(display.scatter_.get_facecolors(), colors[y])
     assert [text.get_text() for text in display.legend_.get_texts()] == [str(c) for c in range(10)]
     assert display.legend_.get_title().get_text() == "class"
@@ -66,7 +66,7 @@ def test_latent_space_2d(vae, digits):
 def test_latent_space_colours_by_prediction_without_y(vae, digits):
     X = digits[0][:40]
     display = LatentSpaceDisplay.from_estimator(vae, X, grid_resolution=20)
-    assert_allclose(display.scatter_.get_facecolors(), _class_colors(10)[vae.predict(X)])
+    assert_allclose(display.scatter_.get_facecolors(), class_colors(10)[vae.predict(X)])
     assert display.legend_.get_title().get_text() == "predicted class"
 
 
