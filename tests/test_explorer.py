@@ -696,6 +696,16 @@ def test_browser_page_loads_nothing_and_violates_no_policy(browser, vae8, digits
     page.close()
 
 
+def test_browser_unlabeled_points_in_the_legend(browser, digits, tmp_path):
+    X, y = digits
+    y_partial = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    model = DisentangledVAE(**{**SMALL, "max_epochs": 2}, unlabeled_label=-1).fit(X, y_partial)
+    page, problems = _open(browser, LatentExplorer.from_estimator(model, X, y_partial).save_html(tmp_path / "u.html"))
+    assert _texts(page, "#legend .data-text") == [str(c) for c in range(10)] + ["unlabeled"]
+    assert problems == []
+    page.close()
+
+
 @pytest.mark.parametrize("architecture", ["mlp", "conv"])
 def test_browser_mnist(browser, mnist_dir, architecture, tmp_path):
     from skvae.datasets import mnist_standard_split

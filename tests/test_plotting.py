@@ -4,15 +4,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.decomposition import PCA
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
-from skvae._plane import class_colors
+from skvae._plane import UNLABELED_COLOR, class_colors
 from skvae.plotting import (
     InterpolationDisplay,
+    LatentExplorer,
     LatentSpaceDisplay,
     LatentTraversalDisplay,
     TrainingHistoryDisplay,
@@ -98,6 +100,41 @@ def test_latent_space_errors(vae, digits):
     one_d = DisentangledVAE(1, **{**FAST, "max_epochs": 1}).fit(X, y)
     with pytest.raises(ValueError, match="has n_components=1"):
         LatentSpaceDisplay.from_estimator(one_d, X)
+
+
+@pytest.mark.parametrize("fitted_with_labels", [True, False])
+def test_unlabeled_points_are_grey_in_both_displays(digits, fitted_with_labels):
+    """``unlabeled_label`` in y marks unlabeled points, whether the model
+    was fitted with labels or not: LatentSpaceDisplay and LatentExplorer
+    give them the same code, -1, draw them grey and leave them out of the
+    classes."""
+    X, y = digits
+    y_partial = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    unlabeled = y_partial == -1
+    model = DisentangledVAE(**FAST, unlabeled_label=-1)
+    model.fit(X, y_partial) if fitted_with_labels else model.fit(X)
+
+    display = LatentSpaceDisplay.from_estimator(model, X, y_partial, grid_resolution=10)
+    assert_array_equal(display.class_names, np.arange(10))
+    assert_array_equal(display.labels, np.where(unlabeled, -1, y))
+    colors = display.scatter_.get_facecolors()
+    assert_allclose(colors[unlabeled], np.broadcast_to(to_rgba(UNLABELED_COLOR), (unlabeled.sum(), 4)))
+    assert_allclose(colors[~unlabeled], class_colors(10)[y[~unlabeled]])
+    legend = [text.get_text() for text in display.legend_.get_texts()]
+    assert legend == [str(c) for c in range(10)] + ["unlabeled"]
+    assert (display.regions_ is not None) == fitted_with_labels
+
+    spec = LatentExplorer.from_estimator(model, X, y_partial).spec
+    assert spec["classes"] == legend[:-1]
+    assert spec["points"]["labels"] == display.labels.tolist()
+    assert spec["unlabeled_color"] == UNLABELED_COLOR
+
+
+@pytest.mark.parametrize("draw", [LatentSpaceDisplay.from_estimator, LatentExplorer.from_estimator])
+def test_both_displays_refuse_a_label_that_is_no_class(vae, digits, draw):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"Unknown class label -1 in y"):
+        draw(vae, X, np.where(y == 0, -1, y))
 
 
 # ------------------------------------------------------------- traversal
