@@ -260,8 +260,8 @@ class LatentExplorer:
     remaining principal axis (3rd, 4th, ...) that moves the plane along that
     axis, from the lowest to the highest coordinate of a latent mean along
     it (the slider's ticks go from -100 to 100, 0 being the plane through
-    the mean of the latent means). The point drawn at plane coordinates ``(u, v)`` with slider values
-    ``s_3, ..., s_d`` is ``origin + u a_1 + v a_2 + s_3 a_3 + ... + s_d a_d``
+    the mean of the latent means). The point drawn at plane coordinates
+    ``(u, v)`` with slider values ``s_3, ..., s_d`` is ``origin + u a_1 + v a_2 + s_3 a_3 + ... + s_d a_d``
     (``origin`` the mean of the latent means, ``a_i`` the principal axes).
     The drawn points are the projections of the latent means on the plane,
     and the regions are the classifier's predictions on the plane at the
@@ -269,8 +269,9 @@ class LatentExplorer:
 
     Moving the cursor decodes the latent point under it in the browser and
     shows it (an image when the estimator has ``image_shape_`` or a square
-    number of features, else a bar chart of the features) with the
-    classifier's probabilities. Dragging from one point to another decodes
+    number of features, else a bar chart of the features, which names the
+    feature under the pointer: its column name when ``X`` had them at fit)
+    with the classifier's probabilities. Dragging from one point to another decodes
     ``n_steps`` points of the straight segment between them, as a strip.
 
     The browser runs the decoder in float32 (accumulating in float64) and
@@ -281,6 +282,12 @@ class LatentExplorer:
     ``inverse_transform`` by bfloat16's precision. The page's
     ``window.skvaeExplorer`` object exposes ``decode(z)``, ``proba(z)`` and
     the state under the cursor (``current``), for scripts and tests.
+
+    The title, class names and feature names come from the data and are
+    shown as text, whatever they hold. The page's Content-Security-Policy
+    lets only its own script and style run (by their SHA-256 hashes) and
+    lets it load nothing, so that code slipped into the page would not run
+    either.
 
     Parameters
     ----------
@@ -354,14 +361,14 @@ class LatentExplorer:
         if y is not None:
             check_consistent_length(X, y)
 
-        decoder = _decoder_ops(estimator)
+        decoder = _decoder_ops(estimator)  # first: a layer the page cannot run fails before any work
         Z = np.asarray(estimator.transform(X), dtype=np.float64)
         n_components = Z.shape[1]
         origin, axes, axis_names = latent_plane(Z)
         coords = (Z - origin) @ axes.T
         labels, classes, label_title = point_labels(estimator, Z, y)
         class_names = [] if classes is None else [str(c) for c in classes]
-        if labels is None:
+        if labels is None:  # nothing to colour by: every point in the page's one colour
             labels = np.zeros(len(Z), dtype=int)
         drawn = _drawn_points(len(Z), max_points, random_state)
         spec = {
