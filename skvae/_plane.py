@@ -105,8 +105,8 @@ def point_labels(estimator, Z, y=None):
     Returns
     -------
     labels : ndarray of shape (n_samples,) or None
-        Index in ``classes`` of each point, -1 for an unlabeled one; None when there is nothing to colour by (no classifier, no
-        ``y``).
+        Index in ``classes`` of each point, -1 for an unlabeled one; None
+        when there is nothing to colour by (no classifier, no ``y``).
     classes : ndarray of shape (n_classes,) or None
         The classes, None with ``labels``.
     title : str

@@ -243,6 +243,9 @@ def principal_plane(centroids, covariances):
 def _principal_axes(covariance):
     """Eigen-decomposition of a covariance matrix, the largest variance first.
 
+    The axes of :func:`principal_plane`, and of the PCA plane of latent
+    means that the displays draw (``skvae._plane.latent_plane``).
+
     Parameters
     ----------
     covariance : ndarray of shape (n_components, n_components)

@@ -246,7 +246,10 @@ def test_more_dimensions_than_points(vae8, digits):
     spec = LatentExplorer.from_estimator(vae8, digits[0][:5]).spec
     axes = np.array(spec["axes"])
     np.testing.assert_allclose(axes @ axes.T, np.eye(8), atol=1e-10)
-    assert len(spec["sliders"]) == 6
+    # 5 points spread along 4 axes: PC 3 and PC 4, then 4 axes of no variance.
+    names = [slider["name"] for slider in spec["sliders"]]
+    assert [name.split(" (")[0] for name in names] == ["PC 3", "PC 4", "axis 5", "axis 6", "axis 7", "axis 8"]
+    assert names[-1] == "axis 8 (no variance in X)"
 
 
 def test_unsupervised_model(plain_vae, digits):

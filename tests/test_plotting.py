@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
-from skvae._plane import UNLABELED_COLOR, class_colors
+from skvae._plane import UNLABELED_COLOR, class_colors, latent_plane
 from skvae.plotting import (
     InterpolationDisplay,
     LatentExplorer,
@@ -81,6 +81,16 @@ def test_latent_space_projects_more_dimensions_with_pca(vae_3d, digits):
     assert_allclose(np.abs(display.scatter_.get_offsets()), np.abs(PCA(2).fit_transform(Z)), rtol=1e-4, atol=1e-6)
     assert "PCA projection of the 3-D latent means" in ax.get_title()
     assert display.regions_ is not None
+
+
+def test_latent_plane_is_the_pca_of_the_latent_means(vae_3d, digits):
+    """The one PCA plane of the displays and the explorer: sklearn's PCA, signs included."""
+    Z = vae_3d.transform(digits[0]).astype(np.float64)
+    origin, axes, names = latent_plane(Z)
+    pca = PCA().fit(Z)
+    assert_allclose(origin, pca.mean_)
+    assert_allclose(axes, pca.components_, atol=1e-8)
+    assert names == [f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(pca.explained_variance_ratio_)]
 
 
 def test_latent_space_of_a_plain_vae(plain_vae, digits):
