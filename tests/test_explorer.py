@@ -563,6 +563,12 @@ def test_browser_feature_profile(browser, profile_vae, tmp_path):
     estimator, X = profile_vae
     page, errors = _open(browser, LatentExplorer.from_estimator(estimator, X).save_html(tmp_path / "p.html"))
     _check_cursor(page, estimator, POINTS[:3])
+    # Over the last of the 60 bars: X had no column names, so its number, and its value.
+    box = page.locator("#decoded").bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    value = page.evaluate("skvaeExplorer.current.x[59]")
+    name, shown = page.text_content("#feature").split(" = ")
+    assert name == "feature 60" and float(shown) == pytest.approx(value, abs=5e-4)
     _check_drag(page, estimator, (0.3, 0.3), (0.6, 0.9))
     assert errors == []
     page.close()
