@@ -90,6 +90,10 @@ class MLPDecoder(nn.Module):
     def forward(self, z):
         return self.out(self.body(z))
 
+    def layers(self):
+        """The torch layers that :meth:`forward` runs, in order."""
+        return [*self.body, self.out]
+
 
 def _conv_sizes(size):
     """Spatial sizes after each of the two stride-2 convolutions."""
@@ -242,6 +246,10 @@ class ConvDecoder(nn.Module):
     def forward(self, z):
         return _run_body(self.body, z)
 
+    def layers(self):
+        """The torch layers that :meth:`forward` runs, in order."""
+        return list(self.body)
+
 
 class LatentClassifier(nn.Module):
     """Small LeakyReLU MLP from the latent code to class logits."""
@@ -253,6 +261,10 @@ class LatentClassifier(nn.Module):
 
     def forward(self, z):
         return self.out(self.body(z))
+
+    def layers(self):
+        """The torch layers that :meth:`forward` runs, in order."""
+        return [*self.body, self.out]
 
 
 class DisentangledVAEModule(nn.Module):
@@ -312,6 +324,15 @@ class DisentangledVAEModule(nn.Module):
         """Decoded data for latent codes ``z``."""
         out = self.decoder(z)
         return torch.sigmoid(out) if self.output_activation == "sigmoid" else out
+
+    def decoder_layers(self):
+        """The torch layers of :meth:`decode`, in order, its output activation included."""
+        layers = self.decoder.layers()
+        return [*layers, nn.Sigmoid()] if self.output_activation == "sigmoid" else layers
+
+    def head_layers(self):
+        """The torch layers of :meth:`head_logits`, in order; None without a classifier."""
+        return None if self.classifier is None else self.classifier.layers()
 
     def head_logits(self, z):
         """The latent classifier's class logits at latent codes ``z``."""

@@ -9,18 +9,25 @@ attributes ending in ``_``. Nothing calls ``plt.show()``.
 matplotlib.pyplot is imported only when something is drawn.
 """
 
-import math
 from numbers import Integral
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ._inference import latent_proba
-from ._labels import encode_labels
-from .regions import principal_plane, segment_points
+from ._labels import UNLABELED, encode_labels
+from ._plane import (
+    UNLABELED_COLOR,
+    check_plane_dimension,
+    class_colors,
+    image_shape,
+    latent_plane,
+    padded_range,
+    point_labels,
+)
 from .explorer import LatentExplorer  # re-exported: an HTML page, not a matplotlib display
+from .regions import principal_plane, segment_points
 
 __all__ = [
     "InterpolationDisplay",
@@ -31,49 +38,12 @@ __all__ = [
 ]
 
 
-def _class_colors(n_classes):
-    """One RGBA colour per class: tab10 or tab20 while they suffice, else turbo."""
-    from matplotlib import colormaps
-
-    if n_classes <= 10:
-        return colormaps["tab10"](np.arange(n_classes))
-    if n_classes <= 20:
-        return colormaps["tab20"](np.arange(n_classes))
-    return colormaps["turbo"](np.linspace(0, 1, n_classes))
-
-
 def _check_supervised(estimator, display):
     if not hasattr(estimator, "classes_"):
         raise ValueError(
             f"{display} needs a DisentangledVAE fitted with labels, as it draws its "
             "latent classifier; this one was fitted without y."
         )
-
-
-def _check_plane_dimension(estimator, display):
-    if estimator.n_components < 2:
-        raise ValueError(
-            f"{display} draws a 2-D plane of the latent space, but this DisentangledVAE "
-            "has n_components=1; plot transform(X) against the labels instead, or "
-            "use InterpolationDisplay."
-        )
-
-
-def _image_shape(estimator):
-    """``(channels, height, width)`` of the estimator's data, or None if not images.
-
-    ``image_shape_`` when set at fit, else a single square channel when the
-    number of features is a square.
-    """
-    if estimator.image_shape_ is not None:
-        shape = tuple(estimator.image_shape_)
-    else:
-        side = math.isqrt(estimator.n_features_in_)
-        if side * side != estimator.n_features_in_:
-            return None
-        shape = (1, side, side)
-    # imshow draws grey and RGB images only.
-    return shape if shape[0] in (1, 3) else None
 
 
 def _to_images(X, shape):
@@ -112,22 +82,6 @@ def _color_limits(values):
     return {"vmin": vmin, "vmax": vmax} if vmax > vmin else {}
 
 
-def _plane_of(Z):
-    """The plane latent points are drawn on: the latent axes in 2-D, else
-    the PCA plane of ``Z``. Returns ``(origin, basis, axis_names)``."""
-    if Z.shape[1] == 2:
-        return np.zeros(2), np.eye(2), ("latent dimension 1", "latent dimension 2")
-    pca = PCA(n_components=2).fit(Z)
-    names = tuple(f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(pca.explained_variance_ratio_))
-    return pca.mean_, pca.components_, names
-
-
-def _padded_range(values, margin=0.05):
-    low, high = float(values.min()), float(values.max())
-    pad = margin * (high - low) or 0.5  # a range of one point still gets an extent
-    return low - pad, high + pad
-
-
 class LatentSpaceDisplay:
     """Latent means coloured by class over the latent classifier's regions.
 
@@ -144,7 +98,8 @@ class LatentSpaceDisplay:
     points : ndarray of shape (n_samples, 2)
         Plotted coordinates of the samples.
     labels : ndarray of shape (n_samples,) or None
-        Index in ``class_names`` of each sample; None draws one colour.
+        Index in ``class_names`` of each sample, -1 for an unlabeled one
+        (drawn grey); None draws one colour.
     class_names : ndarray of shape (n_classes,) or None
         Class labels, for the colours and the legend.
     regions : ndarray of shape (grid_resolution, grid_resolution) or None
@@ -212,9 +167,10 @@ class LatentSpaceDisplay:
         X : array-like of shape (n_samples, n_features)
             Data to encode and plot.
         y : array-like of shape (n_samples,), default=None
-            Labels that colour the points. None colours them by the
-            classifier's prediction (no colours for a model fitted without
-            labels).
+            Labels that colour the points; those equal to the estimator's
+            ``unlabeled_label`` mark unlabeled points, drawn grey. None
+            colours them by the classifier's prediction (no colours for a
+            model fitted without labels).
         grid_resolution : int, default=200
             Grid cells per axis on which the regions are evaluated.
         ax : matplotlib Axes, default=None
@@ -229,14 +185,15 @@ class LatentSpaceDisplay:
         display : LatentSpaceDisplay
         """
         check_is_fitted(estimator)
-        _check_plane_dimension(estimator, cls.__name__)
+        check_plane_dimension(estimator, cls.__name__)
         check_scalar(grid_resolution, "grid_resolution", Integral, min_val=2)
         if y is not None:
             check_consistent_length(X, y)
         Z = estimator.transform(X)
         supervised = hasattr(estimator, "classes_")
 
-        origin, basis, (xlabel, ylabel) = _plane_of(Z)
+        origin, axes, (xlabel, ylabel, *_) = latent_plane(Z)
+        basis = axes[:2]
         if Z.shape[1] == 2:
             title = "Latent means and classifier regions" if supervised else "Latent means"
         else:
@@ -244,22 +201,16 @@ class LatentSpaceDisplay:
             if supervised:
                 title += "\nregions: classifier on the PCA plane"
         points = (Z - origin) @ basis.T
-        extent = (*_padded_range(points[:, 0]), *_padded_range(points[:, 1]))
+        extent = (*padded_range(points[:, 0]), *padded_range(points[:, 1]))
 
+        labels, class_names, legend_title = point_labels(estimator, Z, y)
+        regions = None
         if supervised:
-            class_names = estimator.classes_
-            if y is None:
-                labels, legend_title = np.argmax(latent_proba(estimator.net_, Z, len(estimator.classes_)), axis=1), "predicted class"
-            else:
-                labels, legend_title = encode_labels(estimator.classes_, y), "class"
             xs = np.linspace(extent[0], extent[1], grid_resolution)
             ys = np.linspace(extent[2], extent[3], grid_resolution)
             grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
             proba = latent_proba(estimator.net_, origin + grid @ basis, len(estimator.classes_))
             regions = np.argmax(proba, axis=1).reshape(grid_resolution, grid_resolution)
-        else:
-            regions, legend_title = None, "class"
-            class_names, labels = (None, None) if y is None else np.unique(y, return_inverse=True)
 
         display = cls(
             points=points,
@@ -291,11 +242,12 @@ class LatentSpaceDisplay:
         display : LatentSpaceDisplay
         """
         import matplotlib.pyplot as plt
+        from matplotlib.colors import to_rgba
         from matplotlib.lines import Line2D
 
         if ax is None:
             _, ax = plt.subplots(layout="constrained")
-        colors = None if self.class_names is None else _class_colors(len(self.class_names))
+        colors = None if self.class_names is None else class_colors(len(self.class_names))
 
         self.regions_ = None
         if self.regions is not None:
@@ -306,7 +258,14 @@ class LatentSpaceDisplay:
             )
 
         kwargs = {"s": 10, "linewidths": 0}
-        kwargs["c"] = "C0" if self.labels is None else colors[self.labels]
+        unlabeled = np.zeros(len(self.points), dtype=bool)
+        if self.labels is None:
+            kwargs["c"] = "C0"
+        else:
+            unlabeled = self.labels == UNLABELED
+            point_colors = colors[self.labels]
+            point_colors[unlabeled] = to_rgba(UNLABELED_COLOR)
+            kwargs["c"] = point_colors
         kwargs.update(scatter_kwargs or {})
         self.scatter_ = ax.scatter(self.points[:, 0], self.points[:, 1], **kwargs)
 
@@ -316,6 +275,8 @@ class LatentSpaceDisplay:
                 Line2D([], [], marker="o", linestyle="", color=color, label=str(name))
                 for name, color in zip(self.class_names, colors)
             ]
+            if unlabeled.any():
+                handles.append(Line2D([], [], marker="o", linestyle="", color=UNLABELED_COLOR, label="unlabeled"))
             self.legend_ = ax.legend(
                 handles=handles, title=self.legend_title, loc="center left",
                 bbox_to_anchor=(1.02, 0.5), frameon=False,
@@ -408,11 +369,11 @@ class LatentTraversalDisplay:
         display : LatentTraversalDisplay
         """
         check_is_fitted(estimator)
-        _check_plane_dimension(estimator, cls.__name__)
+        check_plane_dimension(estimator, cls.__name__)
         check_scalar(n_images, "n_images", Integral, min_val=2)
         if extent is not None and len(extent) != 4:
             raise ValueError(f"extent must be (x_min, x_max, y_min, y_max); got {extent!r}.")
-        shape = _image_shape(estimator)
+        shape = image_shape(estimator)
         if shape is None:
             raise ValueError(
                 f"{cls.__name__} draws grey or RGB images, but this DisentangledVAE's "
@@ -420,11 +381,12 @@ class LatentTraversalDisplay:
                 "height, width). Without image_shape only a square number of features "
                 f"counts as a grey image; it has {estimator.n_features_in_}."
             )
-        n_components = estimator.n_components
+        n_components = estimator.setup_.n_components
         axes_names = ("latent dimension 1", "latent dimension 2")
         if X is not None:
             Z = estimator.transform(X)
-            origin, basis, axes_names = _plane_of(Z)
+            origin, axes, axes_names = latent_plane(Z)
+            basis = axes[:2]
             low, high = np.percentile((Z - origin) @ basis.T, [1, 99], axis=0)
             source = "extent from the latent means of X"
         elif hasattr(estimator, "class_centroids_"):
@@ -592,11 +554,12 @@ class InterpolationDisplay:
         if index_a == index_b:
             raise ValueError(f"a and b must be two different classes; got {a!r} twice.")
         decoded, Z_path = estimator.interpolate(a, b, n_steps=n_steps)
-        shape = _image_shape(estimator)
+        shape = image_shape(estimator)
         images = None if shape is None else _to_images(decoded, shape)
 
         curve_t = np.linspace(0, 1, n_curve_points)
-        all_proba = latent_proba(estimator.net_, segment_points(Z_path[0], Z_path[-1], curve_t), len(estimator.classes_))
+        curve = segment_points(Z_path[0], Z_path[-1], curve_t)
+        all_proba = latent_proba(estimator.net_, curve, len(estimator.classes_))
         others = np.delete(all_proba, [index_a, index_b], axis=1)
         proba = np.column_stack(
             [all_proba[:, index_a], all_proba[:, index_b], others.max(axis=1, initial=0.0)]

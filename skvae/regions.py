@@ -236,8 +236,33 @@ def principal_plane(centroids, covariances):
     """
     origin = centroids.mean(axis=0)
     between = (centroids - origin).T @ (centroids - origin) / len(centroids)
-    _, eigenvectors = np.linalg.eigh(between + covariances.mean(axis=0))
-    basis = eigenvectors[:, ::-1][:, :2].T
-    largest = np.abs(basis).argmax(axis=1)
-    basis *= np.sign(basis[np.arange(2), largest])[:, np.newaxis]
-    return origin, basis
+    _, axes = _principal_axes(between + covariances.mean(axis=0))
+    return origin, axes[:2]
+
+
+def _principal_axes(covariance):
+    """Eigen-decomposition of a covariance matrix, the largest variance first.
+
+    The axes of :func:`principal_plane`, and of the PCA plane of latent
+    means that the displays draw (``skvae._plane.latent_plane``).
+
+    Parameters
+    ----------
+    covariance : ndarray of shape (n_components, n_components)
+        Symmetric positive semi-definite matrix.
+
+    Returns
+    -------
+    variances : ndarray of shape (n_components,)
+        Variance along each axis, decreasing; round-off below 0 is set to 0.
+    axes : ndarray of shape (n_components, n_components)
+        Orthonormal axes as rows, in the order of ``variances``. Each is
+        signed so that its largest coordinate is positive (as
+        :class:`sklearn.decomposition.PCA` signs its components), for a
+        reproducible picture.
+    """
+    variances, eigenvectors = np.linalg.eigh(covariance)
+    axes = eigenvectors[:, ::-1].T
+    largest = np.abs(axes).argmax(axis=1)
+    axes *= np.sign(axes[np.arange(len(axes)), largest])[:, np.newaxis]
+    return np.clip(variances[::-1], 0, None), axes

@@ -2,8 +2,10 @@
 
 Unit tests read the page without a browser; browser tests load it in
 Chromium through Playwright, move the mouse and compare what the page
-decoded with ``inverse_transform``. They skip when Playwright or Chromium
-is missing (Debian: ``apt-get install chromium``; ``pip install
+decoded with ``inverse_transform``, and check that hostile class names,
+feature names and titles are shown as text and run nothing. Without
+Playwright or Chromium they skip, and fail under CI (``$CI`` set), where
+they must run (Debian: ``apt-get install chromium``; ``pip install
 playwright``, no ``playwright install`` needed: the system Chromium is
 used, found on PATH or at ``$SKVAE_CHROMIUM``).
 
@@ -13,23 +15,29 @@ digits page.
 
 import base64
 import copy
+import hashlib
 import html
 import json
+import math
 import os
 import re
 import shutil
+import time
 from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
+import torch
 from torch import nn
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
-from skvae.explorer import LatentExplorer, _run_ops
+from skvae.explorer import LatentExplorer, _fill
 from skvae.plotting import LatentExplorer as ReExported
 from skvae.regions import segment_points
 
@@ -39,10 +47,46 @@ SMALL = dict(
 )
 TOL = 1e-4
 
+# Texts that break a page which pastes data into its markup or script:
+# the template's placeholders, markup, the HTML parser's escaped script
+# states, entities, CDATA ends, JavaScript template literals and line
+# separators, a javascript: URL, right-to-left and astral text, a NUL and
+# a very long text. 15 of them: as feature names, not a square number, so
+# the page draws bars and shows the names.
+HOSTILE = [
+    "<!--<script>",
+    "{{JS}}",
+    "{{DATA}}",
+    "</script><script>alert(1)</script>",
+    "<img src=x onerror=alert(3)>",
+    "\"'><svg onload=alert(4)>",
+    "line\u2028separator\u2029paragraph",
+    "&amp; &lt;i&gt; &#x3C;",
+    "]]>",
+    "${alert(5)} `${x}` `",
+    "<style>body { display: none }</style>",
+    "javascript:alert(6)",
+    "\u202etxt.exe \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \U0001f600",
+    "nul\x00inside",
+    "long " + "<b>{{SCRIPT}}{{TITLE}}{{POLICY}}</b>" * 300,
+]
+HOSTILE_TITLE = "Iris {{DATA}} <img src=x onerror=alert(3)> {{SCRIPT}} <!--<script>"
+
 
 @pytest.fixture(scope="module")
 def vae8(digits):
     return DisentangledVAE(n_components=8, **SMALL).fit(*digits)
+
+
+@pytest.fixture(scope="module")
+def hostile_explorer():
+    """A model whose classes and features are named by ``HOSTILE``, and its explorer titled ``HOSTILE_TITLE``."""
+    pd = pytest.importorskip("pandas")
+    assert math.isqrt(len(HOSTILE)) ** 2 != len(HOSTILE)
+    X = pd.DataFrame(np.random.default_rng(0).random((10 * len(HOSTILE), len(HOSTILE))), columns=HOSTILE)
+    y = np.array(HOSTILE, dtype=object)[np.arange(len(X)) % len(HOSTILE)]
+    estimator = DisentangledVAE(hidden_dims=(8,), classifier_hidden=(), max_epochs=2, random_state=0).fit(X, y)
+    return estimator, LatentExplorer.from_estimator(estimator, X, y, title=HOSTILE_TITLE)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +104,46 @@ def _data(page_html):
 
 def _floats(text):
     return np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
+def _run_ops(ops, z):
+    """The page's interpreter in numpy and torch, for one latent point: a float64 vector.
+
+    The page's JavaScript runs the same operations; the tests check both
+    against the estimator.
+    """
+    x = np.asarray(z, dtype=np.float64).ravel()
+    shape = None
+    for op in ops:
+        kind = op["op"]
+        if kind == "linear":
+            x = _floats(op["w"]).reshape(op["out"], op["in"]) @ x + _floats(op["b"])
+            shape = None
+        elif kind == "relu":
+            x = np.maximum(x, 0)
+        elif kind == "leaky_relu":
+            x = np.where(x >= 0, x, op["slope"] * x)
+        elif kind == "sigmoid":
+            x = 1 / (1 + np.exp(-x))
+        elif kind == "shape":
+            shape = op["shape"]
+        else:
+            c_in, c_out = op["in_channels"], op["out_channels"]
+            kh, kw = op["kernel"]
+            inputs = torch.as_tensor(x.reshape(1, *shape))
+            bias = torch.as_tensor(_floats(op["b"]).astype(np.float64))
+            if kind == "conv2d":
+                weight = torch.as_tensor(_floats(op["w"]).astype(np.float64)).reshape(c_out, c_in, kh, kw)
+                out = torch.nn.functional.conv2d(inputs, weight, bias, stride=op["stride"], padding=op["padding"])
+            else:
+                weight = torch.as_tensor(_floats(op["w"]).astype(np.float64)).reshape(c_in, c_out, kh, kw)
+                out = torch.nn.functional.conv_transpose2d(
+                    inputs, weight, bias, stride=op["stride"], padding=op["padding"],
+                    output_padding=op["output_padding"],
+                )
+            shape = list(out.shape[1:])
+            x = out.numpy().ravel()
+    return x
 
 
 class _Resources(HTMLParser):
@@ -105,7 +189,9 @@ def test_page_holds_classes_and_points(vae, digits):
     np.testing.assert_allclose(
         _floats(spec["points"]["xy"]).reshape(-1, 2), vae.transform(digits[0]), rtol=0, atol=1e-6
     )
-    assert spec["output"] == {"kind": "image", "shape": [1, 8, 8], "n_features": 64, "vmin": 0.0, "vmax": 1.0}
+    assert spec["output"] == {
+        "kind": "image", "shape": [1, 8, 8], "n_features": 64, "feature_names": None, "vmin": 0.0, "vmax": 1.0
+    }
     assert spec["sliders"] == []
 
 
@@ -160,7 +246,10 @@ def test_more_dimensions_than_points(vae8, digits):
     spec = LatentExplorer.from_estimator(vae8, digits[0][:5]).spec
     axes = np.array(spec["axes"])
     np.testing.assert_allclose(axes @ axes.T, np.eye(8), atol=1e-10)
-    assert len(spec["sliders"]) == 6
+    # 5 points spread along 4 axes: PC 3 and PC 4, then 4 axes of no variance.
+    names = [slider["name"] for slider in spec["sliders"]]
+    assert [name.split(" (")[0] for name in names] == ["PC 3", "PC 4", "axis 5", "axis 6", "axis 7", "axis 8"]
+    assert names[-1] == "axis 8 (no variance in X)"
 
 
 def test_unsupervised_model(plain_vae, digits):
@@ -198,6 +287,79 @@ def test_class_names_cannot_break_the_page(digits):
     assert sorted(_data(text)["classes"]) == ["</script><b>odd", "even & <i>"]
 
 
+def test_placeholders_are_filled_in_one_pass():
+    """A value holding a placeholder keeps it: the values are not searched again."""
+    assert _fill("{{A}}|{{B}}", {"A": "{{B}}", "B": "{{A}}"}) == "{{B}}|{{A}}"
+
+
+def test_hostile_texts_stay_data(hostile_explorer):
+    """Hostile title, class and feature names add no element to the page, and
+    its data block holds no character that could end it or change how the
+    HTML parser reads it, yet reads back exactly."""
+    _, explorer = hostile_explorer
+    text = explorer.to_html()
+    parser = _Resources()
+    parser.feed(text)
+    assert parser.found == [] and parser.scripts == 2
+    assert (text.count("<script"), text.count("</script"), text.count("<style"), text.count("<!--")) == (2, 2, 1, 0)
+    assert re.search(r"<title>(.*?)</title>", text, re.S).group(1) == html.escape(HOSTILE_TITLE)
+    block = re.search(r'<script type="application/json" id="skvae-data">(.*?)</script>', text, re.S).group(1)
+    assert not set(block) & set("<>&\u2028\u2029")
+    data = json.loads(block)
+    assert data == json.loads(json.dumps(explorer.spec))
+    assert data["title"] == HOSTILE_TITLE
+    assert data["classes"] == sorted(HOSTILE)
+    assert data["output"]["feature_names"] == HOSTILE
+
+
+def _sha256_source(text):
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def test_content_security_policy_allows_only_the_page_own_code(vae, digits):
+    """The policy, first in the page, runs the page's own script and style
+    (by their hashes) and nothing else, and loads nothing."""
+    text = LatentExplorer.from_estimator(vae, *digits).to_html()
+    match = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', text)
+    policy = html.unescape(match.group(1))
+    script = re.search(r"<script>(.*?)</script>", text, re.S).group(1)
+    style = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
+    assert dict(directive.strip().split(" ", 1) for directive in policy.split(";")) == {
+        "default-src": "'none'",
+        "script-src": _sha256_source(script),
+        "style-src": _sha256_source(style),
+        "base-uri": "'none'",
+        "form-action": "'none'",
+    }
+    assert match.start() < text.index("<style>") < text.index("<script")
+
+
+def _page_file(name):
+    return resources.files("skvae").joinpath("explorer_page", name).read_text(encoding="utf-8")
+
+
+def test_page_script_writes_no_markup():
+    """The page's script builds the page from text only: no HTML parsing,
+    no code from strings; neither it nor the style sheet can end its element."""
+    script = _page_file("explorer.js")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "setAttribute", "eval(",
+                 "Function(", "srcdoc"):
+        assert sink not in script
+    assert "</script" not in script.lower() and "<!--" not in script
+    assert "</style" not in _page_file("style.css").lower()
+
+
+def test_page_files_are_package_data():
+    """pyproject.toml ships every file of skvae/explorer_page in the wheel."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    files = sorted(path for path in (root / "skvae" / "explorer_page").iterdir())
+    assert [path.name for path in files] == ["explorer.js", "page.html", "style.css"]
+    for path in files:
+        assert any(path.match(pattern) for pattern in patterns["skvae.explorer_page"])
+
+
 def test_repr_html_is_an_iframe_of_the_page(vae, digits):
     explorer = LatentExplorer.from_estimator(vae, *digits)
     frame = explorer._repr_html_()
@@ -229,46 +391,106 @@ def _chromium():
     return found or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 
 
+def _without_browser(reason):
+    """Skip a browser test, or fail it under CI, where the browser tests must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; the browser tests must run under CI (CI is set), so they fail instead of skipping.",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+def test_browser_tests_fail_under_ci_without_a_browser(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run under CI"):
+        _without_browser("the browser tests need Chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="need Chromium"):
+        _without_browser("the browser tests need Chromium")
+
+
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the browser tests need Playwright: pip install playwright"
-    )
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _without_browser("the browser tests need Playwright: pip install playwright")
     executable = _chromium()
     if executable is None:
-        pytest.skip("the browser tests need Chromium (apt-get install chromium, or set SKVAE_CHROMIUM)")
+        _without_browser("the browser tests need Chromium (apt-get install chromium, or set SKVAE_CHROMIUM)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable)
         yield browser
         browser.close()
 
 
+# Run in every frame before its own scripts: Content-Security-Policy
+# violations become console errors, which _watch collects.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => console.error(
+  "CSP violation: " + event.effectiveDirective + " refused " + event.blockedURI));
+"""
+
+
+def _watch(page, own_url=None):
+    """The list that the problems of ``page`` and its frames go to.
+
+    Console errors, uncaught exceptions, CSP violations, dialogs (an
+    alert() is what injected script would show; dismissed) and requests
+    for anything but the page's own file.
+    """
+    problems = []
+
+    def on_dialog(dialog):
+        problems.append(f"{dialog.type} dialog: {dialog.message!r}")
+        dialog.dismiss()
+
+    page.add_init_script(_REPORT_VIOLATIONS)
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", on_dialog)
+    page.on("request", lambda request: problems.append(f"request: {request.url}") if request.url != own_url else None)
+    return problems
+
+
+def _wait_for(frame, expression, problems=(), timeout=10.0):
+    """Wait until the JavaScript ``expression`` is true in ``frame``; name the ``problems`` seen if it never is.
+
+    Playwright's wait_for_function polls through eval(), which the page's
+    policy refuses; evaluate() is exempt.
+    """
+    deadline = time.monotonic() + timeout
+    while not frame.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}; problems seen: {list(problems)}")
+        frame.wait_for_timeout(20)
+
+
 def _open(browser, path):
-    """A page showing the saved file, and the list its console errors go to."""
+    """A page showing the saved file, and the list its problems go to (see _watch)."""
     page = browser.new_page(viewport={"width": 1100, "height": 1000})
-    errors = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = _watch(page, own_url=path.as_uri())
     page.goto(path.as_uri())
-    page.wait_for_function("window.skvaeExplorer !== undefined")
+    _wait_for(page.main_frame, "window.skvaeExplorer !== undefined", errors)
     return page, errors
 
 
-def _plane_box(page):
-    box = page.locator("#plane").bounding_box()
+def _plane_box(frame):
+    box = frame.locator("#plane").bounding_box()
     # The plot area inside the canvas' margins (see M in the page's code).
     scale = box["width"] / 520
     return box["x"] + 56 * scale, box["y"] + 10 * scale, 454 * scale, 466 * scale
 
 
-def _check_cursor(page, estimator, fractions):
-    """Move the mouse over the plane; the page's decoding equals inverse_transform."""
-    left, top, width, height = _plane_box(page)
+def _check_cursor(page, estimator, fractions, frame=None):
+    """Move the mouse over the plane (in ``frame``, default the page's own);
+    the page's decoding equals inverse_transform."""
+    frame = frame or page.main_frame
+    left, top, width, height = _plane_box(frame)
     seen = []
     for fx, fy in fractions:
         page.mouse.move(left + fx * width, top + fy * height)
-        page.evaluate("skvaeExplorer.settled()")
-        seen.append(page.evaluate("skvaeExplorer.current"))
+        frame.evaluate("skvaeExplorer.settled()")
+        seen.append(frame.evaluate("skvaeExplorer.current"))
     # One call each: the estimator decodes blocks of 1024 rows, however few are asked.
     Z = np.array([current["z"] for current in seen], dtype=np.float32)
     np.testing.assert_allclose([c["x"] for c in seen], estimator.inverse_transform(Z), rtol=0, atol=TOL)
@@ -285,7 +507,7 @@ def _check_drag(page, estimator, start, stop):
     page.mouse.down()
     page.mouse.move(left + stop[0] * width, top + stop[1] * height, steps=4)
     page.mouse.up()
-    page.wait_for_function("skvaeExplorer.state.path !== null && skvaeExplorer.state.path.done")
+    _wait_for(page.main_frame, "skvaeExplorer.state.path !== null && skvaeExplorer.state.path.done")
     path = page.evaluate("skvaeExplorer.state.path")
     Z = np.array(path["z"], dtype=np.float32)
     n_steps = page.evaluate("skvaeExplorer.spec.n_steps")
@@ -341,6 +563,12 @@ def test_browser_feature_profile(browser, profile_vae, tmp_path):
     estimator, X = profile_vae
     page, errors = _open(browser, LatentExplorer.from_estimator(estimator, X).save_html(tmp_path / "p.html"))
     _check_cursor(page, estimator, POINTS[:3])
+    # Over the last of the 60 bars: X had no column names, so its number, and its value.
+    box = page.locator("#decoded").bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    value = page.evaluate("skvaeExplorer.current.x[59]")
+    name, shown = page.text_content("#feature").split(" = ")
+    assert name == "feature 60" and float(shown) == pytest.approx(value, abs=5e-4)
     _check_drag(page, estimator, (0.3, 0.3), (0.6, 0.9))
     assert errors == []
     page.close()
@@ -349,12 +577,11 @@ def test_browser_feature_profile(browser, profile_vae, tmp_path):
 def test_browser_jupyter_iframe(browser, vae, digits):
     """_repr_html_ runs as a notebook shows it: inside an iframe of another page."""
     page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = _watch(page)
     page.set_viewport_size({"width": 600, "height": 800})  # narrow: the panels stack
     page.set_content("<html><body>" + LatentExplorer.from_estimator(vae, *digits)._repr_html_() + "</body></html>")
     frame = page.frames[1]
-    frame.wait_for_function("window.skvaeExplorer !== undefined")
+    _wait_for(frame, "window.skvaeExplorer !== undefined", errors)
     # The frame grew to its page's height: nothing is cut off.
     frame_height = page.evaluate("document.querySelector('iframe').getBoundingClientRect().height")
     assert frame_height == pytest.approx(frame.evaluate("document.documentElement.scrollHeight"), abs=1)
@@ -364,6 +591,127 @@ def test_browser_jupyter_iframe(browser, vae, digits):
         frame.evaluate("z => skvaeExplorer.decode(z)", z[0].tolist()), vae.inverse_transform(z)[0], rtol=0, atol=TOL
     )
     assert errors == []
+    page.close()
+
+
+def _texts(frame, selector):
+    return frame.eval_on_selector_all(selector, "elements => elements.map((element) => element.textContent)")
+
+
+def _check_texts_shown_literally(page, spec, frame=None):
+    """The title, class names and feature names read back from the DOM as
+    given, and none of them became an element."""
+    frame = frame or page.main_frame
+    assert frame.text_content("#title") == spec["title"]
+    assert _texts(frame, "#legend .data-text") == spec["classes"]
+    assert _texts(frame, "#proba .data-text") == spec["classes"]
+    # Over the bar chart, the feature under the pointer, one bar after another.
+    box = frame.locator("#decoded").bounding_box()
+    names = spec["output"]["feature_names"]
+    shown = []
+    for i in range(len(names)):
+        page.mouse.move(box["x"] + (i + 0.5) * box["width"] / len(names), box["y"] + box["height"] / 2)
+        shown.append(frame.text_content("#feature .data-text"))
+    assert shown == names
+    counts = frame.evaluate(
+        """() => ["script", "style", "img, svg, iframe, object, embed, b, i"].map(
+               (selector) => document.querySelectorAll(selector).length)"""
+    )
+    assert counts == [2, 1, 0]
+
+
+def _check_policy_blocks_injections(page, problems, frame=None):
+    """The page's policy is in force: an inline script and an image from
+    the network, added as an injection would add them, are refused."""
+    frame = frame or page.main_frame
+    seen = len(problems)
+    frame.evaluate(
+        """() => {
+             const script = document.createElement("script");
+             script.textContent = "window.injected = true;";
+             const image = document.createElement("img");
+             image.src = "http://127.0.0.1:9/injected.png";
+             document.body.append(script, image);
+           }"""
+    )
+    for _ in range(100):  # the violation events come asynchronously
+        if len(problems) >= seen + 2:
+            break
+        page.wait_for_timeout(50)
+    assert frame.evaluate("window.injected") is None
+    refused = [problem for problem in problems[seen:] if problem.startswith("CSP violation")]
+    assert "CSP violation: script-src-elem refused inline" in refused
+    assert "CSP violation: img-src refused http://127.0.0.1:9/injected.png" in refused
+    del problems[seen:]
+
+
+def test_browser_hostile_texts_are_shown_as_text(browser, hostile_explorer, tmp_path):
+    """Hostile class names, feature names and title: no dialog, no error, the
+    page runs (it decodes what is under the cursor) and shows each text as is."""
+    estimator, explorer = hostile_explorer
+    page, problems = _open(browser, explorer.save_html(tmp_path / "hostile.html"))
+    assert problems == []
+    _check_cursor(page, estimator, POINTS[:2])
+    _check_texts_shown_literally(page, explorer.spec)
+    assert page.evaluate("document.querySelector('title').textContent") == HOSTILE_TITLE
+    assert problems == []
+    page.close()
+
+
+@pytest.mark.parametrize("title", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_browser_hostile_title(browser, hostile_explorer, title, tmp_path):
+    estimator, explorer = hostile_explorer
+    page, problems = _open(browser, LatentExplorer({**explorer.spec, "title": title}).save_html(tmp_path / "t.html"))
+    assert page.text_content("#title") == title
+    # The HTML parser reads a NUL of the markup as U+FFFD.
+    assert page.evaluate("document.querySelector('title').textContent") == title.replace("\0", "\ufffd")
+    z = np.array([[0.5, -1.0]], dtype=np.float32)
+    np.testing.assert_allclose(
+        page.evaluate("z => skvaeExplorer.decode(z)", z[0].tolist()), estimator.inverse_transform(z)[0], atol=TOL
+    )
+    assert problems == []
+    page.close()
+
+
+def test_browser_hostile_texts_in_the_jupyter_iframe(browser, hostile_explorer):
+    """The same texts through _repr_html_, in the iframe of a notebook's page:
+    shown as text, nothing runs, and the frame's own policy holds."""
+    estimator, explorer = hostile_explorer
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    problems = _watch(page)
+    page.set_content("<html><body>" + explorer._repr_html_() + "</body></html>")
+    frame = page.frames[1]
+    _wait_for(frame, "window.skvaeExplorer !== undefined", problems)
+    assert page.evaluate("document.body.children.length") == 1  # the frame, alone
+    assert problems == []
+    _check_cursor(page, estimator, POINTS[:2], frame=frame)
+    _check_texts_shown_literally(page, explorer.spec, frame=frame)
+    assert problems == []
+    _check_policy_blocks_injections(page, problems, frame=frame)
+    assert problems == []
+    page.close()
+
+
+def test_browser_page_loads_nothing_and_violates_no_policy(browser, vae8, digits, tmp_path):
+    """Used in every way (cursor, drag, sliders), the page requests nothing
+    but its own file and its policy refuses nothing; and the policy holds."""
+    page, problems = _open(browser, LatentExplorer.from_estimator(vae8, *digits).save_html(tmp_path / "e.html"))
+    page.evaluate("skvaeExplorer.setSlider(1, 50)")
+    _check_cursor(page, vae8, POINTS[:2])
+    _check_drag(page, vae8, (0.2, 0.3), (0.7, 0.8))
+    assert problems == []
+    _check_policy_blocks_injections(page, problems)
+    assert problems == []
+    page.close()
+
+
+def test_browser_unlabeled_points_in_the_legend(browser, digits, tmp_path):
+    X, y = digits
+    y_partial = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    model = DisentangledVAE(**{**SMALL, "max_epochs": 2}, unlabeled_label=-1).fit(X, y_partial)
+    page, problems = _open(browser, LatentExplorer.from_estimator(model, X, y_partial).save_html(tmp_path / "u.html"))
+    assert _texts(page, "#legend .data-text") == [str(c) for c in range(10)] + ["unlabeled"]
+    assert problems == []
     page.close()
 
 

@@ -4,18 +4,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 from matplotlib.image import imread
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.decomposition import PCA
 
 from skvae import DisentangledVAE
 from skvae._inference import latent_proba
+from skvae._plane import UNLABELED_COLOR, class_colors, latent_plane
 from skvae.plotting import (
     InterpolationDisplay,
+    LatentExplorer,
     LatentSpaceDisplay,
     LatentTraversalDisplay,
     TrainingHistoryDisplay,
-    _class_colors,
 )
 
 FAST = dict(hidden_dims=(32,), classifier_hidden=(8,), max_epochs=4, warmup_steps=0, random_state=0)
@@ -46,7 +48,7 @@ def test_latent_space_2d(vae, digits):
     X, y = digits
     display = LatentSpaceDisplay.from_estimator(vae, X, y, grid_resolution=50)
     assert_allclose(display.scatter_.get_offsets(), vae.transform(X))
-    colors = _class_colors(10)
+    colors = class_colors(10)
     assert_allclose(display.scatter_.get_facecolors(), colors[y])
     assert [text.get_text() for text in display.legend_.get_texts()] == [str(c) for c in range(10)]
     assert display.legend_.get_title().get_text() == "class"
@@ -66,7 +68,7 @@ def test_latent_space_2d(vae, digits):
 def test_latent_space_colours_by_prediction_without_y(vae, digits):
     X = digits[0][:40]
     display = LatentSpaceDisplay.from_estimator(vae, X, grid_resolution=20)
-    assert_allclose(display.scatter_.get_facecolors(), _class_colors(10)[vae.predict(X)])
+    assert_allclose(display.scatter_.get_facecolors(), class_colors(10)[vae.predict(X)])
     assert display.legend_.get_title().get_text() == "predicted class"
 
 
@@ -79,6 +81,16 @@ def test_latent_space_projects_more_dimensions_with_pca(vae_3d, digits):
     assert_allclose(np.abs(display.scatter_.get_offsets()), np.abs(PCA(2).fit_transform(Z)), rtol=1e-4, atol=1e-6)
     assert "PCA projection of the 3-D latent means" in ax.get_title()
     assert display.regions_ is not None
+
+
+def test_latent_plane_is_the_pca_of_the_latent_means(vae_3d, digits):
+    """The one PCA plane of the displays and the explorer: sklearn's PCA, signs included."""
+    Z = vae_3d.transform(digits[0]).astype(np.float64)
+    origin, axes, names = latent_plane(Z)
+    pca = PCA().fit(Z)
+    assert_allclose(origin, pca.mean_)
+    assert_allclose(axes, pca.components_, atol=1e-8)
+    assert names == [f"PC {i + 1} ({ratio:.0%} of variance)" for i, ratio in enumerate(pca.explained_variance_ratio_)]
 
 
 def test_latent_space_of_a_plain_vae(plain_vae, digits):
@@ -98,6 +110,41 @@ def test_latent_space_errors(vae, digits):
     one_d = DisentangledVAE(1, **{**FAST, "max_epochs": 1}).fit(X, y)
     with pytest.raises(ValueError, match="has n_components=1"):
         LatentSpaceDisplay.from_estimator(one_d, X)
+
+
+@pytest.mark.parametrize("fitted_with_labels", [True, False])
+def test_unlabeled_points_are_grey_in_both_displays(digits, fitted_with_labels):
+    """``unlabeled_label`` in y marks unlabeled points, whether the model
+    was fitted with labels or not: LatentSpaceDisplay and LatentExplorer
+    give them the same code, -1, draw them grey and leave them out of the
+    classes."""
+    X, y = digits
+    y_partial = np.where(np.arange(len(y)) % 3 == 0, -1, y)
+    unlabeled = y_partial == -1
+    model = DisentangledVAE(**FAST, unlabeled_label=-1)
+    model.fit(X, y_partial) if fitted_with_labels else model.fit(X)
+
+    display = LatentSpaceDisplay.from_estimator(model, X, y_partial, grid_resolution=10)
+    assert_array_equal(display.class_names, np.arange(10))
+    assert_array_equal(display.labels, np.where(unlabeled, -1, y))
+    colors = display.scatter_.get_facecolors()
+    assert_allclose(colors[unlabeled], np.broadcast_to(to_rgba(UNLABELED_COLOR), (unlabeled.sum(), 4)))
+    assert_allclose(colors[~unlabeled], class_colors(10)[y[~unlabeled]])
+    legend = [text.get_text() for text in display.legend_.get_texts()]
+    assert legend == [str(c) for c in range(10)] + ["unlabeled"]
+    assert (display.regions_ is not None) == fitted_with_labels
+
+    spec = LatentExplorer.from_estimator(model, X, y_partial).spec
+    assert spec["classes"] == legend[:-1]
+    assert spec["points"]["labels"] == display.labels.tolist()
+    assert spec["unlabeled_color"] == UNLABELED_COLOR
+
+
+@pytest.mark.parametrize("draw", [LatentSpaceDisplay.from_estimator, LatentExplorer.from_estimator])
+def test_both_displays_refuse_a_label_that_is_no_class(vae, digits, draw):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"Unknown class label -1 in y"):
+        draw(vae, X, np.where(y == 0, -1, y))
 
 
 # ------------------------------------------------------------- traversal
