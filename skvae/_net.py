@@ -13,9 +13,9 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * its training state as one get/set pair (:meth:`get_training_state`),
 * a divergence guard that stops before a non-finite loss reaches the weights,
 * a copy of the state at the end of every finished epoch, which training
-  goes back to when Ctrl-C or divergence stops it mid-epoch, so that it can
-  be resumed exactly where the last finished epoch left it; any other error
-  undoes the whole training call.
+  goes back to when Ctrl-C stops it mid-epoch, so that it can be resumed
+  exactly where the last finished epoch left it; an error undoes the whole
+  training call, a divergence handing that copy on with its error.
 """
 
 import copy
@@ -273,13 +273,15 @@ class DisentangledVAENet(NeuralNet):
     training that stopped early, or after loading a checkpoint's history,
     finishes the planned training.
 
-    When a ``KeyboardInterrupt`` or a
-    :class:`~skvae.exceptions.DivergenceError` stops training inside an
-    epoch, the module, the optimizer, the step counter and the random state
-    go back to the end of the last finished epoch, and that epoch's
-    unfinished row is dropped from the history, before the exception
-    propagates. Any other exception undoes the whole call to
-    :meth:`fit_loop` the same way, so a failed training changes nothing.
+    When a ``KeyboardInterrupt`` stops training inside an epoch, the module,
+    the optimizer, the step counter and the random state go back to the end
+    of the last finished epoch, and that epoch's unfinished row is dropped
+    from the history, before the exception propagates. Any other exception
+    undoes the whole call to :meth:`fit_loop` the same way, so a failed
+    training changes nothing; a :class:`~skvae.exceptions.DivergenceError`
+    carries the training state of the last finished epoch (the last finite
+    one) in its ``last_finite_state``, as :meth:`get_training_state` gives
+    it.
     """
 
     def __init__(
@@ -507,15 +509,19 @@ class DisentangledVAENet(NeuralNet):
     def _restore_after(self, exc, call_start):
         """Undo what ``exc`` interrupted.
 
-        A ``KeyboardInterrupt`` or a :class:`DivergenceError` keeps the last
-        finished epoch, so that training can resume from it; any other error
-        undoes the whole call, back to ``call_start``.
+        A ``KeyboardInterrupt`` keeps the last finished epoch, so that
+        training can resume from it; an error undoes the whole call, back to
+        ``call_start``. A :class:`DivergenceError` first takes the state of
+        the last finished epoch along, as its ``last_finite_state``.
         """
-        if isinstance(exc, (KeyboardInterrupt, DivergenceError)):
-            # The horizon, once set by the first epoch, stays.
-            state = {**self._epoch_state, "total_steps": self.total_steps_}
-        else:
-            state = call_start
+        # The horizon, once set by the first epoch, stays.
+        last_finished = {**self._epoch_state, "total_steps": self.total_steps_}
+        if isinstance(exc, DivergenceError):
+            exc.last_finite_state = {
+                **{name: value for name, value in last_finished.items() if name != "epochs"},
+                "history": copy.deepcopy(self.history.to_list()[: last_finished["epochs"]]),
+            }
+        state = last_finished if isinstance(exc, KeyboardInterrupt) else call_start
         finished_epochs = state["epochs"]
         if len(self.history) > finished_epochs:
             self.set_training_state(state)
@@ -524,13 +530,6 @@ class DisentangledVAENet(NeuralNet):
             self.interrupted_ = not any(
                 isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
             )
-        elif isinstance(exc, DivergenceError):
-            kept = (
-                f"the weights of epoch {finished_epochs}, the last finished one"
-                if finished_epochs
-                else "its initial weights, as no epoch finished"
-            )
-            exc.args = (f"{exc.args[0]} The model keeps {kept}.",)
 
     def load_params(self, *args, **kwargs):
         super().load_params(*args, **kwargs)

@@ -28,7 +28,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import persistence
-from ._inference import check_float32_range, latent_means, latent_proba, run_blocks, validate_rows
+from ._inference import (
+    check_float32_range,
+    check_forward_finite,
+    latent_means,
+    latent_proba,
+    run_blocks,
+    validate_rows,
+)
 from ._labels import check_classes, classes_of, encode_labels
 from ._build import OPTIMIZERS, build_net, check_precision, image_shape_of, precision_problem, resolve_device
 from .exceptions import DivergenceError
@@ -669,8 +676,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "latent classifier, or neither for a plain VAE."
             )
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
-        # The net undoes a failed training itself (DisentangledVAENet.fit_loop);
-        # the estimator restores its own attributes and the net's parameters.
+        # A fit that raises leaves the estimator as it was. The net undoes a
+        # failed training itself (DisentangledVAENet.fit_loop); the estimator
+        # restores its own attributes and the net's parameters.
         before = dict(vars(self))
         net_params_before = self._net_training_params() if continuing else None
         try:
@@ -699,8 +707,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     )
                     return self
             self._train(X, y_encoded, epochs=1 if incremental else None, partial=incremental)
-        except DivergenceError:
-            raise  # Documented: the model keeps its last finite state.
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
@@ -922,13 +928,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             )
 
     def _train(self, X, y_encoded, epochs=None, *, partial=False):
-        """Train ``net_``; the model is left fitted even when training diverges."""
+        """Train ``net_`` and set the fitted attributes that describe it."""
         try:
             self.net_.partial_fit(X, y_encoded, epochs=epochs)
-        finally:
-            # Also after a DivergenceError: the net went back to its last
-            # finite state, which the fitted attributes then describe.
-            self._set_trained_attributes(X, y_encoded, partial)
+        except DivergenceError as exc:
+            self._hand_on_last_finite_model(exc, X, y_encoded, partial)
+            raise
+        self._set_trained_attributes(X, y_encoded, partial)
         if self.net_.interrupted_:
             n_epochs = len(self.history_)
             kept = (
@@ -942,6 +948,33 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "training.",
                 UserWarning,
             )
+
+    def _hand_on_last_finite_model(self, exc, X, y_encoded, partial):
+        """Set ``exc.last_finite_estimator``: this estimator as fitted to the
+        last finite state of the training that raised ``exc``, a
+        :class:`DivergenceError` (``_fit`` then rolls this one back)."""
+        last_finite = copy.copy(self)
+        last_finite.net_ = copy.deepcopy(self.net_)
+        last_finite.net_.set_training_state(exc.last_finite_state)
+        try:
+            check_forward_finite(last_finite, X)
+            last_finite._set_trained_attributes(X, y_encoded, partial)
+        except ValueError as overflow:
+            # Rows the network overflows on even at these weights: the data
+            # are the cause, and no model of them is worth handing on.
+            exc.args = (f"{exc.args[0]} {overflow}",)
+            return
+        n_epochs = len(last_finite.history_)
+        kept = (
+            f"the weights of epoch {n_epochs}, the last finished one"
+            if n_epochs
+            else "its initial weights, as no epoch finished"
+        )
+        exc.last_finite_estimator = last_finite
+        exc.args = (
+            f"{exc.args[0]} This {type(self).__name__} is left as it was before this call; "
+            f"the error's last_finite_estimator is the model with {kept}.",
+        )
 
     def _set_trained_attributes(self, X, y_encoded, partial):
         self.history_ = self.net_.history

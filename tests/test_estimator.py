@@ -438,6 +438,28 @@ def test_values_beyond_float32_are_refused_not_nan(fitted, digits):
     assert fitted.transform(X_edge).shape == (len(X), 2)
 
 
+def test_rows_the_network_overflows_on_are_refused_by_index(fitted, digits):
+    # Issue 22: values within float32's range gave NaN latent means and
+    # probabilities, and predict answered classes_[0] for them.
+    X, y = digits
+    X_huge = X[:20].astype(np.float64)
+    X_huge[[3, 11]] = 3e38
+    for method in (fitted.transform, fitted.predict_proba, fitted.predict):
+        with pytest.raises(ValueError, match=r"outputs for rows 3, 11 of X \(2 of 20\) are NaN or infinite: .* overflows"):
+            method(X_huge)
+    with pytest.raises(ValueError, match=r"rows 3, 11 of X"):
+        fitted.score(X_huge, y[:20])
+    mse = small_vae(reconstruction="mse", max_epochs=1, warmup_steps=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"outputs for row 0 of X \(1 of 1\) are NaN or infinite"):
+        mse.inverse_transform([[3e38, -3e38]])
+    # Training on them names them too, with the cause.
+    with pytest.raises(DivergenceError, match=r"loss became nan.*rows 3, 11 of X \(2 of 20\) are NaN or infinite") as info:
+        small_vae(max_epochs=1, warmup_steps=0).fit(X_huge, y[:20])
+    assert info.value.last_finite_estimator is None
+    # Rows that stay finite are answered.
+    assert np.isfinite(fitted.predict_proba(np.delete(X_huge, [3, 11], axis=0))).all()
+
+
 @pytest.mark.parametrize(
     "params, match",
     [

@@ -2,8 +2,8 @@
 
 Every fit draws from torch generators seeded by ``random_state`` alone, so
 fits in threads equal the same fits run one after another, and torch's
-global random state is neither read nor changed. A fit that fails (other
-than by divergence) leaves the estimator as it was before the call.
+global random state is neither read nor changed. A fit that fails, by
+divergence too, leaves the estimator as it was before the call.
 """
 
 import threading
@@ -201,12 +201,19 @@ def test_failed_warm_start_and_partial_fit_keep_the_previous_state(data):
     _assert_unchanged(vae, X, before)
 
 
-def test_divergence_keeps_its_documented_behaviour(data):
+def test_a_diverged_refit_keeps_the_previous_fit(data):
+    # Issue 22: a refit (warm_start=False) that diverged replaced the fitted
+    # model by the new network's last finite state.
     X, y = data
-    vae = tiny_vae(lr=1e6, max_epochs=5)
-    with pytest.raises(DivergenceError):
+    vae = tiny_vae().fit(X, y)
+    before = _snapshot(vae, X)
+    vae.set_params(optimizer="sgd", lr=1e6)
+    with pytest.raises(DivergenceError, match="left as it was before this call") as info:
         vae.fit(X, y)
-    assert hasattr(vae, "net_") and np.isfinite(vae.transform(X)).all()
+    _assert_unchanged(vae, X, before)
+    last = info.value.last_finite_estimator
+    assert last.net_ is not vae.net_ and last.lr == 1e6
+    assert np.isfinite(last.transform(X)).all()
 
 
 def test_default_schedule_is_never_shared_between_instances():
