@@ -300,10 +300,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         weights, optimizer state, schedule step and random state -- instead
         of building a new network, and trains only the epochs missing to
         reach ``max_epochs`` in all (``len(history_)`` counts those done).
-        A fit stopped early (Ctrl-C, a callback, a ``DivergenceError`` after
-        which ``lr`` was lowered) thus resumes where it stopped, and the
-        fits together follow the schedule of one uninterrupted fit of
-        ``max_epochs`` epochs. The schedule's horizon stays the one set when
+        A fit stopped early (by Ctrl-C or a callback) thus resumes where it
+        stopped, as does the ``last_finite_estimator`` of a
+        ``DivergenceError`` once ``lr`` is lowered, and the fits together
+        follow the schedule of one uninterrupted fit of ``max_epochs``
+        epochs. The schedule's horizon stays the one set when
         the network was built; to train longer, raise ``max_epochs``: the
         extra epochs use the schedule's final weight. ``max_epochs``,
         ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``,
@@ -603,17 +604,21 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Raises
         ------
         DivergenceError
-            When a loss or the weights become NaN or infinite. The model is
-            left fitted, with the weights of the last finished epoch (or the
-            initial ones), so that it can be inspected, or trained further
-            with ``warm_start=True`` after lowering ``lr``.
+            When a loss or the weights become NaN or infinite. As with any
+            error, the estimator is left as it was; the error's
+            ``last_finite_estimator`` is a copy fitted with the weights of
+            the last finished epoch (or the initial ones), to inspect, or to
+            train further with ``warm_start=True`` after lowering ``lr``.
+            When the rows of ``X`` overflow the network even at those
+            weights, the message names them instead.
 
         Notes
         -----
-        Any other error leaves the estimator exactly as it was before the
-        call: a previous fit intact, or unfitted. Everything that can be
-        checked -- data, parameters, every weight of the schedule -- is
-        checked before training starts.
+        An error leaves the estimator exactly as it was before the call: a
+        previous fit intact, or unfitted. Everything that can be checked --
+        data, parameters, every weight of the schedule -- is checked before
+        training starts. A ``KeyboardInterrupt`` (Ctrl-C) is no error: it
+        stops training, and the model keeps the last finished epoch.
         """
         return self._fit(X, y, incremental=False)
 
@@ -656,8 +661,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         data of every call whose ``y`` holds all the classes; a call that
         misses a class keeps those of the previous calls (and until such a
         call, the class-region methods explain that they have none). As
-        with :meth:`fit`, an error other than ``DivergenceError`` leaves the
-        estimator as it was before the call.
+        with :meth:`fit`, an error, a ``DivergenceError`` included, leaves
+        the estimator as it was before the call.
         """
         return self._fit(X, y, incremental=True, classes=classes)
 
