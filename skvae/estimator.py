@@ -36,7 +36,7 @@ from ._inference import (
     run_blocks,
     validate_rows,
 )
-from ._labels import check_classes, classes_of, encode_labels
+from ._labels import check_classes, check_unlabeled_label, classes_of, encode_labels
 from ._build import OPTIMIZERS, build_net, check_precision, image_shape_of, precision_problem, resolve_device
 from .exceptions import DivergenceError
 from .centers import arrange_class_centers, class_centers, resolve_class_spacing
@@ -342,7 +342,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     unlabeled_label : int or str, default=None
         Value of ``y`` that marks an unlabeled sample, e.g. ``-1`` as in
         scikit-learn's semi-supervised estimators; ``classes_`` leaves the
-        marker out. None means every value of ``y`` is a class label. When
+        marker out. None means every value of ``y`` is a class label. A
+        marker of a type that no value of ``y`` has (a string with numeric
+        labels, a number with string labels) is refused, as it would mark
+        no sample; string labels with an int marker go in a ``y`` of dtype
+        object. When
         ``y`` holds both labeled and unlabeled samples, training is
         semi-supervised: every batch carries labeled samples (a quarter of
         the batch, or their share of the data when larger, drawn in turn
@@ -731,6 +735,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     f"The {name!r} parameter of {type(self).__name__} must be an int, "
                     f"not a bool. Got {value!r} instead."
                 )
+        if isinstance(self.unlabeled_label, bool):
+            # True == 1: it would unlabel every sample of class 1.
+            raise InvalidParameterError(
+                f"The 'unlabeled_label' parameter of {type(self).__name__} must be an int, "
+                f"a str or None, not a bool. Got {self.unlabeled_label!r} instead."
+            )
         optimizer = self.optimizer
         if not isinstance(optimizer, str) and not (
             isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)
@@ -764,6 +774,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 ) from None
             raise
         check_float32_range(X)
+        if y is not None:
+            check_unlabeled_label(y, self.unlabeled_label)
         fitted = getattr(self, "classes_", None) if continuing else None
         if y is None:
             if fitted is not None:
