@@ -96,6 +96,9 @@ def check_classes(classes, unlabeled_label=None):
 def encode_labels(classes, labels, *, unlabeled_label=None, input_name="y"):
     """Indices of ``labels`` in ``classes``; ``unlabeled_label`` becomes -1.
 
+    A bool is a label only of classes that are bools, although ``True == 1``
+    and ``False == 0``: ``(True, False)`` does not name the classes 1 and 0.
+
     Parameters
     ----------
     classes : ndarray of shape (n_classes,)
@@ -119,12 +122,31 @@ def encode_labels(classes, labels, *, unlabeled_label=None, input_name="y"):
     lookup = {label: code for code, label in enumerate(classes.tolist())}
     if unlabeled_label is not None:
         lookup[unlabeled_label] = UNLABELED
-    values = np.asarray(labels).tolist()
-    unknown = sorted({repr(value) for value in values if value not in lookup}, key=str)
+    # A list keeps its bools (np.asarray would turn [True, 3] into [1, 3]).
+    if isinstance(labels, (list, tuple)):
+        values = [value.item() if isinstance(value, np.generic) else value for value in labels]
+    else:
+        values = np.asarray(labels).tolist()
+    bool_classes = all(isinstance(label, bool) for label in classes.tolist())
+
+    def known(value):
+        if value not in lookup:
+            return False
+        return lookup[value] == UNLABELED or isinstance(value, bool) == bool_classes
+
+    # By repr: True and 1 are one key of a set or dict.
+    unknown = {repr(value): value for value in values if not known(value)}
     if unknown:
+        names = sorted(unknown, key=str)
+        if bool_classes:
+            hint = " (the classes are bools, which 0 and 1 do not stand for)"
+        elif any(isinstance(value, bool) for value in unknown.values()):
+            hint = " (True and False do not stand for the classes 1 and 0)"
+        else:
+            hint = ""
         raise ValueError(
-            f"Unknown class label{'s' if len(unknown) > 1 else ''} {', '.join(unknown[:10])} "
-            f"in {input_name}: the classes of this DisentangledVAE are "
+            f"Unknown class label{'s' if len(names) > 1 else ''} {', '.join(names[:10])} "
+            f"in {input_name}{hint}: the classes of this DisentangledVAE are "
             f"{classes.tolist()!r} (classes_)"
             + ("" if unlabeled_label is None else f", and {unlabeled_label!r} marks unlabeled samples")
             + "."

@@ -10,6 +10,8 @@ Gaussians and paths) and :mod:`skvae.persistence` (the model file).
 """
 
 import copy
+import functools
+import types
 import warnings
 from numbers import Integral, Real
 
@@ -24,8 +26,8 @@ from sklearn.base import (
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import Callback
 
 from . import persistence
 from ._inference import (
@@ -145,15 +147,32 @@ def _classes_text(classes):
     return "none (no labels)" if classes is None else repr(classes.tolist())
 
 
-def _supervised(estimator):
-    """available_if check: the latent classifier exists once fitted with labels."""
-    if hasattr(estimator, "net_") and not hasattr(estimator, "classes_"):
-        raise AttributeError(
-            "This DisentangledVAE was fitted without labels (a plain VAE), so it "
-            "has no latent classifier. Call fit(X, y) with class labels to use "
-            "predict, predict_proba and score."
-        )
-    return True
+class _needs_labels:
+    """Decorator of the methods that need the latent classifier.
+
+    A model fitted without labels has none, so, as with scikit-learn's
+    ``available_if``, it has no such attribute (``hasattr`` is False); but
+    the ``AttributeError`` says why, and what works instead, itself rather
+    than in its cause.
+    """
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, estimator, owner=None):
+        if estimator is None:
+            return self.method
+        if hasattr(estimator, "net_") and not hasattr(estimator, "classes_"):
+            raise AttributeError(
+                f"This {type(estimator).__name__} was fitted without labels (a plain VAE), "
+                f"so it has no latent classifier and no {self.method.__name__}; transform, "
+                "inverse_transform and sample work without one. Fit it with class labels, "
+                "fit(X, y), to use predict, predict_proba, score and class_border.",
+                name=self.method.__name__,
+                obj=estimator,
+            )
+        return types.MethodType(self.method, estimator)
 
 
 class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -316,7 +335,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         the classes of the data.
     device : str, default="cpu"
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
-        ``"cuda:1"``..., or ``"auto"`` for CUDA when available.
+        ``"cuda:1"``..., or ``"auto"`` for CUDA when available; ``fit``
+        refuses other torch devices (e.g. ``"meta"``).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the latent sampling and the
         early-stopping split. Pass an int for reproducible results: a fit
@@ -754,6 +774,19 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             as_schedule(self.classification_weight)
         except TypeError as exc:
             raise InvalidParameterError(str(exc)) from None
+        for index, entry in enumerate(self.callbacks or []):
+            # skorch takes a callback, or a (name, callback) pair, as an
+            # instance or a class to instantiate.
+            named = isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], str)
+            callback = entry[1] if named else entry
+            is_class = isinstance(callback, type) and issubclass(callback, Callback)
+            if not (isinstance(callback, Callback) or is_class):
+                raise InvalidParameterError(
+                    f"The 'callbacks' parameter of {type(self).__name__} must be a list of "
+                    "skorch callbacks (instances or subclasses of skorch.callbacks.Callback, "
+                    f"or (name, callback) pairs). Got {entry!r} ({type(entry).__name__}) at "
+                    f"index {index} instead."
+                )
 
     def _validate_training_data(self, X, y, classes, incremental, continuing):
         """Validated ``X`` and ``y`` encoded as class indices (-1: unlabeled).
@@ -1187,7 +1220,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         check_float32_range(Z)
         return run_blocks(self.net_, Z, self.net_.module_.decode, self.n_features_in_)
 
-    @available_if(_supervised)
+    @_needs_labels
     def predict_proba(self, X):
         """Class probabilities of the latent classifier at the latent means.
 
@@ -1203,7 +1236,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         return latent_proba(self, self.transform(X))
 
-    @available_if(_supervised)
+    @_needs_labels
     def predict(self, X):
         """Class labels from the latent classifier at the latent means.
 
@@ -1220,7 +1253,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    @available_if(_supervised)
+    @_needs_labels
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``X`` against ``y``."""
         return super().score(X, y, sample_weight=sample_weight)
@@ -1320,7 +1353,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Z_path = segment_points(z_a, z_b, np.linspace(0, 1, n_steps))
         return self.inverse_transform(Z_path), Z_path
 
-    @available_if(_supervised)
+    @_needs_labels
     def class_border(self, a, b, *, tol=1e-6):
         """Where the latent classifier switches from class ``a`` to class ``b``.
 

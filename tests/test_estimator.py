@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+from skorch.callbacks import Callback, EarlyStopping
 
 from skvae import Constant, DisentangledVAE, DivergenceError, SigmoidDecay
 from skvae.datasets import mnist_standard_split
@@ -474,6 +475,60 @@ def test_parameter_errors_look_like_scikit_learns(digits, params, match):
     X, y = digits
     with pytest.raises(InvalidParameterError, match=match):
         small_vae(**params).fit(X, y)
+
+
+def test_bools_do_not_stand_for_the_classes_1_and_0(digits):
+    # Issue 22: class_neighbors=[(True, False)] was taken for [(1, 0)].
+    X, y = digits[0][:100], digits[1][:100]
+    with pytest.raises(ValueError, match=r"Unknown class labels False, True in class_neighbors \(True and False do not stand for the classes 1 and 0\)"):
+        small_vae(class_neighbors=[(True, False)]).fit(X, y)
+    with pytest.raises(ValueError, match=r"Unknown class label True in class_neighbors"):
+        small_vae(class_neighbors=[(3, True)]).fit(X, y)
+    # Classes that are bools are named by bools, and not by 1 and 0.
+    vae = small_vae(max_epochs=1, warmup_steps=0, class_neighbors=[(False, True)]).fit(X, y % 2 == 0)
+    assert vae.classes_.tolist() == [False, True]
+    assert vae.sample(y=True)[1].tolist() == [True]
+    with pytest.raises(ValueError, match=r"Unknown class label 1 in the given labels \(the classes are bools"):
+        vae.sample(y=1)
+
+
+@pytest.mark.parametrize("callbacks", [[1], [("named", "not a callback")], [EarlyStopping(), print]])
+def test_callbacks_that_are_no_callbacks_are_refused_by_position(digits, callbacks):
+    # Issue 22: callbacks=[1] failed with an AttributeError inside skorch.
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = digits
+    index = len(callbacks) - 1
+    with pytest.raises(InvalidParameterError, match=rf"'callbacks' parameter of DisentangledVAE must be a list of skorch callbacks .* Got .* at index {index} instead"):
+        small_vae(callbacks=callbacks).fit(X, y)
+
+
+def test_callbacks_as_skorch_takes_them(digits):
+    X, y = digits[0][:100], digits[1][:100]
+    vae = small_vae(max_epochs=1, warmup_steps=0, callbacks=[Callback, ("named", Callback())]).fit(X, y)
+    names = [name for name, _ in vae.net_.callbacks_]
+    assert "Callback" in names and "named" in names
+
+
+def test_a_device_that_cannot_run_the_model_is_refused(digits):
+    # Issue 22: device="meta" failed with "RuntimeError: unsupported scalarType".
+    X, y = digits
+    with pytest.raises(ValueError, match=r"device='meta' is a torch device that DisentangledVAE does not run on; use 'cpu', 'cuda'"):
+        small_vae(device="meta").fit(X, y)
+
+
+def test_a_model_fitted_without_labels_says_why_it_cannot_predict(fitted, digits):
+    # Issue 22: predict raised "This 'DisentangledVAE' has no attribute 'predict'", no more.
+    X, y = digits
+    plain = small_vae(max_epochs=1, warmup_steps=0).fit(X[:100])
+    for method in ("predict", "predict_proba", "score", "class_border"):
+        assert not hasattr(plain, method)
+        with pytest.raises(AttributeError, match=rf"fitted without labels .* no {method}; transform, inverse_transform and sample work without one.*fit\(X, y\)"):
+            getattr(plain, method)
+        # Unfitted, and fitted with labels, the method is there.
+        assert hasattr(DisentangledVAE(), method) and hasattr(fitted, method)
+    assert plain.transform(X[:5]).shape == (5, 2)
+    assert DisentangledVAE.predict.__doc__.startswith("Class labels from the latent classifier")
 
 
 def test_feature_names_out_needs_a_fitted_model(fitted):
