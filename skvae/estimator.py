@@ -705,11 +705,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "latent classifier, or neither for a plain VAE."
             )
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
-        # A fit that raises leaves the estimator as it was. The net undoes a
-        # failed training itself (DisentangledVAENet.fit_loop); the estimator
-        # restores its own attributes and the net's parameters.
+        # A call that raises leaves the estimator as it was: its attributes
+        # and, when it continues training the fitted net, that net's training
+        # state and parameters (a new net goes with the new attributes).
         before = dict(vars(self))
-        net_params_before = self._net_training_params() if continuing else None
+        net_before = (self.net_.training_checkpoint(), self._net_training_params()) if continuing else None
         try:
             if continuing:
                 self._check_unchanged_params()
@@ -739,8 +739,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
-            if net_params_before is not None:
-                self.net_.set_params(**net_params_before)
+            if net_before is not None:
+                checkpoint, params = net_before
+                self.net_.set_params(**params)
+                self.net_.rewind(checkpoint)
             raise
         if not incremental:
             self._warn_unmet_neighbors()
@@ -1000,12 +1002,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             )
 
     def _hand_on_last_finite_model(self, exc, X, y_encoded, partial):
-        """Set ``exc.last_finite_estimator``: this estimator as fitted to the
-        last finite state of the training that raised ``exc``, a
-        :class:`DivergenceError` (``_fit`` then rolls this one back)."""
+        """Set ``exc.last_finite_estimator``: a copy of this estimator with
+        the net of the training on ``X`` that raised ``exc``, a
+        :class:`DivergenceError`, which went back to the end of its last
+        finished epoch (``_fit`` then undoes this estimator's call)."""
         last_finite = copy.copy(self)
         last_finite.net_ = copy.deepcopy(self.net_)
-        last_finite.net_.set_training_state(exc.last_finite_state)
         try:
             check_forward_finite(last_finite, X)
             last_finite._set_trained_attributes(X, y_encoded, partial)

@@ -24,13 +24,9 @@ class DivergenceError(FloatingPointError, ValueError):
         ``warm_start=True`` once the cause is gone (e.g. after lowering
         ``lr``). None when the rows of ``X`` overflow the network even at
         those weights: the message then names them.
-    last_finite_state : dict or None
-        The same state as the training state of the net
-        (:meth:`skvae._net.DisentangledVAENet.get_training_state`).
     """
 
     last_finite_estimator = None
-    last_finite_state = None
 
 
 class ChecksumError(ValueError):

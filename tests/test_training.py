@@ -391,7 +391,7 @@ def test_huge_learning_rate_diverges_and_hands_on_the_last_finite_model(digits):
     for p in last.net_.module_.parameters():
         assert torch.isfinite(p).all()
     assert np.isfinite(last.transform(X)).all() and np.isfinite(last.class_centroids_).all()
-    assert info.value.last_finite_state["n_steps"] == 0
+    assert last.net_.n_steps_ == 0
 
 
 def test_nan_in_epoch_3_hands_on_the_weights_of_epoch_2(digits):
