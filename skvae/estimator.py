@@ -641,8 +641,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         An error leaves the estimator exactly as it was before the call: a
         previous fit intact, or unfitted. Everything that can be checked --
         data, parameters, every weight of the schedule -- is checked before
-        training starts. A ``KeyboardInterrupt`` (Ctrl-C) is no error: it
-        stops training, and the model keeps the last finished epoch.
+        training starts. A ``KeyboardInterrupt`` (Ctrl-C) that stops
+        training is no error: the model keeps the last finished epoch (see
+        Warns).
         """
         return self._fit(X, y, incremental=False)
 
