@@ -21,7 +21,6 @@ from ._net import AUTOCAST_DTYPES
 
 __all__ = [
     "BLOCK_ROWS",
-    "check_finite_rows",
     "check_forward_finite",
     "check_float32_range",
     "latent_means",
@@ -75,7 +74,7 @@ def _float32_view(rows):
         return torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
 
 
-def check_finite_rows(out, arithmetic, input_name="X"):
+def _check_finite_rows(out, arithmetic):
     """Refuse rows of ``out`` that hold NaN or infinity, naming them.
 
     Inputs are finite by the time they reach the network, so such a row is
@@ -87,7 +86,7 @@ def check_finite_rows(out, arithmetic, input_name="X"):
     rows = np.flatnonzero(~finite)
     shown = ", ".join(str(row) for row in rows[:_ROWS_SHOWN]) + (", ..." if len(rows) > _ROWS_SHOWN else "")
     raise ValueError(
-        f"The network's outputs for row{'s' if len(rows) > 1 else ''} {shown} of {input_name} ({len(rows)} of "
+        f"The network's outputs for row{'s' if len(rows) > 1 else ''} {shown} of X ({len(rows)} of "
         f"{len(out)}) are NaN or infinite: their values are too large for the "
         f"model, and its {arithmetic} computation overflows on them. Leave these rows "
         "out, or scale the data (e.g. with StandardScaler) to the range the model is "
@@ -95,7 +94,7 @@ def check_finite_rows(out, arithmetic, input_name="X"):
     )
 
 
-def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True, input_name="X"):
+def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
     """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
 
     Parameters
@@ -114,8 +113,6 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True, input
         and padded (with -1) like ``data``.
     mixed : bool, default=True
         Run under the net's ``precision`` autocast; False runs as called.
-    input_name : str, default="X"
-        Name of ``data`` in the error about rows the network overflows on.
 
     Returns
     -------
@@ -127,7 +124,8 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True, input
     ------
     ValueError
         When the results of some rows are NaN or infinite: the error names
-        them (finite ``data`` only overflows on values far too large).
+        them as rows of ``X`` (finite ``data`` only overflows on values far
+        too large).
     """
     device = net.device
     out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
@@ -153,7 +151,7 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True, input
     if len(data):
         # Under autocast the products run in its dtype, whatever the dtype of the results.
         arithmetic = AUTOCAST_DTYPES.get(net.precision, result.dtype) if mixed else result.dtype
-        check_finite_rows(out, str(arithmetic).removeprefix("torch."), input_name)
+        _check_finite_rows(out, str(arithmetic).removeprefix("torch."))
     return out
 
 
