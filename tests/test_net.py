@@ -286,6 +286,7 @@ def test_a_failed_call_leaves_the_estimator_as_it_was(fitted_for_failures, data,
     snapshot = _snapshot(vae, X)
     weights = {name: p.clone() for name, p in vae.net_.module_.state_dict().items()}
     net_params = vae._net_training_params()
+    optimizer_lr = vae.net_.optimizer_.param_groups[0]["lr"]
     with pytest.raises(FAILURES[failure]):
         if call == "partial_fit":
             vae.partial_fit(X, y_call)
@@ -297,6 +298,7 @@ def test_a_failed_call_leaves_the_estimator_as_it_was(fitted_for_failures, data,
     for name, p in vae.net_.module_.state_dict().items():
         assert torch.equal(p, weights[name]), name
     assert vae._net_training_params() == net_params
+    assert vae.net_.optimizer_.param_groups[0]["lr"] == optimizer_lr
 
 
 def test_default_schedule_is_never_shared_between_instances():
