@@ -29,6 +29,7 @@ from .modules import (
 )
 
 __all__ = [
+    "DEVICE_TYPES",
     "OPTIMIZERS",
     "FittedSetup",
     "build_net",
@@ -39,6 +40,9 @@ __all__ = [
     "precision_problem",
     "resolve_device",
 ]
+
+#: The types of torch device that ``device`` may name.
+DEVICE_TYPES = ("cpu", "cuda")
 
 #: The optimizers ``optimizer`` may name.
 OPTIMIZERS = {
@@ -81,6 +85,12 @@ def resolve_device(device):
         resolved = torch.device(resolved)
     except RuntimeError as exc:
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if resolved.type not in DEVICE_TYPES:
+        # Other torch devices hold no data (meta) or are untested here.
+        raise ValueError(
+            f"device={device!r} is a torch device that DisentangledVAE does not run on; "
+            "use 'cpu', 'cuda' (or 'cuda:0', 'cuda:1'...), or 'auto' for CUDA when available."
+        )
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use device='cpu' or device='auto'.")
     if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():

@@ -3,7 +3,9 @@
 Everything that runs a fitted :class:`~skvae._net.DisentangledVAENet` on
 data -- ``transform``, ``predict_proba``, ``inverse_transform``, the class
 regions, the scorers and the displays -- goes through :func:`run_blocks`,
-so that a row's result never depends on the rows that came with it.
+so that a row's result never depends on the rows that came with it, and a
+row on which the network overflows is refused, by its index, instead of
+coming out as NaN or infinity.
 """
 
 import contextlib
@@ -14,7 +16,17 @@ import torch
 from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["BLOCK_ROWS", "check_float32_range", "latent_means", "latent_proba", "run_blocks", "validate_rows"]
+from ._net import AUTOCAST_DTYPES
+
+__all__ = [
+    "BLOCK_ROWS",
+    "check_forward_finite",
+    "check_float32_range",
+    "latent_means",
+    "latent_proba",
+    "run_blocks",
+    "validate_rows",
+]
 
 # The module always runs on blocks of exactly this many rows (the last one
 # zero-padded): float32 matrix products give results that depend on the
@@ -23,6 +35,9 @@ __all__ = ["BLOCK_ROWS", "check_float32_range", "latent_means", "latent_proba", 
 BLOCK_ROWS = 1024
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Rows named in the error about rows whose outputs are not finite.
+_ROWS_SHOWN = 5
 
 
 def check_float32_range(array, name="X"):
@@ -58,6 +73,26 @@ def _float32_view(rows):
         return torch.as_tensor(np.ascontiguousarray(rows), dtype=torch.float32)
 
 
+def _check_finite_rows(out, arithmetic):
+    """Refuse rows of ``out`` that hold NaN or infinity, naming them.
+
+    Inputs are finite by the time they reach the network, so such a row is
+    one on which ``arithmetic`` (a dtype's name) overflowed.
+    """
+    finite = np.isfinite(out).all(axis=1)
+    if finite.all():
+        return
+    rows = np.flatnonzero(~finite)
+    shown = ", ".join(str(row) for row in rows[:_ROWS_SHOWN]) + (", ..." if len(rows) > _ROWS_SHOWN else "")
+    raise ValueError(
+        f"The network's outputs for row{'s' if len(rows) > 1 else ''} {shown} of X ({len(rows)} of "
+        f"{len(out)}) are NaN or infinite: their values are too large for the "
+        f"model, and its {arithmetic} computation overflows on them. Leave these rows "
+        "out, or scale the data (e.g. with StandardScaler) to the range the model is "
+        "fitted on."
+    )
+
+
 def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
     """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
 
@@ -83,6 +118,13 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
     out : ndarray of shape (n_samples, n_columns)
         float32 for float32 ``data``, float64 otherwise, as scikit-learn
         transformers do.
+
+    Raises
+    ------
+    ValueError
+        When the results of some rows are NaN or infinite: the error names
+        them as rows of ``X`` (finite ``data`` only overflows on values far
+        too large).
     """
     device = net.device
     out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
@@ -105,6 +147,10 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
             # One copy converts the dtype (bfloat16 and float16 have no numpy
             # type) and the device.
             out_tensor[start : start + n_rows].copy_(result[:n_rows].reshape(n_rows, n_columns))
+    if len(data):
+        # Under autocast the products run in its dtype, whatever the dtype of the results.
+        arithmetic = AUTOCAST_DTYPES.get(net.precision, result.dtype) if mixed else result.dtype
+        _check_finite_rows(out, str(arithmetic).removeprefix("torch."))
     return out
 
 
@@ -112,6 +158,23 @@ def latent_means(net, X, n_components):
     """Latent means of validated rows ``X`` under a fitted net."""
     module = net.module_
     return run_blocks(net, X, lambda block: module.encode(block)[0], n_components)
+
+
+def check_forward_finite(net, X, n_components):
+    """Refuse rows of ``X`` on which a fitted net's forward pass overflows.
+
+    Runs what the training loss is made of -- the latent mean and variance
+    and the decoder's output at the mean -- at the net's current weights,
+    and raises the ``ValueError`` of :func:`run_blocks` that names the rows
+    whose results are NaN or infinite.
+    """
+    module = net.module_
+
+    def loss_inputs(block):
+        mu, logvar = module.encode(block)
+        return torch.cat([mu.float(), logvar.exp().float(), module.decoder(mu).flatten(1).float()], dim=1)
+
+    run_blocks(net, X, loss_inputs, 2 * n_components + X.shape[1])
 
 
 def latent_proba(net, Z, n_classes):

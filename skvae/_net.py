@@ -13,9 +13,12 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * its training state as one get/set pair (:meth:`get_training_state`),
 * a divergence guard that stops before a non-finite loss reaches the weights,
 * a copy of the state at the end of every finished epoch, which training
-  goes back to when Ctrl-C or divergence stops it mid-epoch, so that it can
-  be resumed exactly where the last finished epoch left it; any other error
-  undoes the whole training call.
+  goes back to when an exception (Ctrl-C, divergence, any error) stops it
+  mid-epoch, so that the net is always that of a finished epoch and can be
+  resumed exactly where that epoch left it.
+
+Undoing a whole failed training call is the estimator's part
+(:meth:`DisentangledVAENet.training_checkpoint` and :meth:`~DisentangledVAENet.rewind`).
 """
 
 import copy
@@ -274,13 +277,14 @@ class DisentangledVAENet(NeuralNet):
     training that stopped early, or after loading a checkpoint's history,
     finishes the planned training.
 
-    When a ``KeyboardInterrupt`` or a
-    :class:`~skvae.exceptions.DivergenceError` stops training inside an
-    epoch, the module, the optimizer, the step counter and the random state
-    go back to the end of the last finished epoch, and that epoch's
-    unfinished row is dropped from the history, before the exception
-    propagates. Any other exception undoes the whole call to
-    :meth:`fit_loop` the same way, so a failed training changes nothing.
+    When an exception -- a ``KeyboardInterrupt``, a
+    :class:`~skvae.exceptions.DivergenceError` or any other -- stops
+    training inside an epoch, the module, the optimizer, the step counter
+    and the random state go back to the end of the last finished epoch, and
+    that epoch's unfinished row is dropped from the history, before the
+    exception propagates: the net is always that of a finished epoch, whose
+    weights are finite. To undo a whole call, take a
+    :meth:`training_checkpoint` before it and :meth:`rewind` to it.
     """
 
     def __init__(
@@ -373,6 +377,27 @@ class DisentangledVAENet(NeuralNet):
         if "history" in state:
             self.history = History(copy.deepcopy(list(state["history"])))
 
+    def training_checkpoint(self):
+        """A copy of the state that :meth:`rewind` goes back to.
+
+        Returns
+        -------
+        checkpoint : dict
+            The weights, optimizer state, counters and random state, as in
+            :meth:`get_training_state`, and ``epochs``, the number of epochs
+            in the history, instead of the history itself (its rows do not
+            change once recorded).
+        """
+        checkpoint = self._weights_and_counters()
+        checkpoint["epochs"] = len(self.history)
+        return checkpoint
+
+    def rewind(self, checkpoint):
+        """Go back to ``checkpoint`` (:meth:`training_checkpoint`), dropping
+        the epochs recorded since."""
+        self.set_training_state(checkpoint)
+        del self.history[checkpoint["epochs"] :]
+
     def _weights_and_counters(self):
         return copy.deepcopy(
             {
@@ -392,12 +417,11 @@ class DisentangledVAENet(NeuralNet):
         self.interrupted_ = False
         self._planned_epochs = epochs
         self._save_epoch_state(self.rng_state_)
-        call_start = self._epoch_state
         self._shuffle_generator, self._noise_generator = _generators(self.rng_state_, torch.device(self.device))
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except BaseException as exc:
-            self._restore_after(exc, call_start)
+            self._restore_after(exc)
             raise
         finally:
             del self._epoch_state, self._shuffle_generator, self._noise_generator
@@ -505,36 +529,18 @@ class DisentangledVAENet(NeuralNet):
     def _save_epoch_state(self, rng_state):
         """Copy the state that a stop in the next epoch goes back to."""
         self.rng_state_ = rng_state
-        self._epoch_state = self._weights_and_counters()
-        self._epoch_state["epochs"] = len(self.history)
+        self._epoch_state = self.training_checkpoint()
 
-    def _restore_after(self, exc, call_start):
-        """Undo what ``exc`` interrupted.
-
-        A ``KeyboardInterrupt`` or a :class:`DivergenceError` keeps the last
-        finished epoch, so that training can resume from it; any other error
-        undoes the whole call, back to ``call_start``.
-        """
-        if isinstance(exc, (KeyboardInterrupt, DivergenceError)):
+    def _restore_after(self, exc):
+        """Go back to the end of the last finished epoch, which ``exc``
+        stopped training after."""
+        if len(self.history) > self._epoch_state["epochs"]:
             # The horizon, once set by the first epoch, stays.
-            state = {**self._epoch_state, "total_steps": self.total_steps_}
-        else:
-            state = call_start
-        finished_epochs = state["epochs"]
-        if len(self.history) > finished_epochs:
-            self.set_training_state(state)
-            del self.history[finished_epochs:]
+            self.rewind({**self._epoch_state, "total_steps": self.total_steps_})
         if isinstance(exc, KeyboardInterrupt):
             self.interrupted_ = not any(
                 isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
             )
-        elif isinstance(exc, DivergenceError):
-            kept = (
-                f"the weights of epoch {finished_epochs}, the last finished one"
-                if finished_epochs
-                else "its initial weights, as no epoch finished"
-            )
-            exc.args = (f"{exc.args[0]} The model keeps {kept}.",)
 
     def load_params(self, *args, **kwargs):
         super().load_params(*args, **kwargs)

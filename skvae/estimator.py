@@ -10,7 +10,9 @@ Gaussians and paths) and :mod:`skvae.persistence` (the model file).
 """
 
 import copy
+import functools
 import inspect
+import types
 import warnings
 from numbers import Integral, Real
 
@@ -25,12 +27,19 @@ from sklearn.base import (
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import Callback
 
 from . import persistence
-from ._inference import check_float32_range, latent_means, latent_proba, run_blocks, validate_rows
-from ._labels import check_classes, classes_of, encode_labels
+from ._inference import (
+    check_float32_range,
+    check_forward_finite,
+    latent_means,
+    latent_proba,
+    run_blocks,
+    validate_rows,
+)
+from ._labels import check_classes, check_unlabeled_label, classes_of, encode_labels
 from ._build import OPTIMIZERS, build_net, check_precision, fitted_setup, precision_problem, resolve_device
 from .exceptions import DivergenceError
 from .centers import arrange_class_centers, class_centers, resolve_class_spacing
@@ -132,15 +141,32 @@ def _classes_text(classes):
     return "none (no labels)" if classes is None else repr(classes.tolist())
 
 
-def _supervised(estimator):
-    """available_if check: the latent classifier exists once fitted with labels."""
-    if hasattr(estimator, "net_") and not hasattr(estimator, "classes_"):
-        raise AttributeError(
-            "This DisentangledVAE was fitted without labels (a plain VAE), so it "
-            "has no latent classifier. Call fit(X, y) with class labels to use "
-            "predict, predict_proba and score."
-        )
-    return True
+class _needs_labels:
+    """Decorator of the methods that need the latent classifier.
+
+    A model fitted without labels has none, so, as with scikit-learn's
+    ``available_if``, it has no such attribute (``hasattr`` is False); but
+    the ``AttributeError`` says why, and what works instead, itself rather
+    than in its cause.
+    """
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, estimator, owner=None):
+        if estimator is None:
+            return self.method
+        if hasattr(estimator, "net_") and not hasattr(estimator, "classes_"):
+            raise AttributeError(
+                f"This {type(estimator).__name__} was fitted without labels (a plain VAE), "
+                f"so it has no latent classifier and no {self.method.__name__}; transform, "
+                "inverse_transform and sample work without one. Fit it with class labels, "
+                "fit(X, y), to use predict, predict_proba, score and class_border.",
+                name=self.method.__name__,
+                obj=estimator,
+            )
+        return types.MethodType(self.method, estimator)
 
 
 class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -287,10 +313,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         weights, optimizer state, schedule step and random state -- instead
         of building a new network, and trains only the epochs missing to
         reach ``max_epochs`` in all (``len(history_)`` counts those done).
-        A fit stopped early (Ctrl-C, a callback, a ``DivergenceError`` after
-        which ``lr`` was lowered) thus resumes where it stopped, and the
-        fits together follow the schedule of one uninterrupted fit of
-        ``max_epochs`` epochs. The schedule's horizon stays the one set when
+        A fit stopped early (by Ctrl-C or a callback) thus resumes where it
+        stopped, as does the ``last_finite_estimator`` of a
+        ``DivergenceError`` once ``lr`` is lowered, and the fits together
+        follow the schedule of one uninterrupted fit of ``max_epochs``
+        epochs. The schedule's horizon stays the one set when
         the network was built; to train longer, raise ``max_epochs``: the
         extra epochs use the schedule's final weight. ``max_epochs``,
         ``batch_size``, ``lr``, ``warmup_steps``, ``classification_weight``,
@@ -302,7 +329,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         the classes of the data.
     device : str, default="cpu"
         Torch device to train and infer on: ``"cpu"``, ``"cuda"``,
-        ``"cuda:1"``..., or ``"auto"`` for CUDA when available.
+        ``"cuda:1"``..., or ``"auto"`` for CUDA when available; ``fit``
+        refuses other torch devices (e.g. ``"meta"``).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the latent sampling and the
         early-stopping split. Pass an int for reproducible results: a fit
@@ -328,7 +356,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     unlabeled_label : int or str, default=None
         Value of ``y`` that marks an unlabeled sample, e.g. ``-1`` as in
         scikit-learn's semi-supervised estimators; ``classes_`` leaves the
-        marker out. None means every value of ``y`` is a class label. When
+        marker out. None means every value of ``y`` is a class label. A
+        marker of a type that no value of ``y`` has (a string with numeric
+        labels, a number with string labels) is refused, as it would mark
+        no sample; string labels with an int marker go in a ``y`` of dtype
+        object. When
         ``y`` holds both labeled and unlabeled samples, training is
         semi-supervised: every batch carries labeled samples (a quarter of
         the batch, or their share of the data when larger, drawn in turn
@@ -595,17 +627,22 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Raises
         ------
         DivergenceError
-            When a loss or the weights become NaN or infinite. The model is
-            left fitted, with the weights of the last finished epoch (or the
-            initial ones), so that it can be inspected, or trained further
-            with ``warm_start=True`` after lowering ``lr``.
+            When a loss or the weights become NaN or infinite. As with any
+            error, the estimator is left as it was; the error's
+            ``last_finite_estimator`` is a copy fitted with the weights of
+            the last finished epoch (or the initial ones), to inspect, or to
+            train further with ``warm_start=True`` after lowering ``lr``.
+            When the rows of ``X`` overflow the network even at those
+            weights, the message names them instead.
 
         Notes
         -----
-        Any other error leaves the estimator exactly as it was before the
-        call: a previous fit intact, or unfitted. Everything that can be
-        checked -- data, parameters, every weight of the schedule -- is
-        checked before training starts.
+        An error leaves the estimator exactly as it was before the call: a
+        previous fit intact, or unfitted. Everything that can be checked --
+        data, parameters, every weight of the schedule -- is checked before
+        training starts. A ``KeyboardInterrupt`` (Ctrl-C) that stops
+        training is no error: the model keeps the last finished epoch (see
+        Warns).
         """
         return self._fit(X, y, incremental=False)
 
@@ -648,8 +685,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         data of every call whose ``y`` holds all the classes; a call that
         misses a class keeps those of the previous calls (and until such a
         call, the class-region methods explain that they have none). As
-        with :meth:`fit`, an error other than ``DivergenceError`` leaves the
-        estimator as it was before the call.
+        with :meth:`fit`, an error, a ``DivergenceError`` included, leaves
+        the estimator as it was before the call.
         """
         return self._fit(X, y, incremental=True, classes=classes)
 
@@ -668,10 +705,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "latent classifier, or neither for a plain VAE."
             )
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
-        # The net undoes a failed training itself (DisentangledVAENet.fit_loop);
-        # the estimator restores its own attributes and the net's parameters.
+        # A call that raises leaves the estimator as it was: its attributes
+        # and, when it continues training the fitted net, that net's training
+        # state and parameters (a new net goes with the new attributes).
         before = dict(vars(self))
-        net_params_before = self._net_training_params() if continuing else None
+        net_before = (self.net_.training_checkpoint(), self._net_training_params()) if continuing else None
         try:
             if continuing:
                 self._check_unchanged_params()
@@ -699,13 +737,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     )
                     return self
             self._train(X, y_encoded, epochs=1 if incremental else None, partial=incremental)
-        except DivergenceError:
-            raise  # Documented: the model keeps its last finite state.
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
-            if net_params_before is not None:
-                self.net_.set_params(**net_params_before)
+            if net_before is not None:
+                checkpoint, params = net_before
+                self.net_.set_params(**params)
+                self.net_.rewind(checkpoint)
             raise
         if not incremental:
             self._warn_unmet_neighbors()
@@ -722,6 +760,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     f"The {name!r} parameter of {type(self).__name__} must be an int, "
                     f"not a bool. Got {value!r} instead."
                 )
+        if isinstance(self.unlabeled_label, bool):
+            # True == 1: it would unlabel every sample of class 1.
+            raise InvalidParameterError(
+                f"The 'unlabeled_label' parameter of {type(self).__name__} must be an int, "
+                f"a str or None, not a bool. Got {self.unlabeled_label!r} instead."
+            )
         optimizer = self.optimizer
         if not isinstance(optimizer, str) and not (
             isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)
@@ -735,6 +779,19 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             as_schedule(self.classification_weight)
         except TypeError as exc:
             raise InvalidParameterError(str(exc)) from None
+        for index, entry in enumerate(self.callbacks or []):
+            # skorch takes a callback, or a (name, callback) pair, as an
+            # instance or a class to instantiate.
+            named = isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], str)
+            callback = entry[1] if named else entry
+            is_class = isinstance(callback, type) and issubclass(callback, Callback)
+            if not (isinstance(callback, Callback) or is_class):
+                raise InvalidParameterError(
+                    f"The 'callbacks' parameter of {type(self).__name__} must be a list of "
+                    "skorch callbacks (instances or subclasses of skorch.callbacks.Callback, "
+                    f"or (name, callback) pairs). Got {entry!r} ({type(entry).__name__}) at "
+                    f"index {index} instead."
+                )
 
     def _validate_training_data(self, X, y, classes, incremental, continuing):
         """Validated ``X`` and ``y`` encoded as class indices (-1: unlabeled).
@@ -755,6 +812,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 ) from None
             raise
         check_float32_range(X)
+        if y is not None:
+            check_unlabeled_label(y, self.unlabeled_label)
         fitted = getattr(self, "classes_", None) if continuing else None
         if y is None:
             if fitted is not None:
@@ -939,13 +998,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             )
 
     def _train(self, X, y_encoded, epochs=None, *, partial=False):
-        """Train ``net_``; the model is left fitted even when training diverges."""
+        """Train ``net_`` and set the fitted attributes that describe it."""
         try:
             self.net_.partial_fit(X, y_encoded, epochs=epochs)
-        finally:
-            # Also after a DivergenceError: the net went back to its last
-            # finite state, which the fitted attributes then describe.
-            self._set_trained_attributes(X, y_encoded, partial)
+        except DivergenceError as exc:
+            self._hand_on_last_finite_model(exc, X, y_encoded, partial)
+            raise
+        self._set_trained_attributes(X, y_encoded, partial)
         if self.net_.interrupted_:
             n_epochs = len(self.history_)
             kept = (
@@ -959,6 +1018,33 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "training.",
                 UserWarning,
             )
+
+    def _hand_on_last_finite_model(self, exc, X, y_encoded, partial):
+        """Set ``exc.last_finite_estimator``: a copy of this estimator with
+        the net of the training on ``X`` that raised ``exc``, a
+        :class:`DivergenceError`, which went back to the end of its last
+        finished epoch (``_fit`` then undoes this estimator's call)."""
+        last_finite = copy.copy(self)
+        last_finite.net_ = copy.deepcopy(self.net_)
+        try:
+            check_forward_finite(last_finite.net_, X, self.setup_.n_components)
+            last_finite._set_trained_attributes(X, y_encoded, partial)
+        except ValueError as overflow:
+            # Rows the network overflows on even at these weights: the data
+            # are the cause, and no model of them is worth handing on.
+            exc.args = (f"{exc.args[0]} {overflow}",)
+            return
+        n_epochs = len(last_finite.history_)
+        kept = (
+            f"the weights of epoch {n_epochs}, the last finished one"
+            if n_epochs
+            else "its initial weights, as no epoch finished"
+        )
+        exc.last_finite_estimator = last_finite
+        exc.args = (
+            f"{exc.args[0]} This {type(self).__name__} is left as it was before this call; "
+            f"the error's last_finite_estimator is the model with {kept}.",
+        )
 
     def _set_trained_attributes(self, X, y_encoded, partial):
         self.history_ = self.net_.history
@@ -1158,7 +1244,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         check_float32_range(Z)
         return run_blocks(self.net_, Z, self.net_.module_.decode, self.n_features_in_)
 
-    @available_if(_supervised)
+    @_needs_labels
     def predict_proba(self, X):
         """Class probabilities of the latent classifier at the latent means.
 
@@ -1175,7 +1261,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Z = self.transform(X)  # first: it raises NotFittedError before fit
         return latent_proba(self.net_, Z, self.setup_.n_classes)
 
-    @available_if(_supervised)
+    @_needs_labels
     def predict(self, X):
         """Class labels from the latent classifier at the latent means.
 
@@ -1192,7 +1278,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    @available_if(_supervised)
+    @_needs_labels
     def score(self, X, y, sample_weight=None):
         """Accuracy of :meth:`predict` on ``X`` against ``y``."""
         return super().score(X, y, sample_weight=sample_weight)
@@ -1292,7 +1378,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Z_path = segment_points(z_a, z_b, np.linspace(0, 1, n_steps))
         return self.inverse_transform(Z_path), Z_path
 
-    @available_if(_supervised)
+    @_needs_labels
     def class_border(self, a, b, *, tol=1e-6):
         """Where the latent classifier switches from class ``a`` to class ``b``.
 

@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
+from skorch.callbacks import Callback, EarlyStopping
 
 from skvae import Constant, DisentangledVAE, DivergenceError, SigmoidDecay
 from skvae.datasets import mnist_standard_split
@@ -115,10 +116,8 @@ def test_unsupervised_fit_is_a_plain_vae(digits):
     assert not hasattr(vae, "classes_")
     assert "train_accuracy" not in vae.history_[-1]
     assert not hasattr(vae, "predict")
-    with pytest.raises(AttributeError, match="predict_proba") as info:
+    with pytest.raises(AttributeError, match="fitted without labels .* no predict_proba"):
         vae.predict_proba(X)
-    # The reason, shown in the traceback as the direct cause:
-    assert "fitted without labels" in str(info.value.__cause__)
 
 
 def test_refit_without_labels_forgets_classes(digits):
@@ -438,6 +437,28 @@ def test_values_beyond_float32_are_refused_not_nan(fitted, digits):
     assert fitted.transform(X_edge).shape == (len(X), 2)
 
 
+def test_rows_the_network_overflows_on_are_refused_by_index(fitted, digits):
+    # Issue 22: values within float32's range gave NaN latent means and
+    # probabilities, and predict answered classes_[0] for them.
+    X, y = digits
+    X_huge = X[:20].astype(np.float64)
+    X_huge[[3, 11]] = 3e38
+    for method in (fitted.transform, fitted.predict_proba, fitted.predict):
+        with pytest.raises(ValueError, match=r"outputs for rows 3, 11 of X \(2 of 20\) are NaN or infinite: .* overflows"):
+            method(X_huge)
+    with pytest.raises(ValueError, match=r"rows 3, 11 of X"):
+        fitted.score(X_huge, y[:20])
+    mse = small_vae(reconstruction="mse", max_epochs=1, warmup_steps=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"outputs for row 0 of X \(1 of 1\) are NaN or infinite"):
+        mse.inverse_transform([[3e38, -3e38]])
+    # Training on them names them too, with the cause.
+    with pytest.raises(DivergenceError, match=r"loss became nan.*rows 3, 11 of X \(2 of 20\) are NaN or infinite") as info:
+        small_vae(max_epochs=1, warmup_steps=0).fit(X_huge, y[:20])
+    assert info.value.last_finite_estimator is None
+    # Rows that stay finite are answered.
+    assert np.isfinite(fitted.predict_proba(np.delete(X_huge, [3, 11], axis=0))).all()
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -452,6 +473,60 @@ def test_parameter_errors_look_like_scikit_learns(digits, params, match):
     X, y = digits
     with pytest.raises(InvalidParameterError, match=match):
         small_vae(**params).fit(X, y)
+
+
+def test_bools_do_not_stand_for_the_classes_1_and_0(digits):
+    # Issue 22: class_neighbors=[(True, False)] was taken for [(1, 0)].
+    X, y = digits[0][:100], digits[1][:100]
+    with pytest.raises(ValueError, match=r"Unknown class labels False, True in class_neighbors \(True and False do not stand for the classes 1 and 0\)"):
+        small_vae(class_neighbors=[(True, False)]).fit(X, y)
+    with pytest.raises(ValueError, match=r"Unknown class label True in class_neighbors"):
+        small_vae(class_neighbors=[(3, True)]).fit(X, y)
+    # Classes that are bools are named by bools, and not by 1 and 0.
+    vae = small_vae(max_epochs=1, warmup_steps=0, class_neighbors=[(False, True)]).fit(X, y % 2 == 0)
+    assert vae.classes_.tolist() == [False, True]
+    assert vae.sample(y=True)[1].tolist() == [True]
+    with pytest.raises(ValueError, match=r"Unknown class label 1 in the given labels \(the classes are bools"):
+        vae.sample(y=1)
+
+
+@pytest.mark.parametrize("callbacks", [[1], [("named", "not a callback")], [EarlyStopping(), print]])
+def test_callbacks_that_are_no_callbacks_are_refused_by_position(digits, callbacks):
+    # Issue 22: callbacks=[1] failed with an AttributeError inside skorch.
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = digits
+    index = len(callbacks) - 1
+    with pytest.raises(InvalidParameterError, match=rf"'callbacks' parameter of DisentangledVAE must be a list of skorch callbacks .* Got .* at index {index} instead"):
+        small_vae(callbacks=callbacks).fit(X, y)
+
+
+def test_callbacks_as_skorch_takes_them(digits):
+    X, y = digits[0][:100], digits[1][:100]
+    vae = small_vae(max_epochs=1, warmup_steps=0, callbacks=[Callback, ("named", Callback())]).fit(X, y)
+    names = [name for name, _ in vae.net_.callbacks_]
+    assert "Callback" in names and "named" in names
+
+
+def test_a_device_that_cannot_run_the_model_is_refused(digits):
+    # Issue 22: device="meta" failed with "RuntimeError: unsupported scalarType".
+    X, y = digits
+    with pytest.raises(ValueError, match=r"device='meta' is a torch device that DisentangledVAE does not run on; use 'cpu', 'cuda'"):
+        small_vae(device="meta").fit(X, y)
+
+
+def test_a_model_fitted_without_labels_says_why_it_cannot_predict(fitted, digits):
+    # Issue 22: predict raised "This 'DisentangledVAE' has no attribute 'predict'", no more.
+    X, y = digits
+    plain = small_vae(max_epochs=1, warmup_steps=0).fit(X[:100])
+    for method in ("predict", "predict_proba", "score", "class_border"):
+        assert not hasattr(plain, method)
+        with pytest.raises(AttributeError, match=rf"fitted without labels .* no {method}; transform, inverse_transform and sample work without one.*fit\(X, y\)"):
+            getattr(plain, method)
+        # Unfitted, and fitted with labels, the method is there.
+        assert hasattr(DisentangledVAE(), method) and hasattr(fitted, method)
+    assert plain.transform(X[:5]).shape == (5, 2)
+    assert DisentangledVAE.predict.__doc__.startswith("Class labels from the latent classifier")
 
 
 def test_feature_names_out_needs_a_fitted_model(fitted):

@@ -2,10 +2,11 @@
 
 Every fit draws from torch generators seeded by ``random_state`` alone, so
 fits in threads equal the same fits run one after another, and torch's
-global random state is neither read nor changed. A fit that fails (other
-than by divergence) leaves the estimator as it was before the call.
+global random state is neither read nor changed. A fit that fails, by
+divergence too, leaves the estimator as it was before the call.
 """
 
+import copy
 import threading
 
 import numpy as np
@@ -201,12 +202,103 @@ def test_failed_warm_start_and_partial_fit_keep_the_previous_state(data):
     _assert_unchanged(vae, X, before)
 
 
-def test_divergence_keeps_its_documented_behaviour(data):
+def test_a_diverged_refit_keeps_the_previous_fit(data):
+    # Issue 22: a refit (warm_start=False) that diverged replaced the fitted
+    # model by the new network's last finite state.
     X, y = data
-    vae = tiny_vae(lr=1e6, max_epochs=5)
-    with pytest.raises(DivergenceError):
+    vae = tiny_vae().fit(X, y)
+    before = _snapshot(vae, X)
+    vae.set_params(optimizer="sgd", lr=1e6)
+    with pytest.raises(DivergenceError, match="left as it was before this call") as info:
         vae.fit(X, y)
-    assert hasattr(vae, "net_") and np.isfinite(vae.transform(X)).all()
+    _assert_unchanged(vae, X, before)
+    last = info.value.last_finite_estimator
+    assert last.net_ is not vae.net_ and last.lr == 1e6
+    assert np.isfinite(last.transform(X)).all()
+
+
+class FailWhenArmed(Callback):
+    """Raise ``exception`` once armed: at the start of the call's second
+    epoch (``hook="epoch"``), or once training ended (``hook="train_end"``),
+    while fit still computes the class regions."""
+
+    exception = None
+    hook = None
+
+    def on_train_begin(self, net, **kwargs):
+        self._second_epoch = len(net.history) + 1
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.hook == "epoch" and len(net.history) == self._second_epoch:
+            raise self.exception
+
+    def on_train_end(self, net, **kwargs):
+        if self.hook == "train_end":
+            raise self.exception
+
+
+@pytest.fixture(scope="module")
+def fitted_for_failures(data):
+    """A fitted model whose every kind of call can be made to fail."""
+    return tiny_vae(optimizer="sgd", callbacks=[("fail", FailWhenArmed())]).fit(*data)
+
+
+# Ctrl-C inside an epoch stops training (the model keeps the last finished
+# epoch, with a warning): only after training is it a failure.
+FAILURES = {
+    "bad y": ValueError,
+    "bad parameter": ValueError,
+    "divergence": DivergenceError,
+    "error in an epoch": RuntimeError,
+    "error after training": OSError,
+    "Ctrl-C after training": KeyboardInterrupt,
+}
+
+
+def _prepare_failure(vae, failure, y):
+    """Set ``vae`` up to fail with ``failure``; the labels to call it with."""
+    callback = dict(vae.net_.callbacks_)["fail"]
+    if failure == "bad y":
+        return y + 0.5
+    if failure == "bad parameter":
+        vae.set_params(class_neighbors=[(True, False)])
+    elif failure == "divergence":
+        vae.set_params(lr=1e6)
+    elif failure == "error in an epoch":
+        callback.hook, callback.exception = "epoch", RuntimeError("boom")
+    elif failure == "error after training":
+        callback.hook, callback.exception = "train_end", OSError("disk full")
+    else:
+        callback.hook, callback.exception = "train_end", KeyboardInterrupt()
+    return y
+
+
+@pytest.mark.parametrize("call", ["refit", "warm start", "partial_fit"])
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_a_failed_call_leaves_the_estimator_as_it_was(fitted_for_failures, data, failure, call):
+    # Issue 22: every failed fit, partial_fit or warm start leaves the
+    # estimator -- its attributes, its net and its outputs -- as it was.
+    X, y = data
+    vae = copy.deepcopy(fitted_for_failures)
+    vae.set_params(warm_start=call == "warm start", max_epochs=6)
+    y_call = _prepare_failure(vae, failure, y)
+    before = dict(vars(vae))
+    snapshot = _snapshot(vae, X)
+    weights = {name: p.clone() for name, p in vae.net_.module_.state_dict().items()}
+    net_params = vae._net_training_params()
+    optimizer_lr = vae.net_.optimizer_.param_groups[0]["lr"]
+    with pytest.raises(FAILURES[failure]):
+        if call == "partial_fit":
+            vae.partial_fit(X, y_call)
+        else:
+            vae.fit(X, y_call)
+    assert vars(vae).keys() == before.keys()
+    assert all(vars(vae)[name] is value for name, value in before.items())
+    _assert_unchanged(vae, X, snapshot)
+    for name, p in vae.net_.module_.state_dict().items():
+        assert torch.equal(p, weights[name]), name
+    assert vae._net_training_params() == net_params
+    assert vae.net_.optimizer_.param_groups[0]["lr"] == optimizer_lr
 
 
 def test_default_schedule_is_never_shared_between_instances():

@@ -92,6 +92,41 @@ def test_invalid_unlabeled_label_raises(digits):
         _tiny(unlabeled_label=[-1]).fit(X, y)
 
 
+def test_a_bool_unlabeled_label_is_refused(digits):
+    # Issue 22: True == 1, so it unlabelled every sample of class 1.
+    X, y = digits[0][:50], digits[1][:50]
+    with pytest.raises(InvalidParameterError, match="'unlabeled_label' parameter .* not a bool. Got True"):
+        _tiny(unlabeled_label=True).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "marker, kind, match",
+    [
+        ("-1", "int", r"unlabeled_label='-1' is a string, but the labels in y are numbers \(dtype int64\).*unlabeled_label=-1"),
+        ("none", "int", r"is a string, but the labels in y are numbers.*e.g. unlabeled_label=-1"),
+        (-1, "str", r"unlabeled_label=-1 is a number, but the labels in y are strings.*unlabeled_label='-1'"),
+        (-1, "object", r"unlabeled_label=-1 is a number, but the labels in y are strings"),
+    ],
+)
+def test_an_unlabeled_label_of_another_type_than_y_is_refused(digits, marker, kind, match):
+    # Issue 22: "-1" with int -1 markers in y made -1 a class, silently.
+    X, y = digits[0][:50], digits[1][:50].copy()
+    y[::3] = -1
+    y = {"int": y, "str": y.astype(str), "object": y.astype(str).astype(object)}[kind]
+    with pytest.raises(ValueError, match=match):
+        _tiny(unlabeled_label=marker).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        _tiny(unlabeled_label=marker).partial_fit(X, y, classes=np.unique(y))
+
+
+def test_an_int_marker_among_string_labels_in_an_object_y(digits):
+    # scikit-learn's semi-supervised convention for string labels.
+    X, y = digits[0][:60], digits[1][:60].astype(str).astype(object)
+    y[::3] = -1
+    est = _tiny(unlabeled_label=-1).fit(X, y)
+    assert_array_equal(est.classes_, np.unique(y[y != -1].astype(str)))
+
+
 def test_ten_percent_labels_classify_above_chance(digits):
     X_train, X_test, y_train, y_test = train_test_split(
         *digits, test_size=0.3, stratify=digits[1], random_state=0

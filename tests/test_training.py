@@ -370,43 +370,55 @@ def test_early_stopping_validation_is_stratified(digits):
 # ------------------------------------------------------------- divergence
 
 
-def test_huge_learning_rate_diverges_and_keeps_a_finite_model(digits):
+def test_huge_learning_rate_diverges_and_hands_on_the_last_finite_model(digits):
     X, y = digits
     vae = small_vae(optimizer="sgd", lr=1e6)
     with pytest.raises(DivergenceError) as info:
-        vae.fit(X * 1e3, y)
+        vae.fit(X, y)
     message = str(info.value)
     assert isinstance(info.value, ValueError)
     assert "diverged at epoch 1" in message and "lr=1000000.0" in message
     assert "unscaled inputs" in message and "loss became" in message
-    assert "keeps its initial weights, as no epoch finished" in message
-    for p in vae.net_.module_.parameters():
+    assert "left as it was before this call" in message
+    assert "last_finite_estimator is the model with its initial weights, as no epoch finished" in message
+    # Like every failed fit, this one leaves the estimator unfitted ...
+    assert not any(name.endswith("_") for name in vars(vae))
+    with pytest.raises(NotFittedError):
+        vae.transform(X)
+    # ... and the error carries the model of the last finite state.
+    last = info.value.last_finite_estimator
+    assert last is not vae and len(last.history_) == 0
+    for p in last.net_.module_.parameters():
         assert torch.isfinite(p).all()
-    assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.class_centroids_).all()
+    assert np.isfinite(last.transform(X)).all() and np.isfinite(last.class_centroids_).all()
+    assert last.net_.n_steps_ == 0
 
 
-def test_nan_in_epoch_3_keeps_the_weights_of_epoch_2(digits):
+def test_nan_in_epoch_3_hands_on_the_weights_of_epoch_2(digits):
     X, y = digits
     interrupted = small_vae(callbacks=[RaiseAt(epoch=3)])
     with pytest.warns(UserWarning):
         interrupted.fit(X, y)
     diverged = small_vae(callbacks=[PoisonWeightsAt(epoch=3, batch=2)])
-    with pytest.raises(DivergenceError, match=r"epoch 3, optimizer step 11: the .* loss became nan.*weights of epoch 2, the last finished one"):
+    with pytest.raises(DivergenceError, match=r"epoch 3, optimizer step 11: the .* loss became nan.*weights of epoch 2, the last finished one") as info:
         diverged.fit(X, y)
-    assert len(diverged.history_) == 2
-    assert_same_training(diverged, interrupted)
-    np.testing.assert_array_equal(diverged.transform(X), interrupted.transform(X))
+    last = info.value.last_finite_estimator
+    assert len(last.history_) == 2 and last.history_ is last.net_.history
+    assert_same_training(last, interrupted)
+    np.testing.assert_array_equal(last.transform(X), interrupted.transform(X))
+    np.testing.assert_array_equal(last.class_centroids_, interrupted.class_centroids_)
     # Continue with warm_start once the cause is gone.
-    diverged.set_params(warm_start=True).fit(X, y)
-    assert len(diverged.history_) == 6
+    last.set_params(warm_start=True).fit(X, y)
+    assert len(last.history_) == 6
 
 
 def test_nan_weights_after_the_last_step_of_an_epoch(digits):
     X, y = digits
     vae = small_vae(max_epochs=2, callbacks=[PoisonWeightsAt(epoch=2, batch=5, after=True)])
-    with pytest.raises(DivergenceError, match="epoch 2: its last optimizer step .* made the weights NaN.*weights of epoch 1"):
+    with pytest.raises(DivergenceError, match="epoch 2: its last optimizer step .* made the weights NaN.*weights of epoch 1") as info:
         vae.fit(X, y)
-    assert len(vae.history_) == 1 and np.isfinite(vae.transform(X)).all()
+    last = info.value.last_finite_estimator
+    assert len(last.history_) == 1 and np.isfinite(last.transform(X)).all()
 
 
 def test_other_errors_leave_the_estimator_as_before_the_fit(digits):
