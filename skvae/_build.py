@@ -27,6 +27,7 @@ from .modules import (
 
 __all__ = [
     "OPTIMIZERS",
+    "build_module_on_meta",
     "build_net",
     "check_precision",
     "image_shape_of",
@@ -174,6 +175,28 @@ def _build_module(estimator, n_features, n_classes):
     return DisentangledVAEModule(
         encoder, decoder, classifier, output_activation=activation, input_dropout=estimator.input_dropout_
     )
+
+
+def build_module_on_meta(estimator, n_features, n_classes, max_tensors):
+    """The estimator's module on the ``meta`` device: shapes, no memory.
+
+    Loading checks a file's tensors against its state dict before building
+    the real network. Building takes time per layer even on the meta
+    device, so a module of more than ``max_tensors`` tensors (those of the
+    file) is refused first, with a :class:`ValueError`: every hidden layer
+    has a weight and a bias.
+    """
+    hidden_layers = (len(estimator.hidden_dims) * 2 if estimator.architecture == "mlp" else 0) + (
+        len(estimator.classifier_hidden) if n_classes else 0
+    )
+    if 2 * hidden_layers > max_tensors:
+        raise ValueError(
+            f"hidden_dims={estimator.hidden_dims!r} and classifier_hidden="
+            f"{estimator.classifier_hidden!r} make {hidden_layers} hidden layers, more "
+            f"than the {max_tensors} tensors of the file hold"
+        )
+    with torch.device("meta"):
+        return _build_module(estimator, n_features, n_classes)
 
 
 def build_net(estimator, n_features, n_classes, device, seed, training_params, class_pairs=None):

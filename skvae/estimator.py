@@ -78,10 +78,6 @@ _NETWORK_PARAMS = (
     "precision",
 )
 
-# Parameters added after the file format: the values that models saved
-# before them were trained with (the defaults may differ).
-_PARAMS_OF_OLDER_FILES = {"input_dropout": 0.0}
-
 # max_epochs="auto": round(scale / sqrt(n_samples)) epochs, raised to give at
 # least _AUTO_MIN_STEPS optimizer steps, within the range; 45 epochs for
 # MNIST's 8,000 training images at the default batch and lr.
@@ -1047,16 +1043,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         """
         saved = persistence.load(path)
         try:
-            estimator = cls(**{**_PARAMS_OF_OLDER_FILES, **saved.params})
+            estimator = cls(**saved.params)
             estimator._validate_params()
             for name, value in saved.attributes.items():
                 setattr(estimator, name, value)
-            if not hasattr(estimator, "max_epochs_"):
-                # Files written before max_epochs="auto" existed hold an int.
-                estimator.max_epochs_ = estimator.max_epochs
-            if not hasattr(estimator, "input_dropout_"):
-                # ... and before input_dropout="auto", a number.
-                estimator.input_dropout_ = estimator.input_dropout
         except (TypeError, ValueError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but does not describe a {cls.__name__} "
@@ -1083,9 +1073,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             estimator.precision = "32"
         try:
             n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
+            # Before the network is allocated: a file cannot make it larger than its tensors.
+            persistence.check_weights(saved.training_state, estimator, estimator.n_features_in_, n_classes)
             estimator._initialize_net(estimator.n_features_in_, n_classes, torch_device, saved.split_seed or 0)
             estimator.net_.set_training_state(saved.training_state)
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but its weights do not fit the network its "
                 f"parameters describe: {type(exc).__name__}: {exc}"
