@@ -191,9 +191,8 @@ def build_module_on_meta(estimator, n_features, n_classes, max_tensors):
     )
     if 2 * hidden_layers > max_tensors:
         raise ValueError(
-            f"hidden_dims={estimator.hidden_dims!r} and classifier_hidden="
-            f"{estimator.classifier_hidden!r} make {hidden_layers} hidden layers, more "
-            f"than the {max_tensors} tensors of the file hold"
+            f"hidden_dims and classifier_hidden make {hidden_layers:,} hidden layers, "
+            f"each with a weight and a bias, but the file holds {max_tensors} tensors"
         )
     with torch.device("meta"):
         return _build_module(estimator, n_features, n_classes)

@@ -1050,7 +1050,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         except (TypeError, ValueError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but does not describe a {cls.__name__} "
-                f"this skvae can build: {type(exc).__name__}: {exc}"
+                f"this skvae can build: {persistence.describe_error(exc)}"
             ) from exc
         if device is not None:
             estimator.device = device
@@ -1080,7 +1080,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but its weights do not fit the network its "
-                f"parameters describe: {type(exc).__name__}: {exc}"
+                f"parameters describe: {persistence.describe_error(exc)}"
             ) from exc
         estimator.history_ = estimator.net_.history
         return estimator

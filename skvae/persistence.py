@@ -279,7 +279,7 @@ def load(path):
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(
             f"{filename} passes its checksum but does not describe a "
-            f"DisentangledVAE this skvae can build: {type(exc).__name__}: {exc}"
+            f"DisentangledVAE this skvae can build: {describe_error(exc)}"
         ) from exc
     return Bunch(params=params, attributes=attributes, training_state=training_state, split_seed=split_seed)
 
@@ -329,6 +329,12 @@ def check_weights(training_state, estimator, n_features, n_classes):
         for key, value in values.items():
             if value.numel() != 1 or value.dim() > 1:
                 _check_tensor(f"optimizer state {key!r} of parameter {index}", value, shapes[index])
+
+
+def describe_error(exc):
+    """``"Type: message"`` of ``exc``, shortened: it may quote a forged file's huge values."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 1000 else f"{text[:1000]}..."
 
 
 def _check_tensor(what, tensor, shape, dtype=None):

@@ -4,6 +4,8 @@ import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import joblib
@@ -15,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback, EpochTimer
 from skorch.exceptions import DeviceWarning
 
-from skvae import DisentangledVAE, LinearDecay
+from skvae import DisentangledVAE, LinearDecay, persistence
 from skvae.persistence import FORMAT_VERSION, ModelFileError
 
 from tiny import tiny_vae
@@ -170,9 +172,33 @@ def test_save_before_fit(tmp_path):
 # ---------------------------------------------------------- faulty files
 
 
-def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_missing_file_or_folder_is_named(saved, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file in") as info:
         DisentangledVAE.load(tmp_path / "missing.skvae")
+    assert str(tmp_path / "missing.skvae") in str(info.value)
+    with pytest.raises(FileNotFoundError, match="the folder .* does not exist") as info:
+        DisentangledVAE.load(tmp_path / "nowhere" / "model.skvae")
+    assert str(tmp_path / "nowhere") in str(info.value)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        DisentangledVAE.load(tmp_path)
+
+
+def test_save_into_a_missing_folder_names_it(fitted, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist; create it") as info:
+        fitted.save(tmp_path / "models" / "model.skvae")
+    message = str(info.value)
+    assert repr(str(tmp_path / "models")) in message and ".part" not in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_paths_may_be_str_bytes_or_path_like(fitted, digits, tmp_path):
+    fitted.save(os.fsencode(tmp_path / "bytes.skvae"))
+    fitted.save(str(tmp_path / "str.skvae"))
+    for path in (os.fsencode(tmp_path / "bytes.skvae"), str(tmp_path / "str.skvae"), tmp_path / "str.skvae"):
+        assert_same_model(DisentangledVAE.load(path), fitted, digits[0])
+    for method in (fitted.save, DisentangledVAE.load):
+        with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike object .*not int"):
+            method(3)
 
 
 @pytest.mark.parametrize("keep", [0, 10, 100, 0.5, -1])
@@ -264,6 +290,185 @@ def test_load_refuses_a_file_that_does_not_fit_its_parameters(fitted, saved, tmp
     torch.save(payload, tmp_path / "bad.skvae")
     with pytest.raises(ModelFileError, match="weights do not fit the network"):
         DisentangledVAE.load(tmp_path / "bad.skvae")
+
+
+# Forged files: the checksum has no key, so a forger writes a valid one (as
+# persistence does). Each must be refused with a ModelFileError, quickly and
+# without allocating what its parameters ask for.
+
+
+def _nested_list(depth):
+    return "[" * depth + "]" * depth
+
+
+def _set_param(name, value):
+    def edit(payload, metadata):
+        metadata["params"][name] = value
+
+    return edit
+
+
+def _edit_state(change):
+    def edit(payload, metadata):
+        change(payload["state"])
+
+    return edit
+
+
+def _set_module_tensor(name, value):
+    return _edit_state(lambda state: state["module"].__setitem__(name, value))
+
+
+def _huge_images(payload, metadata):
+    # A conv network for 10**10-pixel images, whose first dense layer alone
+    # would take 160 GB, with the file's (MLP) tensors.
+    metadata["params"].update(architecture="conv", image_shape={"__tuple__": [100_000, 100_000]})
+    metadata["attributes"].update(n_features_in_=10**10, image_shape_={"__tuple__": [1, 100_000, 100_000]})
+
+
+def _long_hidden_dims(payload, metadata):
+    # Building a million layers, even as meta-device modules, would take a minute.
+    metadata["params"]["hidden_dims"] = [16] * 500_000
+
+
+FORGERIES = {
+    "hidden_dims=(10**9,)": (_set_param("hidden_dims", {"__tuple__": [10**9]}), "has shape"),
+    "hidden_dims=(200000, 200000)": (
+        _set_param("hidden_dims", {"__tuple__": [200_000, 200_000]}),
+        "lacks the module tensors",
+    ),
+    "n_components=10**8": (_set_param("n_components", 10**8), "has shape"),
+    "huge image_shape": (_huge_images, "lacks the module tensors"),
+    "500,000 hidden layers": (_long_hidden_dims, "make 1,000,001 hidden layers, each with a weight and a bias, but the file holds 14 tensors"),
+    "metadata nested 5000 deep": (
+        lambda payload, metadata: metadata.update(deep="NESTED"),
+        "metadata is nested more than 32 levels deep",
+    ),
+    "50 MB metadata string": (
+        lambda payload, metadata: metadata.update(padding="x" * 50_000_000),
+        r"pickled structure takes 47.7 MiB, more than the 20 MiB",
+    ),
+    "1.5 million metadata values": (
+        lambda payload, metadata: metadata.update(padding=[{}] * 750_000),
+        r"metadata is about 1,500,\d{3} JSON values, more than the 1,048,576",
+    ),
+    "pickle of 600,000 operations": (
+        _edit_state(lambda state: state.update(padding=list(range(300, 600_300)))),
+        "more than 500,000 operations",
+    ),
+    "state nested 40 deep": (
+        _edit_state(lambda state: state.update(padding=json.loads(_nested_list(40)))),
+        "content is nested more than 32 levels deep",
+    ),
+    "wrong tensor shape": (
+        _set_module_tensor("encoder.mu.weight", torch.zeros(3, 16)),
+        r"module tensor 'encoder.mu.weight' has shape \(3, 16\) in the file, .* has \(2, 16\)",
+    ),
+    "missing tensor": (
+        _edit_state(lambda state: state["module"].pop("decoder.out.bias")),
+        r"lacks the module tensors \['decoder.out.bias'\]",
+    ),
+    "extra tensor": (
+        _set_module_tensor("encoder.extra.weight", torch.zeros(1)),
+        r"holds module tensors \['encoder.extra.weight'\]",
+    ),
+    "wrong dtype": (
+        _set_module_tensor("encoder.mu.weight", torch.zeros(2, 16, dtype=torch.float64)),
+        "'encoder.mu.weight' is torch.float64 in the file, but the network's is torch.float32",
+    ),
+    "not a tensor": (_set_module_tensor("encoder.mu.weight", [[0.0] * 16] * 2), "not a dict of named tensors"),
+    "optimizer state of the wrong shape": (
+        _edit_state(lambda state: state["optimizer"]["state"][0].update(exp_avg=torch.zeros(5))),
+        r"optimizer state 'exp_avg' of parameter 0 has shape \(5,\)",
+    ),
+    "wrong random state": (
+        _edit_state(lambda state: state["rng"].update(cpu=torch.zeros(10, dtype=torch.uint8))),
+        "CPU generator state has shape",
+    ),
+    "state is a list": (lambda payload, metadata: payload.update(state=[1, 2]), "its state is a list, not a dict"),
+}
+
+
+def forge(saved, path, edit):
+    """Write to ``path`` the file ``saved`` changed by ``edit(payload, metadata)``,
+    with a valid checksum."""
+    payload = torch.load(saved, weights_only=True)
+    metadata = json.loads(payload["metadata"])
+    edit(payload, metadata)
+    payload["metadata"] = json.dumps(metadata).replace('"NESTED"', _nested_list(5000))
+    payload["sha256"] = persistence._digest(payload["metadata"], payload["state"])
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+def test_forged_files_are_refused(saved, tmp_path, forgery):
+    edit, match = FORGERIES[forgery]
+    path = forge(saved, tmp_path / "forged.skvae", edit)
+    with pytest.raises(ModelFileError, match=match):
+        DisentangledVAE.load(path)
+
+
+# Loads each file in a child forked from a process that loaded a model
+# already (imports done), so that ru_maxrss, the child's peak resident
+# memory, less its memory when forked, is what the load itself took.
+MEASURE_LOADS = r"""
+import json, os, resource, sys, time
+import torch
+torch.set_num_threads(1)  # no OpenMP pool across fork
+from skvae import DisentangledVAE
+from skvae.persistence import ModelFileError
+
+def resident_kib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+DisentangledVAE.load(sys.argv[1])
+results = {}
+for path in sys.argv[2:]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        before = resident_kib()
+        start = time.perf_counter()
+        try:
+            DisentangledVAE.load(path)
+            outcome = "loaded"
+        except ModelFileError:
+            outcome = "refused"
+        except BaseException as exc:
+            outcome = repr(exc)
+        seconds = time.perf_counter() - start
+        extra_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        os.write(write_end, json.dumps([outcome, seconds, extra_mb]).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        results[os.path.basename(path)] = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc/self/statm"), reason="Linux: fork, /proc")
+def test_forged_files_are_refused_fast_and_in_little_memory(saved, tmp_path):
+    paths = [forge(saved, tmp_path / f"forged{i}.skvae", edit) for i, (edit, _) in enumerate(FORGERIES.values())]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE_LOADS, str(saved), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout.splitlines()[-1])
+    for forgery, path in zip(FORGERIES, paths):
+        outcome, seconds, extra_mb = results[path.name]
+        assert outcome == "refused", (forgery, outcome)
+        assert seconds < 1.0, (forgery, seconds)
+        assert extra_mb < 100, (forgery, extra_mb)
 
 
 @pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
