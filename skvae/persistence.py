@@ -42,9 +42,9 @@ no key, so anyone can edit a file and write a valid checksum for it.
 
 * it never runs code from the file: only tensors and plain data are read;
 * it bounds what it parses -- the pickled structure (at most 20 MiB and
-  500,000 pickle operations), the metadata (at most 16 MiB of JSON text,
-  about a million values, nested at most 32 levels deep) -- so that a small
-  file cannot make it take much time or memory;
+  200,000 pickle operations), the metadata (at most 16 MiB of JSON text,
+  about 500,000 values, nested at most 32 levels deep) -- so that a file
+  cannot make it take much more time or memory than its size;
 * before it builds the network, it checks every stored tensor against the
   shapes and dtypes that the file's parameters give the network (computed
   on PyTorch's ``meta`` device, which allocates nothing), so that a file
@@ -67,13 +67,12 @@ such parameters to a storable value with ``set_params`` before saving;
 callbacks only act during training, so ``callbacks=None`` leaves the saved
 model unchanged. ``save`` also refuses, with a :class:`ValueError`, a model
 whose metadata exceeds the bounds above: in practice a training history of
-more than about 70,000 batches (at about 230 characters each), e.g. 300
-epochs of 60,000 samples at the default batch size; its message says how to
-drop the per-batch records.
+more than about 60,000 batches, e.g. 250 epochs of 60,000 samples at the
+default batch size; its message says how to drop the per-batch records.
 
 Files written by older skvae versions have the same format version and
 lack only what was added since; :func:`load` gives them the values their
-models were trained with (see :func:`_upgrade_metadata`).
+models were trained with (``_upgrade_metadata`` lists them).
 """
 
 import errno
@@ -101,17 +100,18 @@ FORMAT_VERSION = 1
 
 # Bounds on what load parses, so that a forged file cannot make it take far
 # more time or memory than its size. The pickle holds the metadata and about
-# 30 operations per tensor (2,000 for the default MLP, whose file has ~60
-# tensors); torch's weights-only unpickler runs in Python at about 1 us and
-# up to ~70 bytes per operation.
+# 30 operations per tensor (8 tensors per layer with Adam: 2,000 operations
+# for one hidden layer); torch's weights-only unpickler runs in Python at
+# about 1 us and up to ~70 bytes per operation.
 _MAX_PICKLE_BYTES = 20 * 2**20
-_MAX_PICKLE_OPERATIONS = 500_000
-# The training history is most of the metadata: about 230 characters and 9
-# values per batch. json.loads of a forged text takes up to ~200 bytes per
-# value (a list of one-key dicts), so the count of values bounds its memory
-# where the length alone would not.
+_MAX_PICKLE_OPERATIONS = 200_000
+# The training history is most of the metadata: about 230 characters and 8
+# values per batch, so these hold about 60,000 batches. json.loads of a
+# forged text takes up to ~140 bytes per value (dicts of distinct keys), so
+# the count of values bounds its memory (to ~75 MB) where the length alone
+# would not (a list of 1-key dicts takes ~24 times its text).
 _MAX_METADATA_CHARS = 16 * 2**20
-_MAX_METADATA_VALUES = 2**20
+_MAX_METADATA_VALUES = 2**19
 # Decoding and checksumming recurse; saved files nest about 5 levels deep.
 _MAX_NESTING = 32
 
