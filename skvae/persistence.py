@@ -41,10 +41,10 @@ no key, so anyone can edit a file and write a valid checksum for it.
 :func:`load` is therefore written for files from anyone:
 
 * it never runs code from the file: only tensors and plain data are read;
-* it bounds what it parses -- the pickled structure (at most 20 MiB and
-  200,000 pickle operations), the metadata (at most 16 MiB of JSON text,
-  about 500,000 values, nested at most 32 levels deep) -- so that a file
-  cannot make it take much more time or memory than its size;
+* it bounds what it parses -- the pickled structure (at most 12 MiB and
+  200,000 pickle operations), the metadata (at most 8 MiB of JSON text,
+  262,144 values, nested at most 32 levels deep) -- so that a file cannot
+  make it take much more time or memory than its size;
 * before it builds the network, it checks every stored tensor against the
   shapes and dtypes that the file's parameters give the network (computed
   on PyTorch's ``meta`` device, which allocates nothing), so that a file
@@ -67,7 +67,7 @@ such parameters to a storable value with ``set_params`` before saving;
 callbacks only act during training, so ``callbacks=None`` leaves the saved
 model unchanged. ``save`` also refuses, with a :class:`ValueError`, a model
 whose metadata exceeds the bounds above: in practice a training history of
-more than about 60,000 batches, e.g. 250 epochs of 60,000 samples at the
+more than about 30,000 batches, e.g. 130 epochs of 60,000 samples at the
 default batch size; its message says how to drop the per-batch records.
 
 Files written by older skvae versions have the same format version and
@@ -77,6 +77,7 @@ models were trained with (``_upgrade_metadata`` lists them).
 
 import errno
 import hashlib
+import itertools
 import json
 import os
 import pickletools
@@ -103,15 +104,15 @@ FORMAT_VERSION = 1
 # 30 operations per tensor (8 tensors per layer with Adam: 2,000 operations
 # for one hidden layer); torch's weights-only unpickler runs in Python at
 # about 1 us and up to ~70 bytes per operation.
-_MAX_PICKLE_BYTES = 20 * 2**20
+_MAX_PICKLE_BYTES = 12 * 2**20
 _MAX_PICKLE_OPERATIONS = 200_000
-# The training history is most of the metadata: about 230 characters and 8
-# values per batch, so these hold about 60,000 batches. json.loads of a
-# forged text takes up to ~140 bytes per value (dicts of distinct keys), so
-# the count of values bounds its memory (to ~75 MB) where the length alone
-# would not (a list of 1-key dicts takes ~24 times its text).
-_MAX_METADATA_CHARS = 16 * 2**20
-_MAX_METADATA_VALUES = 2**19
+# The training history is most of the metadata: about 250 characters and 8
+# values per batch, so these bounds hold about 30,000 batches. json.loads
+# takes up to ~480 bytes per value (one-key dicts with long distinct keys),
+# up to 24 times the text: the count of values bounds its memory (to ~60
+# MB, with the text) where the length alone would not.
+_MAX_METADATA_CHARS = 8 * 2**20
+_MAX_METADATA_VALUES = 2**18
 # Decoding and checksumming recurse; saved files nest about 5 levels deep.
 _MAX_NESTING = 32
 
@@ -542,16 +543,22 @@ def _check_nesting(obj, what):
     """Refuse dicts, lists and tuples nested deeper than :data:`_MAX_NESTING`.
 
     Walks one level at a time, without recursion, so that a deep ``obj``
-    is refused instead of exhausting the stack.
+    is refused instead of exhausting the stack. The items of each level are
+    gathered and filtered by C-level iterators (a Python loop over the
+    ~500,000 values that the metadata may hold takes half a second).
     """
     level = [obj]
     for _ in range(_MAX_NESTING):
-        level = [
-            child
-            for container in level
-            for child in ((*container.keys(), *container.values()) if isinstance(container, dict) else container)
-            if isinstance(child, (dict, list, tuple))
-        ]
+        dicts = [container for container in level if isinstance(container, dict)]
+        sequences = [container for container in level if not isinstance(container, dict)]
+        items = list(
+            itertools.chain(
+                itertools.chain.from_iterable(map(dict.keys, dicts)),
+                itertools.chain.from_iterable(map(dict.values, dicts)),
+                itertools.chain.from_iterable(sequences),
+            )
+        )
+        level = list(itertools.compress(items, map(isinstance, items, itertools.repeat((dict, list, tuple)))))
         if not level:
             return
     raise ValueError(f"{what} is nested more than {_MAX_NESTING} levels deep")

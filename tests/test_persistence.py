@@ -327,8 +327,18 @@ def _huge_images(payload, metadata):
 
 
 def _long_hidden_dims(payload, metadata):
-    # Building a million layers, even as meta-device modules, would take a minute.
-    metadata["params"]["hidden_dims"] = [16] * 500_000
+    # Building 400,000 layers, even as meta-device modules, would take a minute.
+    metadata["params"]["hidden_dims"] = [16] * 200_000
+
+
+def _worst_metadata_then(edit):
+    # Just within the bounds, the metadata that takes json.loads the most
+    # memory (dicts of one long distinct key; a callback may record such).
+    def forge_both(payload, metadata):
+        metadata["history"][0]["padding"] = [{f"{i:054d}": 0} for i in range(130_000)]
+        edit(payload, metadata)
+
+    return forge_both
 
 
 FORGERIES = {
@@ -339,18 +349,26 @@ FORGERIES = {
     ),
     "n_components=10**8": (_set_param("n_components", 10**8), "has shape"),
     "huge image_shape": (_huge_images, "lacks the module tensors"),
-    "500,000 hidden layers": (_long_hidden_dims, "make 1,000,001 hidden layers, each with a weight and a bias, but the file holds 14 tensors"),
+    "200,000 hidden layers": (_long_hidden_dims, "make 400,001 hidden layers, each with a weight and a bias, but the file holds 14"),
     "metadata nested 5000 deep": (
         lambda payload, metadata: metadata.update(deep="NESTED"),
         "metadata is nested more than 32 levels deep",
     ),
     "50 MB metadata string": (
         lambda payload, metadata: metadata.update(padding="x" * 50_000_000),
-        r"pickled structure takes 47.7 MiB, more than the 20 MiB",
+        r"pickled structure takes 47.7 MiB, more than the 12 MiB",
     ),
-    "600,000 metadata values": (
-        lambda payload, metadata: metadata.update(padding=[{}] * 300_000),
-        r"metadata is about 600,\d{3} JSON values, more than the 524,288",
+    "300,000 metadata values": (
+        lambda payload, metadata: metadata.update(padding=[{}] * 150_000),
+        r"metadata is about 300,\d{3} JSON values, more than the 262,144",
+    ),
+    "9 MB of metadata": (
+        lambda payload, metadata: metadata.update(padding="x" * 9_000_000),
+        r"metadata is 8.6 MiB of JSON text, more than the 8 MiB",
+    ),
+    "metadata just within the bounds, then a wrong shape": (
+        _worst_metadata_then(_set_module_tensor("encoder.mu.weight", torch.zeros(3, 16))),
+        r"module tensor 'encoder.mu.weight' has shape \(3, 16\)",
     ),
     "pickle of 300,000 operations": (
         _edit_state(lambda state: state.update(padding=list(range(300, 300_300)))),
