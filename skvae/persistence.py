@@ -527,10 +527,7 @@ def _parse_metadata(text):
 def _metadata_size_problem(text):
     """Why the JSON ``text`` is more metadata than a model file may hold, or None."""
     if len(text) > _MAX_METADATA_CHARS:
-        return (
-            f"{len(text) / 2**20:.1f} MiB of JSON text, more than the "
-            f"{_MAX_METADATA_CHARS // 2**20} MiB a model file may hold"
-        )
+        return f"{len(text):,} characters of JSON text, more than the {_MAX_METADATA_CHARS:,} a model file may hold"
     # Every value but the first of a list or dict follows a comma: this
     # counts the values json.loads would create, and a few more.
     n_values = text.count(",") + text.count("[") + text.count("{")

@@ -321,7 +321,7 @@ def _set_module_tensor(name, value):
 
 def _huge_images(payload, metadata):
     # A conv network for 10**10-pixel images, whose first dense layer alone
-    # would take 160 GB, with the file's (MLP) tensors.
+    # would take 2.5 TB, with the file's (MLP) tensors.
     metadata["params"].update(architecture="conv", image_shape={"__tuple__": [100_000, 100_000]})
     metadata["attributes"].update(n_features_in_=10**10, image_shape_={"__tuple__": [1, 100_000, 100_000]})
 
@@ -364,7 +364,7 @@ FORGERIES = {
     ),
     "9 MB of metadata": (
         lambda payload, metadata: metadata.update(padding="x" * 9_000_000),
-        r"metadata is 8.6 MiB of JSON text, more than the 8 MiB",
+        r"metadata is 9,00\d,\d{3} characters of JSON text, more than the 8,388,608",
     ),
     "metadata just within the bounds, then a wrong shape": (
         _worst_metadata_then(_set_module_tensor("encoder.mu.weight", torch.zeros(3, 16))),
@@ -658,3 +658,57 @@ def test_files_from_before_input_dropout_load_without_it(digits, tmp_path):
     loaded = DisentangledVAE.load(tmp_path / "old.skvae")
     assert loaded.input_dropout == loaded.input_dropout_ == loaded.net_.module_.input_dropout == 0.0
     np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
+
+
+def test_files_of_the_oldest_layout_load_with_the_values_they_were_trained_with(digits, tmp_path):
+    # A version-1 file as the first skvae versions wrote it: without the
+    # keys added since (input_dropout, max_epochs_, input_dropout_ and the
+    # net's loss scale), made by removing them from a file of today.
+    X, y = digits
+    vae = tiny_vae(input_dropout=0.0).fit(X, y)
+    vae.save(tmp_path / "new.skvae")
+
+    def remove_newer_keys(payload, metadata):
+        del metadata["params"]["input_dropout"], metadata["net"]["grad_scaler"]
+        del metadata["attributes"]["max_epochs_"], metadata["attributes"]["input_dropout_"]
+
+    old = DisentangledVAE.load(forge(tmp_path / "new.skvae", tmp_path / "old.skvae", remove_newer_keys))
+    assert old.input_dropout == old.input_dropout_ == old.net_.module_.input_dropout == 0.0
+    assert old.max_epochs_ == old.max_epochs == 3
+    assert not old.net_.grad_scaler_.is_enabled()
+    assert_same_model(old, vae, X)
+    assert repr(old.get_params()) == repr(vae.get_params())
+
+
+def test_upgrade_metadata_fills_what_older_files_lack():
+    current = {
+        "params": {"max_epochs": "auto", "input_dropout": "auto"},
+        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2},
+        "history": [],
+        "net": {"grad_scaler": {"scale": 2.0}},
+    }
+    assert persistence._upgrade_metadata(json.loads(json.dumps(current))) == current
+    oldest = {"params": {"max_epochs": 7}, "attributes": {}, "history": [], "net": {}}
+    assert persistence._upgrade_metadata(oldest) == {
+        "params": {"max_epochs": 7, "input_dropout": 0.0},
+        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0},
+        "history": [],
+        "net": {"grad_scaler": {}},
+    }
+    # "auto" existed only once max_epochs_ was saved: a file without it is not one skvae wrote.
+    with pytest.raises(ValueError, match="max_epochs='auto' comes without max_epochs_"):
+        persistence._upgrade_metadata({"params": {"max_epochs": "auto"}, "attributes": {}, "history": [], "net": {}})
+
+
+def test_save_refuses_metadata_that_load_would_refuse(digits, tmp_path, monkeypatch):
+    vae = tiny_vae().fit(*digits)
+    # A tiny model's history exceeds a bound lowered to 3,000 characters.
+    monkeypatch.setattr(persistence, "_MAX_METADATA_CHARS", 3000)
+    with pytest.raises(ValueError, match=r"training history of 3 epochs, is .* more than the 3,000 .*epoch\['batches'\] = \[\]"):
+        vae.save(tmp_path / "model.skvae")
+    assert os.listdir(tmp_path) == []
+    # What the message advises makes it fit, and the model loads.
+    for epoch in vae.history_:
+        epoch["batches"] = []
+    vae.save(tmp_path / "model.skvae")
+    assert_same_model(DisentangledVAE.load(tmp_path / "model.skvae"), vae, digits[0])
