@@ -988,17 +988,22 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``classification_weight``, a custom optimizer class, a
         ``RandomState`` -- are refused with a ``ValueError``: set them to a
         storable value with ``set_params`` first (``callbacks=None`` does not
-        change the fitted model).
+        change the fitted model). So is a training history of more than
+        about 30,000 batches, which :meth:`load` would refuse; the message
+        says how to drop its per-batch records.
 
         Parameters
         ----------
-        path : str or path-like
-            File to write. It is written to a temporary file in the same
-            folder, then renamed: a failed or interrupted save leaves an
-            existing file at ``path`` intact. Otherwise it is an ordinary
-            write: a symlink is written through (the link stays), a new file
-            gets the mode the umask allows, an existing file keeps its mode,
-            and a read-only file is refused with a ``PermissionError``.
+        path : str, bytes or path-like
+            File to write, in an existing folder (else a
+            ``FileNotFoundError`` names the folder). It is written to a
+            temporary file in the same folder, then renamed: a failed or
+            interrupted save leaves an existing file at ``path`` intact, and
+            the temporary file of a save that was killed is removed by the
+            next save into the folder. Otherwise it is an ordinary write: a
+            symlink is written through (the link stays), a new file gets the
+            mode the umask allows, an existing file keeps its mode, and a
+            read-only file is refused with a ``PermissionError``.
         """
         check_is_fitted(self)
         split_seed = getattr(self.net_.train_split, "random_state", None)
@@ -1016,11 +1021,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
         Only tensors and plain data are read (``torch.load`` with
         ``weights_only=True``), so files from others are safe to load --
-        unlike pickle files, which can run any code when unpickled.
+        unlike pickle files, which can run any code when unpickled. A file
+        whose tensors do not fit its parameters, or whose content exceeds
+        the bounds of :mod:`skvae.persistence`, is refused before the
+        network is built. The file's checksum detects damage, not
+        forgery: a model from someone else predicts what its weights
+        compute, right or wrong.
 
         Parameters
         ----------
-        path : str or path-like
+        path : str, bytes or path-like
             File written by :meth:`save`.
         device : str or torch.device, default=None
             Device to put the model on. None means the saved ``device``
@@ -1039,7 +1049,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ------
         skvae.persistence.ModelFileError
             A ``ValueError``: the file is truncated, corrupted, of another
-            format version, or not a model file.
+            format version, not a model file, or one whose tensors do not
+            fit its parameters.
+        FileNotFoundError
+            There is no file at ``path``; the message names a missing folder.
         """
         saved = persistence.load(path)
         try:

@@ -94,7 +94,7 @@ from ._version import __version__
 from .exceptions import ModelFileError
 from .schedules import Constant, CosineDecay, LinearDecay, SigmoidDecay, _SharedDefault
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "check_weights", "load", "save"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "load", "save"]
 
 FORMAT = "skvae.DisentangledVAE"
 FORMAT_VERSION = 1
