@@ -160,7 +160,7 @@ def test_paths_may_be_str_bytes_or_path_like(tmp_path):
     write(os.fsencode(tmp_path / "bytes.bin"), b"1")
     write(str(tmp_path / "str.bin"), b"2")
     assert sorted(os.listdir(tmp_path)) == ["bytes.bin", "str.bin"]
-    with pytest.raises(TypeError, match=r"path must be a str, bytes or os.PathLike object \(e.g. pathlib.Path\), not int"):
+    with pytest.raises(TypeError, match=r"path must be a str, bytes or os.PathLike object .*, not int"):
         write(3, b"new")
 
 

@@ -349,7 +349,10 @@ FORGERIES = {
     ),
     "n_components=10**8": (_set_param("n_components", 10**8), "has shape"),
     "huge image_shape": (_huge_images, "lacks the module tensors"),
-    "200,000 hidden layers": (_long_hidden_dims, "make 400,001 hidden layers, each with a weight and a bias, but the file holds 14"),
+    "200,000 hidden layers": (
+        _long_hidden_dims,
+        "make 400,001 hidden layers, each with a weight and a bias, but the file holds 14 tensors",
+    ),
     "metadata nested 5000 deep": (
         lambda payload, metadata: metadata.update(deep="NESTED"),
         "metadata is nested more than 32 levels deep",
@@ -704,7 +707,8 @@ def test_save_refuses_metadata_that_load_would_refuse(digits, tmp_path, monkeypa
     vae = tiny_vae().fit(*digits)
     # A tiny model's history exceeds a bound lowered to 3,000 characters.
     monkeypatch.setattr(persistence, "_MAX_METADATA_CHARS", 3000)
-    with pytest.raises(ValueError, match=r"training history of 3 epochs, is .* more than the 3,000 .*epoch\['batches'\] = \[\]"):
+    advice = r"training history of 3 epochs, is .* more than the 3,000 .*epoch\['batches'\] = \[\]"
+    with pytest.raises(ValueError, match=advice):
         vae.save(tmp_path / "model.skvae")
     assert os.listdir(tmp_path) == []
     # What the message advises makes it fit, and the model loads.
