@@ -210,19 +210,32 @@ def test_truncated_file_is_refused(saved, tmp_path, keep):
         DisentangledVAE.load(tmp_path / "cut.skvae")
 
 
-def test_corrupted_weights_are_refused(saved, tmp_path):
+@pytest.mark.parametrize("part", ["tensor", "pickle"])
+def test_corrupted_files_are_refused(saved, tmp_path, part):
     """torch.load does not check the zip's CRCs: a flipped bit in a tensor
-    loads silently, and only the checksum catches it."""
+    or in the pickle (the metadata) loads silently. The checksum catches
+    the former; load checks the pickle's CRC before torch.load reads it."""
     data = bytearray(saved.read_bytes())
     with zipfile.ZipFile(saved) as archive:
-        record = max(archive.infolist(), key=lambda info: info.file_size)
+        records = [info for info in archive.infolist() if ("/data/" in info.filename) == (part == "tensor")]
+        record = max(records, key=lambda info: info.file_size)
     # The record's data follow its 30-byte local header, name and extra field.
     offset = record.header_offset + 30 + len(record.filename) + len(record.extra)
     data[offset + record.file_size // 2] ^= 0x01
     (tmp_path / "flipped.skvae").write_bytes(bytes(data))
     assert torch.load(tmp_path / "flipped.skvae", weights_only=True)  # loads silently
-    with pytest.raises(ModelFileError, match="corrupted: its content does not match its checksum"):
+    with pytest.raises(ModelFileError, match="corrupted: its content does not match its checksum") as info:
         DisentangledVAE.load(tmp_path / "flipped.skvae")
+    assert isinstance(info.value.__cause__, zipfile.BadZipFile) == (part == "pickle")  # the CRC
+
+
+def test_compressed_archive_is_refused(saved, tmp_path):
+    # torch.load would inflate its records, to any size they claim.
+    with zipfile.ZipFile(saved) as stored, zipfile.ZipFile(tmp_path / "deflated.skvae", "w") as deflated:
+        for info in stored.infolist():
+            deflated.writestr(info.filename, stored.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelFileError, match="compressed records, which torch.save does not write"):
+        DisentangledVAE.load(tmp_path / "deflated.skvae")
 
 
 def test_edited_metadata_is_refused(saved, tmp_path):
