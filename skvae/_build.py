@@ -32,6 +32,7 @@ __all__ = [
     "DEVICE_TYPES",
     "OPTIMIZERS",
     "FittedSetup",
+    "build_module_on_meta",
     "build_net",
     "fitted_setup",
     "check_precision",
@@ -290,6 +291,27 @@ def _build_module(setup):
     return DisentangledVAEModule(
         encoder, decoder, classifier, output_activation=activation, input_dropout=setup.input_dropout
     )
+
+
+def build_module_on_meta(setup, max_tensors):
+    """The module of ``setup`` on the ``meta`` device: shapes, no memory.
+
+    Loading checks a file's tensors against its state dict before building
+    the real network. Building takes time per layer even on the meta
+    device, so a module of more than ``max_tensors`` tensors (those of the
+    file) is refused first, with a :class:`ValueError`: every hidden layer
+    has a weight and a bias.
+    """
+    hidden_layers = (len(setup.hidden_dims) * 2 if setup.architecture == "mlp" else 0) + (
+        len(setup.classifier_hidden) if setup.n_classes else 0
+    )
+    if 2 * hidden_layers > max_tensors:
+        raise ValueError(
+            f"hidden_dims and classifier_hidden make {hidden_layers:,} hidden layers, "
+            f"each with a weight and a bias, but the file holds {max_tensors} tensors"
+        )
+    with torch.device("meta"):
+        return _build_module(setup)
 
 
 def build_net(setup, device, training_params, callbacks=()):

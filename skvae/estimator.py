@@ -83,10 +83,6 @@ _CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label")
 # Every other parameter shapes the model: a fit that builds a network
 # records it in setup_, which the fitted model uses until it is refitted.
 
-# Parameters added after the file format: the values that models saved
-# before them were trained with (the defaults may differ).
-_PARAMS_OF_OLDER_FILES = {"input_dropout": 0.0}
-
 # max_epochs="auto": round(scale / sqrt(n_samples)) epochs, raised to give at
 # least _AUTO_MIN_STEPS optimizer steps, within the range; 45 epochs for
 # MNIST's 8,000 training images at the default batch and lr.
@@ -924,17 +920,20 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             centers = arrange_class_centers(centers, distances)
         self.class_prior_means_ = centers
 
-    def _initialize_net(self, n_features, n_classes, class_pairs, device=None, seed=None):
+    def _initialize_net(self, n_features, n_classes, class_pairs):
         """Record what the network is built with (``setup_``), and build it (``net_``).
 
-        ``device`` None means the ``device`` parameter's; ``seed`` None
-        draws one from ``random_state``. The weights, the shuffling and the
-        sampling noise all come from generators seeded with it.
+        The seed is drawn from ``random_state``: the weights, the shuffling
+        and the sampling noise all come from generators seeded with it.
         """
-        device = resolve_device(self.device) if device is None else device
+        device = resolve_device(self.device)
         check_precision(self.precision, device)
-        if seed is None:
-            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._record_setup(n_features, n_classes, class_pairs, seed)
+        self._build_net(device)
+
+    def _record_setup(self, n_features, n_classes, class_pairs, seed):
+        """``setup_``: the parameters that shape the model and what the fit chose."""
         self.setup_ = fitted_setup(
             self._model_params(),
             n_features=n_features,
@@ -946,6 +945,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             seed=seed,
         )
         self.image_shape_ = self.setup_.image_shape
+
+    def _build_net(self, device):
+        """``net_``: a new, initialised net of ``setup_`` on ``device``."""
         self.net_ = build_net(self.setup_, device, self._training_params(), self.callbacks or ())
 
     def _encoded_class_neighbors(self):
@@ -1089,17 +1091,22 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``classification_weight``, a custom optimizer class, a
         ``RandomState`` -- are refused with a ``ValueError``: set them to a
         storable value with ``set_params`` first (``callbacks=None`` does not
-        change the fitted model).
+        change the fitted model). So is a training history of more than
+        about 30,000 batches, which :meth:`load` would refuse; the message
+        says how to drop its per-batch records.
 
         Parameters
         ----------
-        path : str or path-like
-            File to write. It is written to a temporary file in the same
-            folder, then renamed: a failed or interrupted save leaves an
-            existing file at ``path`` intact. Otherwise it is an ordinary
-            write: a symlink is written through (the link stays), a new file
-            gets the mode the umask allows, an existing file keeps its mode,
-            and a read-only file is refused with a ``PermissionError``.
+        path : str, bytes or path-like
+            File to write, in an existing folder (else a
+            ``FileNotFoundError`` names the folder). It is written to a
+            temporary file in the same folder, then renamed: a failed or
+            interrupted save leaves an existing file at ``path`` intact, and
+            the temporary file of a save that was killed is removed by the
+            next save into the folder. Otherwise it is an ordinary write: a
+            symlink is written through (the link stays), a new file gets the
+            mode the umask allows, an existing file keeps its mode, and a
+            read-only file is refused with a ``PermissionError``.
         """
         check_is_fitted(self)
         split_seed = getattr(self.net_.train_split, "random_state", None)
@@ -1122,11 +1129,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
         Only tensors and plain data are read (``torch.load`` with
         ``weights_only=True``), so files from others are safe to load --
-        unlike pickle files, which can run any code when unpickled.
+        unlike pickle files, which can run any code when unpickled. A file
+        whose tensors do not fit its parameters, or whose content exceeds
+        the bounds of :mod:`skvae.persistence`, is refused before the
+        network is built. The file's checksum detects damage, not
+        forgery: a model from someone else predicts what its weights
+        compute, right or wrong.
 
         Parameters
         ----------
-        path : str or path-like
+        path : str, bytes or path-like
             File written by :meth:`save`.
         device : str or torch.device, default=None
             Device to put the model on. None means the saved ``device``
@@ -1145,24 +1157,21 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ------
         skvae.persistence.ModelFileError
             A ``ValueError``: the file is truncated, corrupted, of another
-            format version, or not a model file.
+            format version, not a model file, or one whose tensors do not
+            fit its parameters.
+        FileNotFoundError
+            There is no file at ``path``; the message names a missing folder.
         """
         saved = persistence.load(path)
         try:
-            estimator = cls(**{**_PARAMS_OF_OLDER_FILES, **saved.params})
+            estimator = cls(**saved.params)
             estimator._validate_params()
             for name, value in saved.attributes.items():
                 setattr(estimator, name, value)
-            if not hasattr(estimator, "max_epochs_"):
-                # Files written before max_epochs="auto" existed hold an int.
-                estimator.max_epochs_ = estimator.max_epochs
-            if not hasattr(estimator, "input_dropout_"):
-                # ... and before input_dropout="auto", a number.
-                estimator.input_dropout_ = estimator.input_dropout
         except (TypeError, ValueError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but does not describe a {cls.__name__} "
-                f"this skvae can build: {type(exc).__name__}: {exc}"
+                f"this skvae can build: {persistence.describe_error(exc)}"
             ) from exc
         if device is not None:
             estimator.device = device
@@ -1185,15 +1194,17 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             estimator.precision = "32"
         try:
             n_classes = len(estimator.classes_) if hasattr(estimator, "classes_") else 0
-            class_pairs = estimator._encoded_class_neighbors()
-            estimator._initialize_net(
-                estimator.n_features_in_, n_classes, class_pairs, torch_device, saved.split_seed or 0
+            estimator._record_setup(
+                estimator.n_features_in_, n_classes, estimator._encoded_class_neighbors(), saved.split_seed or 0
             )
+            # Before the network is allocated: a file cannot make it larger than its tensors.
+            persistence.check_weights(saved.training_state, estimator.setup_)
+            estimator._build_net(torch_device)
             estimator.net_.set_training_state(saved.training_state)
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError) as exc:
             raise persistence.ModelFileError(
                 f"{path} passes its checksum but its weights do not fit the network its "
-                f"parameters describe: {type(exc).__name__}: {exc}"
+                f"parameters describe: {persistence.describe_error(exc)}"
             ) from exc
         estimator.history_ = estimator.net_.history
         return estimator

@@ -4,6 +4,8 @@ import gzip
 import hashlib
 import http.server
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -354,6 +356,22 @@ def test_download_corrupted_file_leaves_nothing(mirror, serve_folder, tmp_path):
     assert md5(mirror / IMAGES) in message
     assert IMAGES not in folder_contents(data_home)
     assert not any(name.endswith(".part") for name in folder_contents(data_home))
+
+
+def test_download_removes_the_partial_file_of_a_killed_download(fake_mnist, serve_folder, tmp_path):
+    # Downloads write through skvae._fileio.atomic_write, as model files do:
+    # the temporary file that a killed download left (named with the pid of
+    # its ended process) goes at the next download into the folder.
+    from skvae import _fileio
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    data_home = tmp_path / "home"
+    data_home.mkdir()
+    partial = data_home / f".{IMAGES}.skvae-{_fileio._host_tag()}-{ended.pid}-0123abcd.part"
+    partial.write_bytes(b"half an image file")
+    load_mnist(data_home, base_url=serve_folder(fake_mnist).url, timeout=10)
+    assert folder_contents(data_home) == sorted([IMAGES, LABELS])
 
 
 def test_dropped_connection_leaves_no_partial_file(start_server, tmp_path):

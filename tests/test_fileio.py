@@ -2,9 +2,13 @@
 
 import contextlib
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
+from skvae import _fileio
 from skvae._fileio import atomic_write
 
 
@@ -140,3 +144,86 @@ def test_directory_is_refused(tmp_path):
     assert str(folder) in str(info.value)
     assert os.listdir(folder) == []
     assert os.listdir(tmp_path) == ["models"]
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist; create it first") as info:
+        write(tmp_path / "models" / "out.bin", b"new")
+    assert repr(str(tmp_path / "models")) in str(info.value) and ".part" not in str(info.value)
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        write(tmp_path / "file" / "out.bin", b"new")
+    assert os.listdir(tmp_path) == ["file"]
+
+
+def test_paths_may_be_str_bytes_or_path_like(tmp_path):
+    write(os.fsencode(tmp_path / "bytes.bin"), b"1")
+    write(str(tmp_path / "str.bin"), b"2")
+    assert sorted(os.listdir(tmp_path)) == ["bytes.bin", "str.bin"]
+    with pytest.raises(TypeError, match=r"path must be a str, bytes or os.PathLike object .*, not int"):
+        write(3, b"new")
+
+
+# A process that writes through atomic_write and then waits, mid-write, to
+# be killed. It loads skvae/_fileio.py alone: importing skvae takes seconds.
+WRITE_AND_WAIT = """
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("fileio", sys.argv[1])
+fileio = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fileio)
+with fileio.atomic_write(sys.argv[2]) as file:
+    file.write(b"x" * 1_000_000)
+    file.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def temporary_files(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".part"))
+
+
+def test_temporary_file_of_a_killed_write_is_removed_by_the_next_write(tmp_path):
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITE_AND_WAIT, _fileio.__file__, str(tmp_path / "model.bin")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        [temporary] = temporary_files(tmp_path)
+        assert temporary.startswith(".model.bin.skvae-") and f"-{writer.pid}-" in temporary
+        write(tmp_path / "other.bin", b"new")  # a concurrent writer's file is kept
+        assert temporary_files(tmp_path) == [temporary]
+    finally:
+        writer.kill()  # SIGKILL: no cleanup runs
+        writer.wait()
+    assert temporary_files(tmp_path) == [temporary]
+    write(tmp_path / "other.bin", b"newer")
+    assert sorted(os.listdir(tmp_path)) == ["other.bin"]
+
+
+def test_only_stale_temporary_files_of_atomic_write_are_removed(tmp_path):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    here = _fileio._host_tag()
+    elsewhere = "0" * 8 if here != "0" * 8 else "1" * 8
+    two_days_ago = time.time() - 2 * 24 * 3600
+    files = {
+        f".model.bin.skvae-{here}-{ended.pid}-0123abcd.part": "removed",  # its writer has ended
+        f".model.bin.skvae-{here}-{os.getpid()}-0123abcd.part": "kept",  # its writer runs
+        f".model.bin.skvae-{elsewhere}-{ended.pid}-0123abcd.part": "kept",  # another machine's, recent
+        f".data.gz.skvae-{elsewhere}-1-0123abcd.part": "old, removed",  # another machine's, idle for days
+        f".data.gz.skvae-{here}-{os.getpid()}-0123abcd.part": "old, removed",
+        ".model.bin.0123abcd.part": "old, kept",  # not named by atomic_write
+        "notes.part": "old, kept",
+    }
+    for name, fate in files.items():
+        (tmp_path / name).write_bytes(b"partial")
+        if fate.startswith("old"):
+            os.utime(tmp_path / name, (two_days_ago, two_days_ago))
+    (tmp_path / f".dir.skvae-{here}-{ended.pid}-0123abcd.part").mkdir()  # not a file
+    write(tmp_path / "model.bin", b"new")
+    expected = {name for name, fate in files.items() if not fate.endswith("removed")}
+    expected |= {"model.bin", f".dir.skvae-{here}-{ended.pid}-0123abcd.part"}
+    assert set(os.listdir(tmp_path)) == expected

@@ -5,6 +5,8 @@ import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import joblib
@@ -16,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback, EpochTimer
 from skorch.exceptions import DeviceWarning
 
-from skvae import DisentangledVAE, LinearDecay
+from skvae import DisentangledVAE, LinearDecay, persistence
 from skvae._build import precision_problem
 from skvae.metrics import elbo_scorer
 from skvae.persistence import FORMAT_VERSION, ModelFileError
@@ -173,9 +175,33 @@ def test_save_before_fit(tmp_path):
 # ---------------------------------------------------------- faulty files
 
 
-def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_missing_file_or_folder_is_named(saved, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file in") as info:
         DisentangledVAE.load(tmp_path / "missing.skvae")
+    assert str(tmp_path / "missing.skvae") in str(info.value)
+    with pytest.raises(FileNotFoundError, match="the folder .* does not exist") as info:
+        DisentangledVAE.load(tmp_path / "nowhere" / "model.skvae")
+    assert str(tmp_path / "nowhere") in str(info.value)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        DisentangledVAE.load(tmp_path)
+
+
+def test_save_into_a_missing_folder_names_it(fitted, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist; create it") as info:
+        fitted.save(tmp_path / "models" / "model.skvae")
+    message = str(info.value)
+    assert repr(str(tmp_path / "models")) in message and ".part" not in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_paths_may_be_str_bytes_or_path_like(fitted, digits, tmp_path):
+    fitted.save(os.fsencode(tmp_path / "bytes.skvae"))
+    fitted.save(str(tmp_path / "str.skvae"))
+    for path in (os.fsencode(tmp_path / "bytes.skvae"), str(tmp_path / "str.skvae"), tmp_path / "str.skvae"):
+        assert_same_model(DisentangledVAE.load(path), fitted, digits[0])
+    for method in (fitted.save, DisentangledVAE.load):
+        with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike object .*not int"):
+            method(3)
 
 
 @pytest.mark.parametrize("keep", [0, 10, 100, 0.5, -1])
@@ -187,19 +213,32 @@ def test_truncated_file_is_refused(saved, tmp_path, keep):
         DisentangledVAE.load(tmp_path / "cut.skvae")
 
 
-def test_corrupted_weights_are_refused(saved, tmp_path):
+@pytest.mark.parametrize("part", ["tensor", "pickle"])
+def test_corrupted_files_are_refused(saved, tmp_path, part):
     """torch.load does not check the zip's CRCs: a flipped bit in a tensor
-    loads silently, and only the checksum catches it."""
+    or in the pickle (the metadata) loads silently. The checksum catches
+    the former; load checks the pickle's CRC before torch.load reads it."""
     data = bytearray(saved.read_bytes())
     with zipfile.ZipFile(saved) as archive:
-        record = max(archive.infolist(), key=lambda info: info.file_size)
+        records = [info for info in archive.infolist() if ("/data/" in info.filename) == (part == "tensor")]
+        record = max(records, key=lambda info: info.file_size)
     # The record's data follow its 30-byte local header, name and extra field.
     offset = record.header_offset + 30 + len(record.filename) + len(record.extra)
     data[offset + record.file_size // 2] ^= 0x01
     (tmp_path / "flipped.skvae").write_bytes(bytes(data))
     assert torch.load(tmp_path / "flipped.skvae", weights_only=True)  # loads silently
-    with pytest.raises(ModelFileError, match="corrupted: its content does not match its checksum"):
+    with pytest.raises(ModelFileError, match="corrupted: its content does not match its checksum") as info:
         DisentangledVAE.load(tmp_path / "flipped.skvae")
+    assert isinstance(info.value.__cause__, zipfile.BadZipFile) == (part == "pickle")  # the CRC
+
+
+def test_compressed_archive_is_refused(saved, tmp_path):
+    # torch.load would inflate its records, to any size they claim.
+    with zipfile.ZipFile(saved) as stored, zipfile.ZipFile(tmp_path / "deflated.skvae", "w") as deflated:
+        for info in stored.infolist():
+            deflated.writestr(info.filename, stored.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelFileError, match="compressed records, which torch.save does not write"):
+        DisentangledVAE.load(tmp_path / "deflated.skvae")
 
 
 def test_edited_metadata_is_refused(saved, tmp_path):
@@ -267,6 +306,207 @@ def test_load_refuses_a_file_that_does_not_fit_its_parameters(fitted, saved, tmp
     torch.save(payload, tmp_path / "bad.skvae")
     with pytest.raises(ModelFileError, match="weights do not fit the network"):
         DisentangledVAE.load(tmp_path / "bad.skvae")
+
+
+# Forged files: the checksum has no key, so a forger writes a valid one (as
+# persistence does). Each must be refused with a ModelFileError, quickly and
+# without allocating what its parameters ask for.
+
+
+def _nested_list(depth):
+    return "[" * depth + "]" * depth
+
+
+def _set_param(name, value):
+    def edit(payload, metadata):
+        metadata["params"][name] = value
+
+    return edit
+
+
+def _edit_state(change):
+    def edit(payload, metadata):
+        change(payload["state"])
+
+    return edit
+
+
+def _set_module_tensor(name, value):
+    return _edit_state(lambda state: state["module"].__setitem__(name, value))
+
+
+def _huge_images(payload, metadata):
+    # A conv network for 10**10-pixel images, whose first dense layer alone
+    # would take 2.5 TB, with the file's (MLP) tensors.
+    metadata["params"].update(architecture="conv", image_shape={"__tuple__": [100_000, 100_000]})
+    metadata["attributes"].update(n_features_in_=10**10, image_shape_={"__tuple__": [1, 100_000, 100_000]})
+
+
+def _long_hidden_dims(payload, metadata):
+    # Building 400,000 layers, even as meta-device modules, would take a minute.
+    metadata["params"]["hidden_dims"] = [16] * 200_000
+
+
+def _worst_metadata_then(edit):
+    # Just within the bounds, the metadata that takes json.loads the most
+    # memory (dicts of one long distinct key; a callback may record such).
+    def forge_both(payload, metadata):
+        metadata["history"][0]["padding"] = [{f"{i:054d}": 0} for i in range(130_000)]
+        edit(payload, metadata)
+
+    return forge_both
+
+
+FORGERIES = {
+    "hidden_dims=(10**9,)": (_set_param("hidden_dims", {"__tuple__": [10**9]}), "has shape"),
+    "hidden_dims=(200000, 200000)": (
+        _set_param("hidden_dims", {"__tuple__": [200_000, 200_000]}),
+        "lacks the module tensors",
+    ),
+    "n_components=10**8": (_set_param("n_components", 10**8), "has shape"),
+    "huge image_shape": (_huge_images, "lacks the module tensors"),
+    "200,000 hidden layers": (
+        _long_hidden_dims,
+        "make 400,001 hidden layers, each with a weight and a bias, but the file holds 14 tensors",
+    ),
+    "metadata nested 5000 deep": (
+        lambda payload, metadata: metadata.update(deep="NESTED"),
+        "metadata is nested more than 32 levels deep",
+    ),
+    "50 MB metadata string": (
+        lambda payload, metadata: metadata.update(padding="x" * 50_000_000),
+        r"pickled structure takes 47.7 MiB, more than the 12 MiB",
+    ),
+    "300,000 metadata values": (
+        lambda payload, metadata: metadata.update(padding=[{}] * 150_000),
+        r"metadata is about 300,\d{3} JSON values, more than the 262,144",
+    ),
+    "9 MB of metadata": (
+        lambda payload, metadata: metadata.update(padding="x" * 9_000_000),
+        r"metadata is 9,00\d,\d{3} characters of JSON text, more than the 8,388,608",
+    ),
+    "metadata just within the bounds, then a wrong shape": (
+        _worst_metadata_then(_set_module_tensor("encoder.mu.weight", torch.zeros(3, 16))),
+        r"module tensor 'encoder.mu.weight' has shape \(3, 16\)",
+    ),
+    "pickle of 300,000 operations": (
+        _edit_state(lambda state: state.update(padding=list(range(300, 300_300)))),
+        "more than 200,000 operations",
+    ),
+    "state nested 40 deep": (
+        _edit_state(lambda state: state.update(padding=json.loads(_nested_list(40)))),
+        "content is nested more than 32 levels deep",
+    ),
+    "wrong tensor shape": (
+        _set_module_tensor("encoder.mu.weight", torch.zeros(3, 16)),
+        r"module tensor 'encoder.mu.weight' has shape \(3, 16\) in the file, .* has \(2, 16\)",
+    ),
+    "missing tensor": (
+        _edit_state(lambda state: state["module"].pop("decoder.out.bias")),
+        r"lacks the module tensors \['decoder.out.bias'\]",
+    ),
+    "extra tensor": (
+        _set_module_tensor("encoder.extra.weight", torch.zeros(1)),
+        r"holds module tensors \['encoder.extra.weight'\]",
+    ),
+    "wrong dtype": (
+        _set_module_tensor("encoder.mu.weight", torch.zeros(2, 16, dtype=torch.float64)),
+        "'encoder.mu.weight' is torch.float64 in the file, but the network's is torch.float32",
+    ),
+    "not a tensor": (_set_module_tensor("encoder.mu.weight", [[0.0] * 16] * 2), "not a dict of named tensors"),
+    "optimizer state of the wrong shape": (
+        _edit_state(lambda state: state["optimizer"]["state"][0].update(exp_avg=torch.zeros(5))),
+        r"optimizer state 'exp_avg' of parameter 0 has shape \(5,\)",
+    ),
+    "wrong random state": (
+        _edit_state(lambda state: state["rng"].update(cpu=torch.zeros(10, dtype=torch.uint8))),
+        "CPU generator state has shape",
+    ),
+    "state is a list": (lambda payload, metadata: payload.update(state=[1, 2]), "its state is a list, not a dict"),
+}
+
+
+def forge(saved, path, edit):
+    """Write to ``path`` the file ``saved`` changed by ``edit(payload, metadata)``,
+    with a valid checksum."""
+    payload = torch.load(saved, weights_only=True)
+    metadata = json.loads(payload["metadata"])
+    edit(payload, metadata)
+    payload["metadata"] = json.dumps(metadata).replace('"NESTED"', _nested_list(5000))
+    payload["sha256"] = persistence._digest(payload["metadata"], payload["state"])
+    torch.save(payload, path)
+    return path
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+def test_forged_files_are_refused(saved, tmp_path, forgery):
+    edit, match = FORGERIES[forgery]
+    path = forge(saved, tmp_path / "forged.skvae", edit)
+    with pytest.raises(ModelFileError, match=match):
+        DisentangledVAE.load(path)
+
+
+# Loads each file in a process that loaded a model already (imports done).
+# Linux resets a process's peak resident memory (VmHWM, which ru_maxrss
+# reports) when "5" is written to /proc/self/clear_refs: the peak after a
+# load, less the resident memory before it, is what the load took.
+MEASURE_LOADS = r"""
+import json, re, sys, time
+from skvae import DisentangledVAE
+from skvae.persistence import ModelFileError
+
+def memory_kib(field):
+    with open("/proc/self/status") as status:
+        return int(re.search(field + r":\s+(\d+) kB", status.read()).group(1))
+
+DisentangledVAE.load(sys.argv[1])
+results = {}
+for path in sys.argv[2:]:
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    before = memory_kib("VmRSS")
+    start = time.perf_counter()
+    try:
+        DisentangledVAE.load(path)
+        outcome = "loaded"
+    except ModelFileError:
+        outcome = "refused"
+    except BaseException as exc:
+        outcome = repr(exc)
+    seconds = time.perf_counter() - start
+    results[path] = [outcome, seconds, (memory_kib("VmHWM") - before) / 1024]
+print(json.dumps(results))
+"""
+
+
+def _can_reset_peak_memory():
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _can_reset_peak_memory(), reason="measures memory with Linux's /proc/self/clear_refs")
+def test_forged_files_are_refused_fast_and_in_little_memory(saved, tmp_path):
+    paths = [forge(saved, tmp_path / f"forged{i}.skvae", edit) for i, (edit, _) in enumerate(FORGERIES.values())]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE_LOADS, str(saved), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout.splitlines()[-1])
+    for forgery, path in zip(FORGERIES, paths):
+        outcome, seconds, extra_mb = results[str(path)]
+        assert outcome == "refused", (forgery, outcome)
+        assert seconds < 1.0, (forgery, seconds)
+        assert extra_mb < 100, (forgery, extra_mb)
 
 
 @pytest.mark.parametrize("failure", [OSError("disk full"), KeyboardInterrupt()])
@@ -482,3 +722,58 @@ def test_a_fitted_model_is_what_was_fitted_until_refitted(tiny_fitted, digits, t
         return  # this CPU cannot train in bfloat16
     refitted = changed_model.set_params(max_epochs=1).fit(*digits)
     assert refitted.transform(X).shape[1] == refitted.n_components
+
+
+def test_files_of_the_oldest_layout_load_with_the_values_they_were_trained_with(digits, tmp_path):
+    # A version-1 file as the first skvae versions wrote it: without the
+    # keys added since (input_dropout, max_epochs_, input_dropout_ and the
+    # net's loss scale), made by removing them from a file of today.
+    X, y = digits
+    vae = tiny_vae(input_dropout=0.0).fit(X, y)
+    vae.save(tmp_path / "new.skvae")
+
+    def remove_newer_keys(payload, metadata):
+        del metadata["params"]["input_dropout"], metadata["net"]["grad_scaler"]
+        del metadata["attributes"]["max_epochs_"], metadata["attributes"]["input_dropout_"]
+
+    old = DisentangledVAE.load(forge(tmp_path / "new.skvae", tmp_path / "old.skvae", remove_newer_keys))
+    assert old.input_dropout == old.input_dropout_ == old.net_.module_.input_dropout == 0.0
+    assert old.max_epochs_ == old.max_epochs == 3
+    assert not old.net_.grad_scaler_.is_enabled()
+    assert_same_model(old, vae, X)
+    assert repr(old.get_params()) == repr(vae.get_params())
+
+
+def test_upgrade_metadata_fills_what_older_files_lack():
+    current = {
+        "params": {"max_epochs": "auto", "input_dropout": "auto"},
+        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2},
+        "history": [],
+        "net": {"grad_scaler": {"scale": 2.0}},
+    }
+    assert persistence._upgrade_metadata(json.loads(json.dumps(current))) == current
+    oldest = {"params": {"max_epochs": 7}, "attributes": {}, "history": [], "net": {}}
+    assert persistence._upgrade_metadata(oldest) == {
+        "params": {"max_epochs": 7, "input_dropout": 0.0},
+        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0},
+        "history": [],
+        "net": {"grad_scaler": {}},
+    }
+    # "auto" existed only once max_epochs_ was saved: a file without it is not one skvae wrote.
+    with pytest.raises(ValueError, match="max_epochs='auto' comes without max_epochs_"):
+        persistence._upgrade_metadata({"params": {"max_epochs": "auto"}, "attributes": {}, "history": [], "net": {}})
+
+
+def test_save_refuses_metadata_that_load_would_refuse(digits, tmp_path, monkeypatch):
+    vae = tiny_vae().fit(*digits)
+    # A tiny model's history exceeds a bound lowered to 3,000 characters.
+    monkeypatch.setattr(persistence, "_MAX_METADATA_CHARS", 3000)
+    advice = r"training history of 3 epochs, is .* more than the 3,000 .*epoch\['batches'\] = \[\]"
+    with pytest.raises(ValueError, match=advice):
+        vae.save(tmp_path / "model.skvae")
+    assert os.listdir(tmp_path) == []
+    # What the message advises makes it fit, and the model loads.
+    for epoch in vae.history_:
+        epoch["batches"] = []
+    vae.save(tmp_path / "model.skvae")
+    assert_same_model(DisentangledVAE.load(tmp_path / "model.skvae"), vae, digits[0])
