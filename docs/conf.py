@@ -72,10 +72,18 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # MathJax 3 from the Python package, copied into _static/mathjax: pages
+    # render their math without a network connection (sphinx.ext.mathjax
+    # alone loads it from a CDN, and offline shows the raw LaTeX).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
 ]
+
+# The local copy of sphinx-mathjax-offline (its setup() sets the same path;
+# stated here so that the built pages never point at a CDN).
+mathjax_path = "mathjax/tex-chtml.js"
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]

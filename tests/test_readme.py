@@ -202,3 +202,41 @@ def test_demo_prints_what_readme_says(tmp_path):
     assert ok, _report("the demo printed something else", expected, result, seconds, reason)
     written = sorted(path.name for path in (tmp_path / "demo_output").iterdir())
     assert "explorer.html" in written and "interpolation_0_8.png" in written, written
+
+
+# ------------------------------------------ the documentation's front page
+
+
+_RST_BLOCK = re.compile(r"^\.\. code-block:: (?P<lang>[\w-]+)[ \t]*\n(?P<body>(?:[ \t]*\n|   .*\n)+)", re.MULTILINE)
+
+
+def rst_code_blocks(text):
+    """``(language, body)`` of each ``.. code-block::`` of a reST page
+    (bodies indented by three spaces, as docs/index.rst writes them)."""
+    blocks = []
+    for match in _RST_BLOCK.finditer(text if text.endswith("\n") else text + "\n"):
+        lines = match["body"].splitlines()
+        body = "\n".join(line[3:] for line in lines).strip("\n")
+        blocks.append((match["lang"], body))
+    return blocks
+
+
+def test_docs_index_shows_readmes_snippets_and_outputs():
+    """docs/index.rst repeats README's snippets and the outputs checked
+    above; they must be the same, so that its numbers are checked too."""
+    index = rst_code_blocks((REPO / "docs" / "index.rst").read_text(encoding="utf-8"))
+    readme_code = {code.strip("\n"): (output or "").strip("\n") for code, output in SNIPPETS}
+    demo = demo_output(README_TEXT).strip("\n")
+    python_blocks = [i for i, (lang, _) in enumerate(index) if lang == "python"]
+    assert python_blocks, "docs/index.rst shows no Python snippet"
+    for i in python_blocks:
+        code = index[i][1]
+        assert code in readme_code, f"docs/index.rst shows a snippet that README does not:\n{code}"
+        following = index[i + 1] if i + 1 < len(index) else (None, None)
+        assert following == ("text", readme_code[code]), (
+            f"docs/index.rst: the output shown after this snippet is not README's:\n{code}"
+        )
+    outputs = {readme_code[index[i][1]] for i in python_blocks}
+    for lang, body in index:
+        if lang == "text":
+            assert body in outputs or body == demo, f"docs/index.rst shows an output README does not:\n{body}"
