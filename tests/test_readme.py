@@ -18,7 +18,8 @@ between CPUs. Integers (epochs, shapes, class labels) must match exactly.
 
 So a change of a default that moves a number README quotes fails here;
 update README from the test's message. The snippets train real models:
-about 1 minute in all on 2 cores, the demo included.
+about 70 s in all on 2 idle cores, the demo included (2-3 minutes on a busy
+machine).
 """
 
 import os
