@@ -19,6 +19,11 @@ several minutes on 2 cores. Environment variables:
 
 Pass ``-D plot_gallery=0`` to build the gallery pages without running the
 examples (used by ``tests/test_docs.py``).
+
+The pages load nothing from the network: MathJax comes from the
+``sphinx-mathjax-offline`` package (in the ``docs`` extra), which copies it
+into ``_static/mathjax``; ``tests/test_docs.py`` checks that no page loads a
+resource by URL and that the formulas render in a browser without network.
 """
 
 import os
