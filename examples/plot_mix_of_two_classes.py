@@ -81,7 +81,7 @@ report(plain)
 # test suite checks): the path now goes from "0" straight into "8", no
 # third digit is more probable at the border, and the images in between
 # are the mixes. Compare the two printed head accuracies; over three seeds
-# the request cost 0.8 point on digits and nothing on MNIST
+# the request cost 0.9 point on digits and nothing on MNIST
 # (``benchmarks/RESULTS.md``, "Borders on request").
 #
 # Not every set of requests can be met: in 2-D the requested pairs must form
