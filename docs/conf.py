@@ -19,6 +19,11 @@ several minutes on 2 cores. Environment variables:
 
 Pass ``-D plot_gallery=0`` to build the gallery pages without running the
 examples (used by ``tests/test_docs.py``).
+
+The pages load nothing from the network: MathJax comes from the
+``sphinx-mathjax-offline`` package (in the ``docs`` extra), which copies it
+into ``_static/mathjax``; ``tests/test_docs.py`` checks that no page loads a
+resource by URL and that the formulas render in a browser without network.
 """
 
 import os
@@ -72,10 +77,18 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # MathJax 3 from the Python package, copied into _static/mathjax: pages
+    # render their math without a network connection (sphinx.ext.mathjax
+    # alone loads it from a CDN, and offline shows the raw LaTeX).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
 ]
+
+# The local copy of sphinx-mathjax-offline (its setup() sets the same path;
+# stated here so that the built pages never point at a CDN).
+mathjax_path = "mathjax/tex-chtml.js"
 
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]

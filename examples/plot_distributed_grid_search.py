@@ -35,8 +35,8 @@ FAST = os.environ.get("SKVAE_EXAMPLES_FAST") == "1"
 # (the estimator's default stops at a floor of 30), an earlier sigmoid
 # decay, a linear decay and a constant weight. Ten epochs keep the example
 # short; they are far too few for a well-trained model (the default
-# ``max_epochs="auto"`` would train 134 on 900 samples at this batch
-# size), so the accuracies below are low and say little about which
+# ``max_epochs="auto"`` would train over ten times as many on 900 samples
+# at this batch size), so the accuracies below are low and say little about which
 # schedule is best: this example is about where the fits run. For the
 # comparison itself, see
 # :ref:`sphx_glr_auto_examples_plot_grid_search_schedule.py`.

@@ -88,14 +88,11 @@ table = pd.Series(scores).unstack()[list(classifiers)].loc[list(extractors)]
 table.round(3)
 
 # %%
-# What to look for: with two features, the VAE's are far ahead of PCA's,
-# because the labels shaped them. With these settings (seed 0) the two VAE
-# features reach a test accuracy of 0.85-0.87 with either classifier,
-# PCA's two components about 0.6, and the 64 raw pixels 0.97-0.98. With
-# ten features both methods come close to the raw pixels (PCA 0.94-0.97,
-# the VAE about 0.96): PCA keeps more of the pixels' information with
-# every component, and the VAE's advantage shrinks to a few points (with
-# 5-NN, PCA is even a little ahead).
+# What to look for in the table: with two features, the VAE's are far
+# ahead of PCA's, because the labels shaped them. With ten features both
+# methods come close to the raw pixels: PCA keeps more of the pixels'
+# information with every component, and the VAE's advantage shrinks to a
+# few points, or turns around with one of the classifiers.
 # The VAE's features pay off where few dimensions must carry the class,
 # e.g. for a plot or a distance-based method.
 ax = table.plot.barh(figsize=(7, 4))

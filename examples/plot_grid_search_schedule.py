@@ -34,9 +34,9 @@ FAST = os.environ.get("SKVAE_EXAMPLES_FAST") == "1"
 # -------------------------
 # scikit-learn's 8x8 digits, with raw pixel values 0-16: the pipeline scales
 # them to [0, 1] itself, so the binary cross-entropy reconstruction applies.
-# A small network and 40 epochs (fewer than the 116 of the default
-# ``max_epochs="auto"`` for a fold's 1,198 samples at a batch of 64) keep the
-# 20-odd fits of the search short.
+# A small network and 40 epochs (fewer than the default
+# ``max_epochs="auto"`` picks for a fold's 1,198 samples at a batch of 64)
+# keep the 20-odd fits of the search short.
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -157,14 +157,13 @@ table.round(3)
 # The three scores of every candidate, most accurate first. What to look
 # for: how much accuracy and class separation (silhouette) a schedule that
 # keeps the weight high (a higher floor, a later midpoint) buys, and what
-# it costs in reconstruction error. With these settings (seed 0) the two
-# sigmoids with the floor of 30 come first, at about 0.95 cross-validated
-# accuracy, one with the highest silhouette (0.53), and the early fade to
-# 0.01 (midpoint 0.3) is the least accurate sigmoid, at about 0.81. The cost
-# barely shows here: every candidate's reconstruction error lies within
-# 3% of the others', and the floor's are less than 1% above the lowest. A
-# constant weight of 1 is too weak for the head to carve clear regions
-# (about 0.74 accuracy, a silhouette near 0.26).
+# it costs in reconstruction error (the table above has the numbers).
+# With these settings (seed 0) the two sigmoids with the floor of 30 come
+# first, and the early fade to 0.01 (midpoint 0.3) is the least accurate
+# sigmoid. The cost barely shows here: the candidates' reconstruction
+# errors lie within a few percent of each other. A constant weight of 1 is
+# too weak for the head to carve clear regions: the lowest accuracy and
+# silhouette of the grid.
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), sharey=True, layout="constrained")
 positions = np.arange(len(table))[::-1]
 for ax, column, color in zip(

@@ -102,7 +102,7 @@ for kl, values in distances.items():
 # separates the classes about as well in either space (the "standard" one is
 # even a little ahead), so the pull towards the origin mostly rescaled the
 # space. The model's own latent classifier is no more accurate with
-# "abs" either (printed at the top: 0.63 with both, seed 0), and its
+# "abs" either (compare the accuracies printed at the top), and its
 # regions are the ones that ``predict``, ``sample``,
 # ``interpolate`` and ``class_border`` use.
 from sklearn.neighbors import KNeighborsClassifier

@@ -30,11 +30,14 @@ FAST = os.environ.get("SKVAE_EXAMPLES_FAST") == "1"
 # %%
 # Without a request
 # -----------------
-# Default parameters, seed 0. The dotted line of the display marks where
-# the classifier gives "0" and "8" the same probability; the dashed curve
-# is the most probable third digit. Here the path from "0" to "8" crosses
-# the region of the "5" (p(5) = 0.76 where p(0) = p(8)): the decoded images
-# turn into a "5" before they become an "8".
+# Default parameters, seed 0: the model of README's first snippet (plus
+# ``image_shape`` for the displays), whose printed output the test suite
+# checks. The dotted line of the display
+# marks where the classifier gives "0" and "8" the same probability; the
+# dashed curve is the most probable third digit. On this seed the path from
+# "0" to "8" crosses the region of the "5": at the border point printed
+# below, a third digit is far more probable than "0" and "8", and the
+# decoded images turn into a "5" before they become an "8".
 from sklearn.model_selection import train_test_split
 
 from skvae import DisentangledVAE
@@ -73,11 +76,13 @@ report(plain)
 # With ``class_neighbors=[(0, 8)]``, points on the path between the batch
 # means of the two digits should be "0" or "8" to the latent classifier
 # while it trains (:func:`skvae.losses.border_loss`): the encoder moves the
-# two digits side by side, with no third digit between them. Seed 0: the
-# path now goes from "0" straight into "8" (p(0) = p(8) = 0.50 at the
-# border, no other digit above 0.01), and the images in between are the
-# mixes. The head's test accuracy is 0.958 with and without the request on
-# this seed; over three seeds the request cost 0.8 point on digits.
+# two digits side by side, with no third digit between them. This is the
+# model of ``python -m skvae demo`` (README quotes its report, which the
+# test suite checks): the path now goes from "0" straight into "8", no
+# third digit is more probable at the border, and the images in between
+# are the mixes. Compare the two printed head accuracies; over three seeds
+# the request cost 0.9 point on digits and nothing on MNIST
+# (``benchmarks/RESULTS.md``, "Borders on request").
 #
 # Not every set of requests can be met: in 2-D the requested pairs must form
 # a planar graph (five digits that all border each other cannot), and the

@@ -96,9 +96,9 @@ print(f"train: {X_train.shape}, test: {X_test.shape}")
 # %%
 # Training
 # --------
-# A 2-D latent space so that we can look at it directly, 20 epochs (the
-# default ``max_epochs="auto"`` would train 45 on 8,000 images, over twice as
-# long) after a reconstruction-only warm-up of 100 optimizer steps. The
+# A 2-D latent space so that we can look at it directly, 20 epochs (less
+# than half of what the default ``max_epochs="auto"`` picks for 8,000
+# images) after a reconstruction-only warm-up of 100 optimizer steps. The
 # other parameters are the estimator's defaults: binary cross-entropy
 # reconstruction, the standard KL term, and a classification weight that
 # decays from 100 to a floor of 30 along a sigmoid centred halfway through
@@ -161,11 +161,12 @@ display.figure_.set_size_inches(7, 7)
 # along it; the dotted line marks where the classifier gives both digits
 # the same probability, the dashed curve the most probable third digit.
 # Two digits are neighbours when the path leaves the one's region straight
-# into the other's. In the latent space above, the "0" and the "8" are not: with these settings (seed 0) the path crosses the "5" region,
-# which wins at the border point (p(5) = 0.84 where p(0) = p(8) = 0.06), and
-# the decoded images turn from "0" into "5" before they become "8". To make
-# them neighbours, ask for it with ``class_neighbors=[(0, 8)]`` (see
-# :ref:`sphx_glr_auto_examples_plot_mix_of_two_classes.py`).
+# into the other's. In the latent space above, with these settings (seed
+# 0), the "0" and the "8" are not: the path crosses a third digit's region,
+# which wins at the border point (printed below, with its probability), and
+# the decoded images turn from "0" into that digit before they become "8".
+# To make them neighbours, ask for it with ``class_neighbors=[(0, 8)]``
+# (see :ref:`sphx_glr_auto_examples_plot_mix_of_two_classes.py`).
 _ = InterpolationDisplay.from_estimator(vae, 0, 8, n_steps=11)
 
 try:
@@ -185,11 +186,10 @@ else:
 # border on the straight path between their centroids
 # (``other_class_wins`` is False). Among the pairs that
 # do, we draw the one whose border is the most confident, where the two
-# digits' common probability at the border point is highest. With these
-# settings (seed 0), 19 of the 45 pairs share a border, and the most
-# confident is that of the "4" and the "6" (p(4) = p(6) = 0.50 there): along
-# the path the decoded images turn from one into the other with no third
-# digit in between.
+# digits' common probability at the border point is highest. The output
+# below says how many of the 45 pairs share a border and which border is
+# the most confident; along that pair's path the decoded images turn from
+# one digit into the other with no third digit in between.
 import itertools
 
 classes = list(vae.classes_)
