@@ -106,7 +106,8 @@ def run_line(command, info, load_end):
     """The sentence a report opens with: the command, date, machine and load of the run."""
     return (
         f"`{command}` on {info['date']}: {info['cpu']} ({info['cores']} cores, {info['cpu_capability']}), "
-        f"torch {info['torch']} with {info['torch_threads']} threads, numpy {info['numpy']}, "
+        f"torch {info['torch']} with {info['torch_threads']} threads (OMP_NUM_THREADS {info['OMP_NUM_THREADS']}, "
+        f"OMP_WAIT_POLICY {info['OMP_WAIT_POLICY']}), numpy {info['numpy']}, Python {info['python']}, "
         f"load average (1/5/15 min) {info['load']} at the start and {load_end} at the end."
     )
 
