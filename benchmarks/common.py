@@ -42,8 +42,9 @@ def load_mnist_split():
         return mnist_standard_split(MNIST_HOME, download=False)
     except FileNotFoundError as error:
         raise MnistMissing(
-            f"MNIST is not stored in {MNIST_HOME} (the benchmarks never download it): set SKVAE_DATA "
-            f"to the folder holding the MNIST test files, or run on digits only.\n{error}"
+            f"MNIST is not stored in {MNIST_HOME} (nor in its mnist subfolder), and the benchmarks never "
+            "download it: set SKVAE_DATA to the folder holding the MNIST test files (t10k-*-ubyte.gz), "
+            "or run on digits only."
         ) from error
 
 
