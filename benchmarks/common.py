@@ -13,10 +13,17 @@
 import datetime
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from skvae.datasets import load_digits, mnist_standard_split
 
 REPO = Path(__file__).resolve().parents[1]
 #: Where the scripts write their tables unless given ``--output``.
@@ -36,8 +43,6 @@ class MnistMissing(SystemExit):
 
 def load_mnist_split():
     """``(X_train, X_test, y_train, y_test)``: the MNIST standard split (8,000 / 2,000) from MNIST_HOME."""
-    from skvae.datasets import mnist_standard_split
-
     try:
         return mnist_standard_split(MNIST_HOME, download=False)
     except FileNotFoundError as error:
@@ -58,10 +63,6 @@ def load_dataset(name):
     if name == "mnist":
         return load_mnist_split()
     if name == "digits":
-        from sklearn.model_selection import train_test_split
-
-        from skvae.datasets import load_digits
-
         X, y = load_digits(return_X_y=True)
         return train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
     raise ValueError(f"unknown data set {name!r}")
@@ -85,9 +86,6 @@ def _cpu_model():
 
 def machine():
     """Where and when a benchmark runs: CPU, versions, thread settings, date and load average."""
-    import numpy as np
-    import torch
-
     return {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "cpu": _cpu_model(),
@@ -127,7 +125,7 @@ def command_line(name, argv=None):
             argv.pop(0)
         elif not arg.startswith("--output="):
             kept.append(arg)
-    return " ".join(["python -m", f"benchmarks.{name}", *kept])
+    return f"python -m benchmarks.{name} {shlex.join(kept)}".rstrip()
 
 
 def markdown(table, floatfmt=".3f", **kwargs):
