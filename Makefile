@@ -32,7 +32,7 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install -e ".[benchmarks]"
-	$(PY) benchmarks/run_all.py $(ARGS)
+	$(PY) -m benchmarks.run_all $(ARGS)
 
 clean:
 	rm -rf $(VENV) docs/_build docs/auto_examples docs/gen_modules demo_output

@@ -1,10 +1,10 @@
 """Borders on request (issue 15): ``class_neighbors`` judged independently.
 
-    python benchmarks/borders.py                      # RESULTS.md "Borders on request" (~25 min on 2 cores)
-    python benchmarks/borders.py --quick              # smoke test: digits, seed 0, 10 epochs
-    python benchmarks/borders.py --pairs 0-8 1-7 3-6  # other requests
+    python -m benchmarks.borders                      # RESULTS.md "Borders on request" (~25 min on 2 cores)
+    python -m benchmarks.borders --quick              # smoke test: digits, seed 0, 10 epochs
+    python -m benchmarks.borders --pairs 0-8 1-7 3-6  # other requests
 
-For each data set (``digits``, ``mnist``: the splits of ``quality.py``) and
+For each data set (``digits``, ``mnist``: ``common.load_dataset``) and
 seed, two 2-D models with default parameters: without a request (``none``),
 and with ``class_neighbors`` = the pairs (default: 0 and 8, the mix the
 original experiment asked for). Both are judged on the same pairs. The
@@ -25,37 +25,27 @@ prints it with the means per data set and request as markdown.
 """
 
 import argparse
-import os
-import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import quality  # noqa: E402
-
-from skvae import DisentangledVAE  # noqa: E402
+from benchmarks import quality
+from benchmarks.common import add_output_argument, load_dataset, markdown, output_folder, timed
+from skvae import DisentangledVAE
+from skvae.metrics import reconstruction_scorer
 
 
 def run_one(data, judge, pairs, request, seed, **params):
     """One fitted model's row; ``pairs`` are judged, ``request`` (a bool) says
     whether the model was asked for them."""
     X_train, X_test, y_train, y_test = data
-    start = time.perf_counter()
     model = DisentangledVAE(class_neighbors=pairs if request else None, random_state=seed, **params)
-    model.fit(X_train, y_train)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.fit(X_train, y_train))
     Z = model.transform(X_train)
     row = {
         "head_acc": model.score(X_test, y_test),
-        "recon_mse": float(np.mean((model.inverse_transform(model.transform(X_test)) - X_test) ** 2)),
+        "recon_mse": -reconstruction_scorer(model, X_test),
         "border_share": quality.border_share(Z, y_train, model.inverse_transform, judge),
         "fit_s": fit_s,
     }
@@ -73,17 +63,16 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--pairs", nargs="+", default=["0-8"], metavar="A-B", help="requested pairs (default 0-8)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output", default=str(HERE / "results"))
+    add_output_argument(parser, "borders.csv")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.seeds = ["digits"], [0]
     torch.set_num_threads(args.threads)
     pairs = [tuple(int(label) for label in pair.split("-")) for pair in args.pairs]
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.output)
     rows = []
     for name in args.datasets:
-        data = quality.load_dataset(name)
+        data = load_dataset(name)
         judge = quality.fit_judge(data[0], data[2], quick=args.quick)
         for seed in args.seeds:
             for request in (False, True):
@@ -94,7 +83,7 @@ def main(argv=None):
                 pd.DataFrame(rows).to_csv(out / "borders.csv", index=False)
     table = pd.DataFrame(rows)
     means = table.groupby(["data", "request"], sort=False)[["met", "border_share", "head_acc", "recon_mse", "fit_s"]]
-    print(table.to_markdown(index=False, floatfmt=".3f"), "", means.mean().to_markdown(floatfmt=".3f"), sep="\n")
+    print(markdown(table), "", markdown(means.mean().reset_index()), sep="\n")
 
 
 if __name__ == "__main__":

@@ -16,28 +16,21 @@ load of a shared machine hits them alike:
 Prints the median ms per step, the worst step, samples/s and the median of
 the per-repeat speed ratio against ``plain`` of the same precision.
 
-    python benchmarks/conv_step.py [--repeats N] [--quick]
+    python -m benchmarks.conv_step [--repeats N] [--quick]
 """
 
 import argparse
 import copy
-import os
 import statistics
-import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import torch
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from skvae import DisentangledVAE  # noqa: E402
-from skvae import modules  # noqa: E402
-from skvae._build import _cpu_has_bf16  # noqa: E402
-from skvae.losses import DisentangledVAELoss  # noqa: E402
+from benchmarks.common import command_line, load_average, machine, run_line, timed
+from skvae import DisentangledVAE, modules
+from skvae._build import _cpu_has_bf16
+from skvae.losses import DisentangledVAELoss
 
 LIBRARY = modules._run_conv
 
@@ -96,17 +89,15 @@ def main(argv=None):
 
             step()  # warm-up: oneDNN kernel creation
             steps[precision, way] = step
+    info = machine()
     times = {key: [] for key in steps}
     try:
         for repeat in range(repeats):
             for key in list(steps)[:: 1 if repeat % 2 == 0 else -1]:
-                start = time.perf_counter()
-                steps[key]()
-                times[key].append(time.perf_counter() - start)
+                times[key].append(timed(steps[key])[1])
     finally:
         modules._run_conv = LIBRARY
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, {repeats} repeats, "
-          f"load {'/'.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"{run_line(command_line('conv_step', argv), info, load_average())} Batch {batch}, {repeats} repeats.")
     print("| precision | conv path | ms/step (median) | worst step ms | samples/s | speed vs plain |")
     print("|:--|:--|--:|--:|--:|--:|")
     for (precision, way), seconds in times.items():

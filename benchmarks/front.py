@@ -1,10 +1,10 @@
 """Separation against reconstruction (issue 13): the front of the separation knobs.
 
-    python benchmarks/front.py              # RESULTS.md "Separation-reconstruction front" (~25 min on 2 cores)
-    python benchmarks/front.py --quick      # smoke test: digits, 2-D, 10 epochs, two knob settings
-    python benchmarks/front.py --summarize  # rewrite the front, goals and plot from front.csv
+    python -m benchmarks.front              # RESULTS.md "Separation-reconstruction front" (~25 min on 2 cores)
+    python -m benchmarks.front --quick      # smoke test: digits, 2-D, 10 epochs, two knob settings
+    python -m benchmarks.front --summarize  # rewrite the front, goals and plot from front.csv
 
-On MNIST (``quality.load_dataset``: 8,000 training / 2,000 test images),
+On MNIST (``common.load_dataset``: 8,000 training / 2,000 test images),
 2-D and 8-D, seed 0, every model is ``DisentangledVAE(n_components=dims,
 random_state=0)`` with one knob changed from its default:
 
@@ -15,8 +15,8 @@ random_state=0)`` with one knob changed from its default:
 * ``spacing=<s>`` -- ``class_spacing=s``, the distance between the class
   centres of the priors (default ``"auto"``: none in 2-D, 12 in 8-D);
 
-and two anchors in the same run: the original recipe (``run_all.py``'s
-``ORIGINAL_RECIPE`` with the default training length) and supervised UMAP
+and two anchors in the same run: the original recipe
+(``quality.original_recipe()`` with the default training length) and supervised UMAP
 (``umap.UMAP(n_components=dims, random_state=0)``, in the dimensions of
 ``--umap-dims``, 2 by default: its ``inverse_transform`` of the 2,000 test
 points ran for over 20 minutes in 8-D; skipped without umap-learn). Columns: ``silhouette`` of the test latents with the true
@@ -32,24 +32,14 @@ front with ``recon_ratio`` <= 1.05 in 2-D, <= 1.10 in 8-D.
 
 import argparse
 import importlib.util
-import os
-import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import quality  # noqa: E402
-import run_all  # noqa: E402
-
-from skvae import DisentangledVAE, SigmoidDecay  # noqa: E402
+from benchmarks import quality
+from benchmarks.common import add_output_argument, load_dataset, markdown, output_folder, timed
+from skvae import DisentangledVAE, SigmoidDecay
 
 #: Knob settings per latent dimension; "default" is the estimator's defaults.
 KNOBS = {
@@ -72,11 +62,10 @@ def knob_params(knob):
 
 
 def fit_vae(data, dims, supervised=True, **params):
+    """Fit a VAE (``fit(X)`` when not ``supervised``) and measure it: a row of ``front.csv``."""
     X_train, _, y_train, _ = data
     model = DisentangledVAE(n_components=dims, random_state=0, **params)
-    start = time.perf_counter()
-    model.fit(X_train, y_train) if supervised else model.fit(X_train)
-    fit_s = time.perf_counter() - start
+    _, fit_s = timed(lambda: model.fit(X_train, y_train) if supervised else model.fit(X_train))
     row = quality.evaluate(model.transform, model.inverse_transform, data, None, model.predict if supervised else None)
     return dict(row, fit_s=fit_s)
 
@@ -153,7 +142,7 @@ def main(argv=None):
     parser.add_argument("--summarize", action="store_true",
                         help="run nothing: rewrite the front, goals and plot from the front.csv in --output")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output", default=str(HERE / "results"))
+    add_output_argument(parser, "front.csv, front_goals.csv and front.png")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     dataset, extra, knobs = "mnist", {}, KNOBS
@@ -164,12 +153,11 @@ def main(argv=None):
     if umap_dims and importlib.util.find_spec("umap") is None:
         print("umap-learn is not installed: no supervised-UMAP anchor", flush=True)
         umap_dims = set()
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.output)
     if args.summarize:
         summarize(pd.read_csv(out / "front.csv"), out)
         return
-    data = quality.load_dataset(dataset)
+    data = load_dataset(dataset)
     rows = []
 
     def add(row):
@@ -182,15 +170,17 @@ def main(argv=None):
         add(dict(plain, dims=dims, method="plain VAE", knob="fit(X)"))
         for knob in knobs[dims]:
             add(dict(fit_vae(data, dims, **knob_params(knob), **extra), dims=dims, method="skvae", knob=knob))
-        add(dict(fit_vae(data, dims, **run_all.original_recipe(), **extra), dims=dims, method="original recipe",
+        add(dict(fit_vae(data, dims, **quality.original_recipe(), **extra), dims=dims, method="original recipe",
                  knob=""))
         if dims in umap_dims:
             import umap
 
-            start = time.perf_counter()
-            reducer = umap.UMAP(n_components=dims, random_state=0, n_jobs=1).fit(data[0], data[2])
-            row = quality.evaluate(reducer.transform, reducer.inverse_transform, data, None)
-            add(dict(row, fit_s=time.perf_counter() - start, dims=dims, method="supervised UMAP", knob=""))
+            def fit_umap():
+                reducer = umap.UMAP(n_components=dims, random_state=0, n_jobs=1).fit(data[0], data[2])
+                return quality.evaluate(reducer.transform, reducer.inverse_transform, data, None)
+
+            row, seconds = timed(fit_umap)
+            add(dict(row, fit_s=seconds, dims=dims, method="supervised UMAP", knob=""))
     summarize(pd.DataFrame(rows), out)
 
 
@@ -211,7 +201,7 @@ def summarize(table, out):
     plot(table, out / "front.png")
     checks = goals(table)
     checks.to_csv(out / "front_goals.csv", index=False)
-    print(table.to_markdown(index=False, floatfmt=".3f"), "", checks.to_markdown(index=False), sep="\n")
+    print(markdown(table), "", markdown(checks), sep="\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ skorch callback (``torch.set_num_threads``), which first records what a fit
 finds: ``torch.get_num_threads()`` and the OpenMP pools threadpoolctl sees,
 e.g. in a loky worker, where joblib limits ``OMP_NUM_THREADS``.
 
-    python benchmarks/grid_search_throughput.py [--quick] [--repeats N] [--output DIR]
+    python -m benchmarks.grid_search_throughput [--quick] [--repeats N] [--output DIR]
 
 Writes ``grid_search.csv`` (one row per combination) and
 ``grid_search.md`` (a markdown section) to ``--output`` (default
@@ -22,27 +22,20 @@ cold start is reported separately.
 import argparse
 import json
 import os
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
+from joblib import parallel_backend
+from skorch.callbacks import Callback
+from sklearn.model_selection import GridSearchCV
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from joblib import parallel_backend  # noqa: E402
-from skorch.callbacks import Callback  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-
-from roofline import load_text, machine_description  # noqa: E402
-from skvae import DisentangledVAE  # noqa: E402
-from skvae.datasets import load_digits  # noqa: E402
+from benchmarks.common import add_output_argument, command_line, load_average, machine, output_folder, run_line, timed
+from skvae import DisentangledVAE
+from skvae.datasets import load_digits
 
 MIDPOINTS = [0.3, 0.5, 0.7, 0.9]
 COMBINATIONS = [(n_jobs, backend, threads) for n_jobs in (1, 2) for backend in ("loky", "threading")
@@ -89,29 +82,26 @@ def grid_search(X, y, n_jobs, backend, threads, log, epochs, midpoints):
     vae = DisentangledVAE(max_epochs=epochs, random_state=0, callbacks=[("threads", TorchThreads(threads, log))])
     search = GridSearchCV(vae, {"classification_weight__midpoint": midpoints}, cv=2, n_jobs=n_jobs)
     with parallel_backend(backend):
-        start = time.perf_counter()
-        search.fit(X, y)
-        seconds = time.perf_counter() - start
+        _, seconds = timed(lambda: search.fit(X, y))
     records = [json.loads(line) for line in Path(log).read_text().splitlines()]
     return seconds, records
 
 
 def run(quick=False, repeats=3):
     """One row per combination, the loky cold start (s) and the machine description."""
-    info = machine_description()
-    info["load_start"] = load_text()
+    info = machine()
     X, y = load_digits(return_X_y=True)
     epochs, midpoints = (1, MIDPOINTS[::2]) if quick else (10, MIDPOINTS)
     if quick:
         repeats = 1
     fits = len(midpoints) * 2 + 1  # candidates x folds, and the refit
     log = Path(tempfile.mkdtemp()) / "fits.jsonl"
-    print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}, load {info['load_start']}; "
+    print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']}, load {info['load']}; "
           f"{len(X)} digits, max_epochs={epochs}, {len(midpoints)} candidates x cv=2 + refit = {fits} fits",
           flush=True)
     # Start the loky workers (imports of torch and skvae) outside the timed runs.
     cold, _ = grid_search(X, y, 2, "loky", 1, log, epochs, midpoints)
-    print(f"loky cold start: first n_jobs=2 search {cold:.1f} s (load {load_text()})", flush=True)
+    print(f"loky cold start: first n_jobs=2 search {cold:.1f} s (load {load_average()})", flush=True)
     times, seen = {}, {}
     for repeat in range(repeats):
         for combo in COMBINATIONS[:: 1 if repeat % 2 == 0 else -1]:
@@ -119,8 +109,8 @@ def run(quick=False, repeats=3):
             times.setdefault(combo, []).append(seconds)
             seen.setdefault(combo, []).extend(records)
             print(f"  n_jobs={combo[0]} {combo[1]:<9} threads/fit={combo[2]}: {seconds:6.1f} s "
-                  f"({fits / seconds * 60:5.1f} fits/min, load {load_text()})", flush=True)
-    info["load_end"] = load_text()
+                  f"({fits / seconds * 60:5.1f} fits/min, load {load_average()})", flush=True)
+    info["load_end"] = load_average()
     info["data"] = f"digits ({len(X)} rows x {X.shape[1]}), max_epochs={epochs}, midpoints {midpoints}"
     # Against n_jobs=1, loky, 1 thread: the median over repeats of the ratio
     # of the two searches of the same repeat, which a slow drift of the load
@@ -144,13 +134,13 @@ def run(quick=False, repeats=3):
     return pd.DataFrame(rows, columns=COLUMNS), cold, info
 
 
-def markdown(table, cold, info, command):
+def report(table, cold, info, command):
+    """The "Grid search throughput" section of RESULTS.md for one run."""
     best = table.loc[table.wall_s.idxmin()]
     lines = [
         "## Grid search throughput",
         "",
-        f"`{command}` on {info['date']}: {info['cpu']} ({info['cores']} cores), torch {info['torch']}, "
-        f"load average (1/5/15 min) {info['load_start']} at the start and {info['load_end']} at the end. "
+        f"{run_line(command, info, info['load_end'])} "
         f"`GridSearchCV(DisentangledVAE(max_epochs=..., random_state=0), "
         f"{{'classification_weight__midpoint': ...}}, cv=2)` on {info['data']}; "
         f"{int(table.fits.iloc[0])} fits per search (the refit included); median of the runs, "
@@ -181,17 +171,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=HERE / "results", help="folder for grid_search.csv/.md")
+    add_output_argument(parser, "grid_search.csv and grid_search.md")
     args = parser.parse_args(argv)
     table, cold, info = run(args.quick, args.repeats)
-    args.output.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.output / "grid_search.csv", index=False)
-    command = "python benchmarks/grid_search_throughput.py" + (" --quick" if args.quick else "")
-    text = markdown(table, cold, info, command)
-    (args.output / "grid_search.md").write_text(text)
+    out = output_folder(args.output)
+    table.to_csv(out / "grid_search.csv", index=False)
+    text = report(table, cold, info, command_line("grid_search_throughput", argv))
+    (out / "grid_search.md").write_text(text)
     print()
     print(text)
-    return table
 
 
 if __name__ == "__main__":

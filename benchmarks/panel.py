@@ -1,8 +1,8 @@
 """A defaults panel (issue 13): ``DisentangledVAE`` with default parameters only.
 
-    python benchmarks/panel.py                 # the panel of RESULTS.md (~45 min on 2 cores)
-    python benchmarks/panel.py --quick         # smoke test: iris + digits, 2-D, seed 0
-    python benchmarks/panel.py --datasets mnist8000 --dims 8 --seeds 2 --update   # rerun some rows
+    python -m benchmarks.panel                 # the panel of RESULTS.md (~45 min on 2 cores)
+    python -m benchmarks.panel --quick         # smoke test: iris + digits, 2-D, seed 0
+    python -m benchmarks.panel --datasets mnist8000 --dims 8 --seeds 2 --update   # rerun some rows
 
 Every model is ``DisentangledVAE(n_components=dims, random_state=seed)``:
 no per-data-set tuning, ``max_epochs="auto"`` (the resolved training length
@@ -15,11 +15,12 @@ is ``max_epochs_``) and ``warmup_steps=0.05``. Data sets:
   raw 5-NN and supervised UMAP are measured on the first fold only, and
   ``n_train`` / ``max_epochs_`` are the first fold's; ``fit_s`` is the mean
   fit time of the 5 folds.
-* ``digits`` (``skvae.datasets.load_digits``, pixels in [0, 1]), stratified
-  80/20 split with ``random_state=0`` (the same split for every seed).
-* ``mnist8000`` (``skvae.datasets.mnist_standard_split``: 8,000 training /
-  2,000 test images) and ``mnist1000`` (its first 1,000 training rows, the
-  same 2,000 test images).
+* ``digits`` (``common.load_dataset``: ``skvae.datasets.load_digits``,
+  pixels in [0, 1], stratified 80/20 split with ``random_state=0``, the
+  same split for every seed).
+* ``mnist8000`` (the MNIST standard split: 8,000 training / 2,000 test
+  images) and ``mnist1000`` (its first 1,000 training rows, the same 2,000
+  test images).
 * ``classification`` (``make_classification(n_samples=3000,
   n_features=40, n_informative=30, n_classes=5, random_state=0)``), with
   ``StandardScaler`` in the pipeline, stratified 80/20 split
@@ -34,8 +35,8 @@ Columns of ``panel.csv`` (one row per data set, dims and seed):
 * ``recon_ratio`` -- mean squared reconstruction error on the test split of
   the VAE over that of a plain VAE (``DisentangledVAE(...).fit(X)`` without
   ``y``, same dims and seed), both in the space the VAE sees (after
-  ``StandardScaler`` where there is one); ``recon_mse`` and
-  ``plain_recon_mse`` are the two errors;
+  ``StandardScaler`` where there is one, as ``skvae.metrics.reconstruction_scorer``
+  measures a pipeline); ``recon_mse`` and ``plain_recon_mse`` are the two errors;
 * ``max_epochs_``, ``n_train`` and ``fit_s`` (seconds of ``fit``);
 * anchors: ``lda_acc`` (``LinearDiscriminantAnalysis``), ``logreg_acc``
   (``LogisticRegression(max_iter=2000)`` on the raw, scaled features),
@@ -52,37 +53,27 @@ goals as markdown.
 """
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import sys
 import time
 import warnings
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from benchmarks.common import add_output_argument, load_dataset, machine, markdown, output_folder, timed
+from skvae import DisentangledVAE
+from skvae.metrics import reconstruction_scorer
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
-from sklearn.model_selection import StratifiedKFold, train_test_split  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-
-from skvae import DisentangledVAE  # noqa: E402
-
-# $SKVAE_DATA when set, else the shared data beside the clone; never downloaded.
-MNIST_HOME = Path(os.environ.get("SKVAE_DATA") or HERE.parent.parent / "shared" / "data" / "mnist")
 CV_DATASETS = ["iris", "wine", "breast_cancer"]
 DATASETS = [*CV_DATASETS, "digits", "mnist1000", "mnist8000", "classification"]
 SCALED = {*CV_DATASETS, "classification"}  # StandardScaler in front of every model
@@ -101,15 +92,9 @@ def load(name):
     if name in CV_DATASETS:
         return getattr(sklearn.datasets, f"load_{name}")(return_X_y=True)
     if name == "digits":
-        from skvae.datasets import load_digits
-
-        X, y = load_digits(return_X_y=True)
-        return train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+        return load_dataset("digits")
     if name.startswith("mnist"):
-        from skvae.datasets import mnist_standard_split
-
-        home = os.environ.get("SKVAE_DATA") or MNIST_HOME
-        X_train, X_test, y_train, y_test = mnist_standard_split(home, download=False)
+        X_train, X_test, y_train, y_test = load_dataset("mnist")
         n = int(name[len("mnist"):])
         return X_train[:n], X_test, y_train[:n], y_test
     if name == "classification":
@@ -147,25 +132,24 @@ def anchors(name, folds):
 
 
 def umap_row(name, fold, dims, seed):
+    """Supervised UMAP's 5-NN accuracy, silhouette and fit time on one fold."""
     import umap
 
     Xtr, Xte, ytr, yte = fold
     if name in SCALED:
         scaler = StandardScaler().fit(Xtr)
         Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
-    start = time.perf_counter()
-    reducer = umap.UMAP(n_components=dims, random_state=seed, n_jobs=1).fit(Xtr, ytr)  # one job anyway, seeded
-    Ztr, Zte = reducer.embedding_, reducer.transform(Xte)
+
+    def embed():
+        reducer = umap.UMAP(n_components=dims, random_state=seed, n_jobs=1).fit(Xtr, ytr)  # one job anyway, seeded
+        return reducer.embedding_, reducer.transform(Xte)
+
+    (Ztr, Zte), seconds = timed(embed)
     return {
         "umap_knn5_acc": KNeighborsClassifier(5).fit(Ztr, ytr).score(Zte, yte),
         "umap_silhouette": silhouette_score(Zte, yte),
-        "umap_fit_s": time.perf_counter() - start,
+        "umap_fit_s": seconds,
     }
-
-
-def recon_mse(vae, X):
-    X = np.asarray(X, dtype=np.float32)
-    return float(np.mean((vae.inverse_transform(vae.transform(X)) - X) ** 2))
 
 
 def vae_row(name, folds, dims, seed):
@@ -174,34 +158,30 @@ def vae_row(name, folds, dims, seed):
     heads, times, first = [], [], None
     for Xtr, Xte, ytr, yte in folds:
         pipe = clone(model)
-        start = time.perf_counter()
-        pipe.fit(Xtr, ytr)
-        times.append(time.perf_counter() - start)
+        times.append(timed(lambda: pipe.fit(Xtr, ytr))[1])
         heads.append(pipe.score(Xte, yte))
         first = pipe if first is None else first
     Xtr, Xte, ytr, yte = folds[0]
     Ztr, Zte = first.transform(Xtr), first.transform(Xte)
-    # The space the VAE sees: after the scaler, if there is one.
-    seen_tr, seen_te = (first[:-1].transform(Xtr), first[:-1].transform(Xte)) if len(first) > 1 else (Xtr, Xte)
-    vae = first[-1]
-    plain = DisentangledVAE(n_components=dims, random_state=seed).fit(seen_tr)
+    # The plain VAE (fit without y) sees what the pipeline's VAE sees: the data after the scaler, if any.
+    plain = with_scaler(name, DisentangledVAE(n_components=dims, random_state=seed)).fit(Xtr)
     row = {
         "n_train": len(Xtr),
-        "max_epochs_": vae.max_epochs_,
+        "max_epochs_": first[-1].max_epochs_,
         "fit_s": float(np.mean(times)),
         "head_acc": float(np.mean(heads)),
         "knn5_acc": KNeighborsClassifier(5).fit(Ztr, ytr).score(Zte, yte),
         "silhouette": silhouette_score(Zte, yte),
-        "recon_mse": recon_mse(vae, seen_te),
-        "plain_recon_mse": recon_mse(plain, seen_te),
+        "recon_mse": -reconstruction_scorer(first, Xte),
+        "plain_recon_mse": -reconstruction_scorer(plain, Xte),
     }
     row["recon_ratio"] = row["recon_mse"] / row["plain_recon_mse"]
     return row
 
 
 def run(datasets, dims_list, seeds, umap_on, umap_skip, on_row):
-    """Every row, seed by seed; ``on_row(row)`` after each one."""
-    rows, cache = [], {}
+    """Measure every row, seed by seed, handing each to ``on_row`` as it is done."""
+    cache = {}
     data = {name: load(name) for name in datasets}
     for seed in seeds:
         for name in datasets:
@@ -210,15 +190,11 @@ def run(datasets, dims_list, seeds, umap_on, umap_skip, on_row):
             if anchor_key not in cache:
                 cache[anchor_key] = anchors(name, folds)
             for dims in dims_list:
-                start = time.perf_counter()
                 row = dict(data=name, dims=dims, seed=seed, **vae_row(name, folds, dims, seed),
                            **cache[anchor_key])
                 if umap_on and f"{name}:{dims}" not in umap_skip:
                     row.update(umap_row(name, folds[0], dims, seed))
-                row["total_s"] = time.perf_counter() - start
-                rows.append(row)
                 on_row(row)
-    return pd.DataFrame(rows)
 
 
 def fmt(values, digits=3):
@@ -278,21 +254,6 @@ def goals(table):
     return pd.DataFrame(checks, columns=["data", "dims", "goal", "value", "target", "met", "worst_seed_margin"])
 
 
-def markdown(df, floatfmt=".3f", **kwargs):
-    try:
-        return df.to_markdown(index=False, floatfmt=floatfmt, **kwargs)
-    except ImportError:  # tabulate missing
-        return df.to_string(index=False)
-
-
-def machine(threads):
-    return {
-        "date": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(), "torch_threads": threads,
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-        "load_average": [round(x, 1) for x in os.getloadavg()],
-    }
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -308,7 +269,7 @@ def main(argv=None):
     parser.add_argument("--summarize", action="store_true",
                         help="run nothing: rewrite the summary and goals from the panel.csv in --output")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output", default=str(HERE / "results"))
+    add_output_argument(parser, "panel.csv, panel_summary.csv and panel_goals.csv")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.dims, args.seeds = ["iris", "digits"], [2], [0]
@@ -320,9 +281,8 @@ def main(argv=None):
         umap_on = False
         print("umap-learn is not installed: no supervised-UMAP anchor", flush=True)
     torch.set_num_threads(args.threads)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {json.dumps(machine(args.threads))}", flush=True)
+    out = output_folder(args.output)
+    print(f"machine: {json.dumps(machine())}", flush=True)
     path = out / "panel.csv"
     old = pd.read_csv(path) if args.update and path.exists() else pd.DataFrame(columns=COLUMNS)
     done = []

@@ -1,7 +1,8 @@
 """Quality measures of a 2-D (or k-D) embedding with a decoder.
 
-Shared by ``run_all.py`` (the quality table) and ``ablation.py`` (the grid
-search). Every measure is defined in ``benchmarks/RESULTS.md``:
+Shared by ``run_all`` (the quality table), ``ablation`` (the grid search),
+``borders``, ``front`` and ``time_to_quality``. Every measure is defined
+in ``benchmarks/RESULTS.md``:
 
 * head acc -- the estimator's ``predict`` on the test split;
 * 5-NN acc -- ``KNeighborsClassifier(5)`` fitted on train latents, scored
@@ -17,41 +18,40 @@ search). Every measure is defined in ``benchmarks/RESULTS.md``:
   whose whole path the judge labels only as one of those two classes.
 """
 
-import os
 import time
-from pathlib import Path
+import warnings
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from skorch.callbacks import Callback
 
-import numpy as np  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
-from skorch.callbacks import Callback  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-# $SKVAE_DATA when set, else the shared data beside the clone; never downloaded.
-MNIST_HOME = Path(os.environ.get("SKVAE_DATA") or REPO.parent / "shared" / "data" / "mnist")
+from benchmarks.common import timed
+from skvae.metrics import latent_estimator
 
 N_GENERATED = 50  # decoded samples per class (the mean + 49 draws)
 N_PATH = 21  # decoded points per class-pair path
 
+#: Parameters that give back the recipe of the first release (before issue 5),
+#: with the later additions turned off.
+ORIGINAL_RECIPE = dict(
+    reconstruction="mse",
+    kl="abs",
+    class_spacing=None,
+    warmup_steps=100,
+    classifier_hidden=(10, 10),
+    input_dropout=0.0,
+)
 
-def load_dataset(name, data_home=None):
-    """``(X_train, X_test, y_train, y_test)`` of the benchmark splits."""
-    if name == "mnist":
-        from skvae.datasets import mnist_standard_split
 
-        home = data_home or os.environ.get("SKVAE_DATA") or MNIST_HOME
-        return mnist_standard_split(home, download=False)
-    if name == "digits":
-        from sklearn.model_selection import train_test_split
+def original_recipe():
+    """The original recipe's parameters, its classification weight included (a new schedule per call)."""
+    from skvae.schedules import SigmoidDecay
 
-        from skvae.datasets import load_digits
-
-        X, y = load_digits(return_X_y=True)
-        return train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
-    raise ValueError(f"unknown dataset {name!r}")
+    return dict(ORIGINAL_RECIPE, classification_weight=SigmoidDecay(start=100.0, end=0.01))
 
 
 def fit_judge(X_train, y_train, random_state=0, quick=False):
@@ -59,10 +59,6 @@ def fit_judge(X_train, y_train, random_state=0, quick=False):
 
     ``quick`` trains a small, rough one (for smoke tests only).
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
     hidden, max_iter = ((32,), 30) if quick else ((256,), 200)
     judge = MLPClassifier(hidden_layer_sizes=hidden, max_iter=max_iter, random_state=random_state)
     with warnings.catch_warnings():
@@ -70,43 +66,53 @@ def fit_judge(X_train, y_train, random_state=0, quick=False):
         return judge.fit(X_train, y_train)
 
 
-class HeadAccuracy(Callback):
-    """skorch callback: the latent head's accuracy on held-out data, per epoch.
+class HeldOutQuality(Callback):
+    """skorch callback: head accuracy and reconstruction error on held-out rows after every epoch.
 
-    Records ``head_acc`` in the net's history at the end of every epoch;
-    ``y`` must be the class indices the net trains on (``0..n_classes-1``).
+    Records ``test_head`` (the latent head's accuracy; ``y`` must be the
+    class indices the net trains on, ``0..n_classes-1``), ``test_recon``
+    (mean squared error per feature of the decoded latent means) and
+    ``train_elapsed`` (seconds of training so far, this callback's own time
+    left out) in the net's history.
     """
 
     def __init__(self, X, y):
         self.X = X
         self.y = y
 
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+        self.seconds_ = 0.0
+
     def on_epoch_end(self, net, **kwargs):
         import torch
 
+        start = time.perf_counter()
         module = net.module_
         was_training = module.training
         module.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), net.autocast():
             X = torch.as_tensor(np.asarray(self.X, dtype=np.float32), device=net.device)
-            logits = module.classifier(module.encoder(X)[0])
-            acc = float((logits.argmax(1).cpu().numpy() == np.asarray(self.y)).mean())
+            mu = module.encoder(X)[0]
+            head = float((module.classifier(mu).argmax(1).cpu().numpy() == np.asarray(self.y)).mean())
+            recon = float(((module.decode(mu).float() - X) ** 2).mean())
         module.train(was_training)
-        net.history.record("head_acc", acc)
+        net.history.record("test_head", head)
+        net.history.record("test_recon", recon)
+        net.history.record("train_elapsed", start - self.start_ - self.seconds_)
+        self.seconds_ += time.perf_counter() - start
 
 
 def generation_accuracy(Z_train, y_train, decode, judge, random_state=0):
     """Class-region generation accuracy (see the module docstring)."""
     rng = np.random.RandomState(random_state)
-    classes = np.unique(y_train)
     hits = []
-    for c in classes:
+    for c in np.unique(y_train):
         Zc = Z_train[y_train == c]
         mean = Zc.mean(0)
         cov = np.atleast_2d(np.cov(Zc, rowvar=False)) + 1e-9 * np.eye(Zc.shape[1])
         draws = rng.multivariate_normal(mean, cov, size=N_GENERATED - 1)
-        Z = np.vstack([mean, draws])
-        hits.append(judge.predict(decode(Z)) == c)
+        hits.append(judge.predict(decode(np.vstack([mean, draws]))) == c)
     return float(np.mean(hits))
 
 
@@ -125,8 +131,7 @@ def border_share(Z_train, y_train, decode, judge):
     classes = np.unique(y_train)
     pairs = [(classes[a], classes[b]) for a in range(len(classes)) for b in range(a + 1, len(classes))]
     labels = judged_paths(Z_train, y_train, decode, judge, pairs)
-    ok = [np.isin(row, pair).all() for row, pair in zip(labels, pairs)]
-    return float(np.mean(ok))
+    return float(np.mean([np.isin(row, pair).all() for row, pair in zip(labels, pairs)]))
 
 
 def evaluate(encode, decode, data, judge, predict=None):
@@ -151,6 +156,8 @@ def evaluate(encode, decode, data, judge, predict=None):
     if decode is None:
         row.update(recon_mse=np.nan, generation_acc=np.nan, border_share=np.nan)
     else:
+        # Any encoder and decoder (PCA, UMAP, a VAE), so not skvae.metrics'
+        # reconstruction_scorer, which needs a DisentangledVAE.
         row["recon_mse"] = float(np.mean((decode(Z_test) - X_test) ** 2))
         if judge is not None:
             row["generation_acc"] = generation_accuracy(Z_train, y_train, decode, judge)
@@ -159,28 +166,22 @@ def evaluate(encode, decode, data, judge, predict=None):
 
 
 def evaluate_vae(vae, data, judge, supervised=True):
-    """Fit a DisentangledVAE (with a per-epoch head callback) and evaluate it."""
-    from sklearn.base import clone
-
+    """Fit a copy of a DisentangledVAE and evaluate it: the measures, ``fit_s`` and,
+    when supervised, ``head_drop`` (best epoch's test head accuracy minus the last one's)."""
     X_train, X_test, y_train, y_test = data
     vae = clone(vae)
     if supervised:
-        classes = np.unique(y_train)
-        callback = HeadAccuracy(X_test, np.searchsorted(classes, y_test))
+        callback = HeldOutQuality(X_test, np.searchsorted(np.unique(y_train), y_test))
         vae.set_params(callbacks=[*(vae.callbacks or []), callback])
-    start = time.perf_counter()
-    vae.fit(X_train, y_train) if supervised else vae.fit(X_train)
-    fit_s = time.perf_counter() - start
-    row = evaluate(vae.transform, vae.inverse_transform, data, judge,
-                   vae.predict if supervised else None)
+        _, fit_s = timed(lambda: vae.fit(X_train, y_train))
+    else:
+        _, fit_s = timed(lambda: vae.fit(X_train))
+    row = evaluate(vae.transform, vae.inverse_transform, data, judge, vae.predict if supervised else None)
     row["fit_s"] = fit_s
     if supervised:
-        trace = np.asarray(vae.history_[:, "head_acc"])
-        row["head_best"] = float(trace.max())
+        trace = np.asarray(vae.history_[:, "test_head"])
         row["head_drop"] = float(trace.max() - trace[-1])
-        row["best_epoch"] = int(trace.argmax()) + 1
-        row["head_trace"] = [round(float(a), 4) for a in trace]
-    return row, vae
+    return row
 
 
 def make_judged_scorers(judge):
@@ -189,7 +190,6 @@ def make_judged_scorers(judge):
     In a grid search a scorer only sees the validation fold, so the class
     Gaussians and class means come from the validation latents.
     """
-    from skvae.metrics import latent_estimator
 
     def generation(estimator, X, y):
         vae, Xt = latent_estimator(estimator, X)

@@ -13,7 +13,7 @@ alike:
   784x512, timed right next to each skvae run, as the load of a shared
   machine changes by the second), for the default MLP and for
   ``architecture="conv"``;
-* goals: ``fit`` vs a hand-written loop (``bench_training_speed.hand_loop``,
+* goals: ``fit`` vs a hand-written loop (``training_speed.hand_loop``,
   under ``torch.autocast`` for bfloat16) >= 0.9x; ``transform`` /
   ``inverse_transform`` vs a bare ``torch.inference_mode`` loop over the same
   module in the same 1024-row blocks >= 0.9x; bfloat16 vs float32
@@ -23,41 +23,32 @@ alike:
 Every ratio is the median, over repeats, of the ratio of two runs made
 next to each other; the order flips every repeat.
 
-    python benchmarks/roofline.py [--quick] [--architectures mlp conv] [--output DIR]
+    python -m benchmarks.roofline [--quick] [--architectures mlp conv] [--output DIR]
 
 Writes ``roofline.csv`` and ``roofline.md`` (a markdown section) to
 ``--output`` (default ``benchmarks/results``). Data: the MNIST standard
-split from ``../shared/data/mnist`` when present, else random pixels of
-the same shape.
+split (``common.load_mnist_split``) when stored, else random pixels of the
+same shape (the report says which).
 """
 
 import argparse
 import copy
-import datetime
 import math
-import os
-import platform
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from benchmarks import training_speed
+from benchmarks.common import (
+    MnistMissing, add_output_argument, command_line, load_average, load_mnist_split, machine, output_folder,
+    run_line, timed,
+)
+from skvae import DisentangledVAE
+from skvae._inference import BLOCK_ROWS
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-import bench_training_speed  # noqa: E402
-from skvae import DisentangledVAE  # noqa: E402
-from skvae._inference import BLOCK_ROWS  # noqa: E402
-
-# $SKVAE_DATA when set, else the shared data beside the clone; never downloaded.
-MNIST_HOME = Path(os.environ.get("SKVAE_DATA") or HERE.parent.parent / "shared" / "data" / "mnist")
 PRECISIONS = ("32", "bf16-mixed")
 DTYPES = {"32": torch.float32, "bf16-mixed": torch.bfloat16}
 #: (rows, inner, outer) of the matrix products timed for the GEMM rate.
@@ -67,32 +58,6 @@ GEMM_SHAPES = [(4096, 784, 512), (BATCH, 784, 512), (BATCH, 512, 256), (1024, 78
 ARCHITECTURES = {"mlp": {}, "conv": {"architecture": "conv", "image_shape": (28, 28)}}
 GOALS = {"vs hand loop": 0.9, "vs bare loop": 0.9, "bf16 / fp32": 1.6}
 COLUMNS = ["benchmark", "architecture", "setting", "precision", "value", "unit", "target", "met"]
-
-
-# ------------------------------------------------------------------ machine
-
-
-def machine_description():
-    """CPU model, cores, torch threads, date and load of this machine."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-    }
-
-
-def load_text():
-    return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 # --------------------------------------------------------------------- GEMM
@@ -199,16 +164,14 @@ def flop_counts(module, n_features):
 def load_data(quick):
     """Training rows, test rows and labels: MNIST when present, else random."""
     try:
-        from skvae.datasets import mnist_standard_split
-
-        X_train, X_test, y_train, y_test = mnist_standard_split(MNIST_HOME, download=False)
-        source = f"MNIST standard split ({os.path.relpath(MNIST_HOME, HERE.parent)})"
-    except (OSError, ValueError, ImportError):
+        X_train, X_test, y_train, y_test = load_mnist_split()
+        source = "MNIST standard split"
+    except MnistMissing:
         rng = np.random.default_rng(0)
         X = rng.random((10_000, 784), dtype=np.float32)
         y = rng.integers(0, 10, 10_000)
         X_train, X_test, y_train, y_test = X[:8000], X[8000:], y[:8000], y[8000:]
-        source = "random pixels in [0, 1], shape (8000, 784)"
+        source = "random pixels in [0, 1], shape (8000, 784): MNIST is not stored here"
     if quick:
         X_train, y_train, X_test, y_test = X_train[:256], y_train[:256], X_test[:256], y_test[:256]
     return X_train, X_test, y_train, y_test, source
@@ -218,7 +181,7 @@ def load_data(quick):
 
 
 def hand_loop(vae, X, y, epochs, precision):
-    """``bench_training_speed.hand_loop``, under bfloat16 autocast for bf16.
+    """``training_speed.hand_loop``, under bfloat16 autocast for bf16.
 
     The autocast context spans the whole loop, so its cast cache is turned
     off: with it, the bfloat16 copies of the weights made in the first step
@@ -226,7 +189,7 @@ def hand_loop(vae, X, y, epochs, precision):
     the context), which skips work that a correct loop, and skvae, do.
     """
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed", cache_enabled=False):
-        return bench_training_speed.hand_loop(vae, X, y, epochs)
+        return training_speed.hand_loop(vae, X, y, epochs)
 
 
 def reference_gemm(precision, calls=4):
@@ -248,12 +211,6 @@ def reference_gemm(precision, calls=4):
     return call, 2 * rows * inner * outer * calls
 
 
-def timed(call):
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
 def training(arch, X, y, epochs, repeats):
     """samples/s of skvae ``fit`` and of the hand loop, and the reference GEMM, per repeat.
 
@@ -269,11 +226,11 @@ def training(arch, X, y, epochs, repeats):
     for repeat in range(repeats):
         for precision in PRECISIONS[:: 1 if repeat % 2 == 0 else -1]:
             call, flops = gemm[precision]
-            rates.setdefault(("gemm", precision), []).append(flops / timed(call))
+            rates.setdefault(("gemm", precision), []).append(flops / timed(call)[1])
             for who in ("hand loop", "skvae")[:: 1 if repeat % 2 == 0 else -1]:
                 vae = DisentangledVAE(precision=precision, **params)
                 if who == "skvae":
-                    seconds = bench_training_speed.skvae_fit(vae, X, y, epochs)
+                    seconds = training_speed.skvae_fit(vae, X, y, epochs)
                     # The epochs alone, without fit's checks, set-up and class statistics.
                     epochs_only = sum(row["dur"] for row in vae.history_)
                     rates.setdefault(("skvae epochs only", precision), []).append(len(X) * epochs / epochs_only)
@@ -281,7 +238,7 @@ def training(arch, X, y, epochs, repeats):
                     seconds = hand_loop(vae, X, y, epochs, precision)
                 rates.setdefault((who, precision), []).append(len(X) * epochs / seconds)
                 print(f"  {arch} train {precision:>10} {who:<9} {rates[who, precision][-1]:>9,.0f} samples/s "
-                      f"(load {load_text()})", flush=True)
+                      f"(load {load_average()})", flush=True)
     return rates
 
 
@@ -332,7 +289,7 @@ def inference(estimators, X, Z, repeats):
     rates = {}
     for repeat in range(repeats):
         for key in list(calls)[:: 1 if repeat % 2 == 0 else -1]:
-            rates.setdefault(key, []).append(n_rows.get(key, len(X)) / timed(calls[key]))
+            rates.setdefault(key, []).append(n_rows.get(key, len(X)) / timed(calls[key])[1])
     return rates
 
 
@@ -366,8 +323,7 @@ def precision_effect(est32, est16, X_test, y_test):
 
 def run(quick=False, architectures=tuple(ARCHITECTURES)):
     """Every measurement as a DataFrame of COLUMNS, and the machine description."""
-    info = machine_description()
-    info["load_start"] = load_text()
+    info = machine()
     rows = []
 
     def add(benchmark, arch, setting, precision, value, unit, target=None):
@@ -378,7 +334,7 @@ def run(quick=False, architectures=tuple(ARCHITECTURES)):
         print(f"{benchmark:<18} {arch:<5} {setting:<34} {precision:>10} {value:>14,.4g} {unit}{goal}", flush=True)
 
     print(f"{info['cpu']}, {info['cores']} cores, torch {info['torch']} ({info['cpu_capability']}), "
-          f"{info['torch_threads']} threads, load {info['load_start']}", flush=True)
+          f"{info['torch_threads']} threads, load {info['load']}", flush=True)
     gemm_repeats, gemm_seconds = (1, 0.02) if quick else (3, 0.3)
     first = gemm_rates(gemm_repeats, gemm_seconds)
 
@@ -413,7 +369,7 @@ def run(quick=False, architectures=tuple(ARCHITECTURES)):
                              trained16=trained16, n_train=n_train, **setting)
 
     second = gemm_rates(gemm_repeats, gemm_seconds)
-    info["load_end"] = load_text()
+    info["load_end"] = load_average()
     gemm = {key: float(np.median([first[key], second[key]])) for key in first}
 
     for (shape, precision), value in gemm.items():
@@ -466,15 +422,13 @@ def run(quick=False, architectures=tuple(ARCHITECTURES)):
     return pd.DataFrame(rows, columns=COLUMNS), info
 
 
-def markdown(table, info, command):
+def report(table, info, command):
     """The "Roofline" section of RESULTS.md for one run."""
     value = table.set_index(["benchmark", "architecture", "setting", "precision"]).value
     lines = [
         "## Roofline",
         "",
-        f"`{command}` on {info['date']}: {info['cpu']} ({info['cores']} cores, "
-        f"{info['cpu_capability']}), torch {info['torch']} with {info['torch_threads']} threads, "
-        f"load average (1/5/15 min) {info['load_start']} at the start and {info['load_end']} at the end. "
+        f"{run_line(command, info, info['load_end'])} "
         f"Data: {info['data']}. Each ratio is the median over repeats of the ratio of two runs made next to "
         "each other in the same repeat (the order flips every repeat).",
         "",
@@ -536,21 +490,17 @@ def markdown(table, info, command):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
-    parser.add_argument("--output", type=Path, default=HERE / "results", help="folder for roofline.csv/.md")
+    add_output_argument(parser, "roofline.csv and roofline.md")
     parser.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES), default=list(ARCHITECTURES),
                         help="architectures to measure (default: all)")
     args = parser.parse_args(argv)
     table, info = run(args.quick, args.architectures)
-    args.output.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.output / "roofline.csv", index=False)
-    command = "python benchmarks/roofline.py" + (" --quick" if args.quick else "")
-    if args.architectures != list(ARCHITECTURES):
-        command += " --architectures " + " ".join(args.architectures)
-    text = markdown(table, info, command)
-    (args.output / "roofline.md").write_text(text)
+    out = output_folder(args.output)
+    table.to_csv(out / "roofline.csv", index=False)
+    text = report(table, info, command_line("roofline", argv))
+    (out / "roofline.md").write_text(text)
     print()
     print(text)
-    return table
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Reproduce every benchmark number of ``benchmarks/RESULTS.md``.
+"""Quality, ablation and speed: the benchmarks of issue 5 (see ``benchmarks/RESULTS.md``).
 
-    python benchmarks/run_all.py                 # everything (hours on 2 cores)
-    python benchmarks/run_all.py --quick         # smoke test: digits, tiny epochs
-    python benchmarks/run_all.py --only quality --datasets mnist --dims 2 \
+    python -m benchmarks.run_all                 # everything (hours on 2 cores)
+    python -m benchmarks.run_all --quick         # smoke test: digits, tiny epochs
+    python -m benchmarks.run_all --only quality --datasets mnist --dims 2 \
         --methods "skvae defaults" --update   # rerun some rows of quality.csv
 
 Parts (``--only``, default all):
@@ -15,43 +15,25 @@ Parts (``--only``, default all):
   recipes with skvae's scorers (``ablation.py``).
 * ``speed`` -- training throughput vs a hand-written loop (MLP and conv),
   transform / inverse_transform rows/s and peak memory on 100,000 rows,
-  fit time per epoch at 1k/4k/8k rows.
+  fit time per epoch at 1k/4k/8k rows (``speed.py``).
 
 Tables are printed as markdown and written, with the machine description,
 to ``--output`` (default ``benchmarks/results``): ``quality.csv``,
-``ablation.csv``, ``speed.csv`` and ``report.md``.
+``goals.csv``, ``ablation_<dataset>_<dims>d.csv``, ``speed.csv`` and
+``report.md``.
 """
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-import quality  # noqa: E402
-
-#: Parameters that give back the original recipe (before issue 5).
-ORIGINAL_RECIPE = dict(
-    reconstruction="mse",
-    kl="abs",
-    class_spacing=None,
-    classification_weight=None,  # filled in by original_recipe()
-    warmup_steps=100,
-    classifier_hidden=(10, 10),
-    input_dropout=0.0,
+from benchmarks import ablation, quality, speed
+from benchmarks.common import (
+    add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder, run_line,
+    timed,
 )
 
 ROW_KEY = ["dataset", "dims", "method", "seed"]  # one quality row per key
@@ -64,73 +46,51 @@ DEFAULT_EPOCHS = {"mnist": 60, "digits": 100}
 VAE_METHODS = ("skvae defaults", "original recipe", "plain VAE (fit(X))")
 
 
-def original_recipe():
-    """The recipe of the first release, reachable by parameters."""
-    from skvae.schedules import SigmoidDecay
-
-    params = dict(ORIGINAL_RECIPE)
-    params["classification_weight"] = SigmoidDecay(start=100.0, end=0.01, midpoint=0.5, steepness=10.0)
-    return params
-
-
-def machine():
-    return {
-        "date": datetime.date.today().isoformat(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def judge_for(name, data, cache, quick=False):
+    """The judge of data set ``name``, fitted once and kept in ``cache``."""
     if name not in cache:
-        start = time.perf_counter()
-        cache[name] = quality.fit_judge(data[0], data[2], quick=quick)
+        cache[name], seconds = timed(lambda: quality.fit_judge(data[0], data[2], quick=quick))
         acc = cache[name].score(data[1], data[3])
-        print(f"[{name}] judge (MLPClassifier on pixels): test acc {acc:.3f} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+        print(f"[{name}] judge (MLPClassifier on pixels): test acc {acc:.3f} ({seconds:.0f} s)", flush=True)
     return cache[name]
 
 
 def quality_task(dataset, dims, method, seed, epochs, judge, threads=1):
     """One row of the quality table (runs in a worker process)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch.set_num_threads(threads)
     from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     from skvae import DisentangledVAE
 
-    data = quality.load_dataset(dataset)
+    data = load_dataset(dataset)
     X_train, _, y_train, _ = data
-    start = time.perf_counter()
-    if method == "PCA":
-        pca = PCA(dims, random_state=0).fit(X_train)
-        row = quality.evaluate(pca.transform, pca.inverse_transform, data, judge)
-    elif method.startswith("LDA"):
-        n_lda = min(dims, len(np.unique(y_train)) - 1)
-        lda = LinearDiscriminantAnalysis(n_components=n_lda).fit(X_train, y_train)
-        row = quality.evaluate(lda.transform, None, data, judge, lda.predict)
-    elif method == "supervised UMAP":
-        import umap
 
-        reducer = umap.UMAP(n_components=dims, random_state=seed, n_jobs=1).fit(X_train, y_train)
-        row = quality.evaluate(reducer.transform, reducer.inverse_transform, data, judge)
-    else:
+    def measure():
+        if method == "PCA":
+            pca = PCA(dims, random_state=0).fit(X_train)
+            return quality.evaluate(pca.transform, pca.inverse_transform, data, judge)
+        if method.startswith("LDA"):
+            n_lda = min(dims, len(np.unique(y_train)) - 1)
+            lda = LinearDiscriminantAnalysis(n_components=n_lda).fit(X_train, y_train)
+            return quality.evaluate(lda.transform, None, data, judge, lda.predict)
+        if method == "supervised UMAP":
+            import umap
+
+            reducer = umap.UMAP(n_components=dims, random_state=seed, n_jobs=1).fit(X_train, y_train)
+            return quality.evaluate(reducer.transform, reducer.inverse_transform, data, judge)
         common = dict(n_components=dims, max_epochs=epochs, random_state=seed)
         if method == "plain VAE (fit(X))":
-            row, _ = quality.evaluate_vae(DisentangledVAE(**common), data, judge, supervised=False)
-        elif method == "original recipe":
-            row, _ = quality.evaluate_vae(DisentangledVAE(**common, **original_recipe()), data, judge)
-        elif method == "skvae defaults":
-            row, _ = quality.evaluate_vae(DisentangledVAE(**common), data, judge)
-        else:
-            raise ValueError(method)
-    row.setdefault("fit_s", time.perf_counter() - start)
+            return quality.evaluate_vae(DisentangledVAE(**common), data, judge, supervised=False)
+        if method == "original recipe":
+            return quality.evaluate_vae(DisentangledVAE(**common, **quality.original_recipe()), data, judge)
+        if method == "skvae defaults":
+            return quality.evaluate_vae(DisentangledVAE(**common), data, judge)
+        raise ValueError(method)
+
+    row, seconds = timed(measure)
+    row.setdefault("fit_s", seconds)  # the VAEs' own: fit alone
     row["epochs"] = epochs if method in VAE_METHODS else None
-    row.pop("head_trace", None)
     row = dict(row, dataset=dataset, dims=dims, method=method, seed=seed)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
     print(json.dumps(shown), flush=True)
@@ -201,13 +161,6 @@ def _worst(goal, ours, recon_ratio):
     return round(float(values.max() if column == "head_drop" else values.min()), 4)
 
 
-def markdown(df, floatfmt=".3f"):
-    try:
-        return df.to_markdown(index=False, floatfmt=floatfmt)
-    except ImportError:  # tabulate missing
-        return df.to_string(index=False)
-
-
 def summarize(table):
     """Mean (min-max over seeds) per dataset, dims and method."""
     metrics = [c for c in QUALITY_METRICS if c in table]
@@ -250,7 +203,7 @@ def main(argv=None):
                              "of the same dataset, dims, method and seed, instead of overwriting it")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits (default 2)")
-    parser.add_argument("--output", default=str(HERE / "results"))
+    add_output_argument(parser, "the CSV tables and report.md")
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.dims, args.seeds = ["digits"], [2], [0]
@@ -259,14 +212,12 @@ def main(argv=None):
         args.ablation_dims = [2]
         args.jobs = 1
     torch.set_num_threads(args.threads)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.output)
     info = machine()
-    report = [f"# skvae benchmarks\n\nmachine: `{json.dumps(info)}`\n\ncommand: "
-              f"`python benchmarks/run_all.py {' '.join(sys.argv[1:] if argv is None else argv)}`\n"]
     epochs = {"mnist": args.epochs_mnist, "digits": args.epochs_digits}
     judges = {}
-    datasets = {name: quality.load_dataset(name) for name in args.datasets}
+    datasets = {name: load_dataset(name) for name in args.datasets}
+    report = []
 
     if "quality" in args.only:
         from joblib import Parallel, delayed
@@ -291,8 +242,6 @@ def main(argv=None):
         print(markdown(summary), "\n", markdown(checks), sep="\n", flush=True)
 
     if "ablation" in args.only:
-        import ablation
-
         for name, data in datasets.items():
             judge = judge_for(name, data, judges, args.quick)
             for dims in args.ablation_dims:
@@ -305,17 +254,15 @@ def main(argv=None):
                 print(markdown(table), flush=True)
 
     if "speed" in args.only:
-        import speed
-
         table = speed.run(quick=args.quick, threads=args.threads)
         table.to_csv(out / "speed.csv", index=False)
         report += ["\n## Speed\n", markdown(table, floatfmt=",.2f")]
         print(markdown(table, floatfmt=",.2f"), flush=True)
 
-    (out / "report.md").write_text("\n".join(report) + "\n")
+    header = ["# skvae benchmarks\n", run_line(command_line("run_all", argv), info, load_average()) + "\n"]
+    (out / "report.md").write_text("\n".join(header + report) + "\n")
     print(f"wrote {out / 'report.md'}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

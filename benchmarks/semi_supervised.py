@@ -24,34 +24,30 @@ interrupted run keeps what it measured; the Markdown tables (results and the
 issue's goals) are printed at the end, or from the file with ``--report``
 (several runs' files concatenated report together).
 
-    python benchmarks/semi_supervised.py [--datasets digits mnist] [--seeds 3] [--first-seed 0] [--quick]
+    python -m benchmarks.semi_supervised [--datasets digits mnist] [--seeds 3] [--first-seed 0] [--quick]
         [--output benchmarks/results/semi_supervised.jsonl] [--report]
 """
 
 import argparse
 import json
-import os
-import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import silhouette_score
+from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+from sklearn.svm import SVC
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
-from sklearn.model_selection import cross_val_score, train_test_split  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
-from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier  # noqa: E402
-from sklearn.svm import SVC  # noqa: E402
-
-from quality import load_dataset  # noqa: E402
-from skvae import DisentangledVAE  # noqa: E402
+from benchmarks.common import RESULTS_DIR, load_dataset, machine, output_folder, timed
+from skvae import DisentangledVAE
+from skvae.metrics import reconstruction_scorer
 
 FRACTIONS = (0.01, 0.1, 1.0)
 DIMS = (2, 8)
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "semi_supervised.jsonl"
 
 
 def labeled_mask(y, fraction, random_state):
@@ -69,17 +65,6 @@ def separation(Z, y):
     """Silhouette and 5-NN cross-validated accuracy of latent points ``Z``."""
     knn = cross_val_score(KNeighborsClassifier(n_neighbors=5), Z, y, cv=5).mean()
     return float(silhouette_score(Z, y)), float(knn)
-
-
-def timed(fit):
-    start = time.perf_counter()
-    model = fit()
-    return model, time.perf_counter() - start
-
-
-def recon_error(est, X):
-    """Mean squared error per feature of ``decode(encode(X))``."""
-    return float(np.mean((est.inverse_transform(est.transform(X)) - X) ** 2))
 
 
 def anchors(X_train, y_semi, mask, X_test, y_test):
@@ -121,7 +106,7 @@ def run_seed(dataset, data, seed, max_epochs, write):
             write({**common, "method": "plain VAE + LogReg", "dim": dim, "acc": logreg.score(Z_test, y_test),
                    "knn": knn, "silhouette": silhouette, "fit_s": seconds})
             est, seconds = timed(lambda: DisentangledVAE(dim, unlabeled_label=-1, **params).fit(X_train, y_semi))
-            recon = recon_error(est, X_test)
+            recon = -reconstruction_scorer(est, X_test)
             full_recon.setdefault(dim, recon)
             silhouette, knn = separation(est.transform(X_test), y_test)
             write({**common, "method": "skvae", "dim": dim, "acc": est.score(X_test, y_test), "knn": knn,
@@ -188,18 +173,21 @@ def report(rows):
     return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "mnist"])
     parser.add_argument("--seeds", type=int, default=3, help="number of random states: label subset and model")
     parser.add_argument("--first-seed", type=int, default=0, help="the first random state")
     parser.add_argument("--quick", action="store_true", help="3 epochs, 1 seed: a smoke test")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUT, help="JSON-lines file of the result rows")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "semi_supervised.jsonl",
+                        help="JSON-lines file of the result rows (default: benchmarks/results/semi_supervised.jsonl)")
     parser.add_argument("--report", action="store_true", help="only print the tables of --output")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.report:
         torch.set_num_threads(1)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
+        print(f"machine: {json.dumps(machine())}")
+        print("torch on 1 thread; skvae defaults except n_components and random_state", flush=True)
+        output_folder(args.output.parent)
         args.output.write_text("")
 
         def write(row):
@@ -214,7 +202,6 @@ def main():
             for seed in seeds:
                 run_seed(dataset, data, seed, max_epochs, write)
     rows = [json.loads(line) for line in args.output.read_text().splitlines() if line]
-    print(f"torch {torch.__version__}, 1 thread; skvae defaults except n_components and random_state")
     print()
     print(report(rows))
 

@@ -6,35 +6,33 @@ random_state=seed, **params)`` is fitted (no anchors, no plain VAE, no 100%
 model), on the same data, labeled subsets and seeds, and its test accuracy
 printed per setting with the mean over the seeds.
 
-    python benchmarks/semi_supervised_head.py [--dataset digits] [--seeds 3] [--fractions 0.01 0.1]
+    python -m benchmarks.semi_supervised_head [--dataset digits] [--seeds 3] [--fractions 0.01 0.1]
         [--dims 2 8] [--params '{"pseudo_label_source": "head"}']
 """
 
 import argparse
 import json
-import os
 import warnings
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from quality import load_dataset  # noqa: E402
-from semi_supervised import labeled_mask  # noqa: E402
-from skvae import DisentangledVAE  # noqa: E402
+from benchmarks.common import load_dataset, machine
+from benchmarks.semi_supervised import labeled_mask
+from skvae import DisentangledVAE
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1])
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--params", type=json.loads, default={}, help="estimator parameters, as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     X_train, X_test, y_train, y_test = load_dataset(args.dataset)
+    print(f"machine: {json.dumps(machine())}")
     print(f"{args.dataset}, params {args.params}")
     for fraction in args.fractions:
         for dim in args.dims:

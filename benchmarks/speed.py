@@ -1,25 +1,24 @@
 """Speed benchmarks: training throughput, inference rows/s, memory, fit time.
 
-Run through ``run_all.py --only speed`` (``--quick`` for a smoke test).
-Numbers depend on the load of the machine: run on a quiet one.
+Run through ``python -m benchmarks.run_all --only speed`` (``--quick`` for
+a smoke test). Numbers depend on the load of the machine: run on a quiet one.
 """
 
-import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from benchmarks import training_speed
+from benchmarks.common import timed
+from skvae import DisentangledVAE
 
-HERE = Path(__file__).resolve().parent
-
+# Run in a fresh process, so that the peak memory is transform's alone
+# (OMP_WAIT_POLICY comes with this process's environment).
 _MEMORY_PROBE = r"""
-import os, resource, sys, tracemalloc
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import resource, sys, tracemalloc
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[3]))
 from skvae import DisentangledVAE
@@ -40,23 +39,12 @@ print(peak / 2**20, max(after - before, 0) / 1024, X.nbytes / 2**20)
 
 
 def _rate(func, n_rows, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return n_rows / float(np.median(times))
+    """Rows per second of ``func``, the median of ``repeats`` calls."""
+    return n_rows / float(np.median([timed(func)[1] for _ in range(repeats)]))
 
 
 def run(quick=False, threads=1):
     """The speed table as a DataFrame of (benchmark, setting, value, unit)."""
-    import torch
-
-    sys.path.insert(0, str(HERE))
-    import bench_training_speed
-
-    from skvae import DisentangledVAE
-
     torch.set_num_threads(threads)
     rows = []
 
@@ -66,7 +54,7 @@ def run(quick=False, threads=1):
 
     # Training throughput against a hand-written PyTorch loop.
     for arch in ("mlp", "conv"):
-        result = bench_training_speed.measure(architecture=arch, quick=quick, repeats=1 if quick else 3)
+        result = training_speed.measure(architecture=arch, quick=quick, repeats=1 if quick else 3)
         add("training throughput", f"{arch} skvae", result["skvae"], "samples/s")
         add("training throughput", f"{arch} hand loop", result["hand"], "samples/s")
         add("training throughput", f"{arch} ratio skvae/hand", result["ratio"], "x")
@@ -98,8 +86,6 @@ def run(quick=False, threads=1):
     epochs = 1 if quick else 3
     for n in sizes:
         Xn, yn = rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
-        est = DisentangledVAE(max_epochs=epochs, random_state=0)
-        start = time.perf_counter()
-        est.fit(Xn, yn)
-        add("fit time per epoch", f"{n:,} rows, MLP 512-256", (time.perf_counter() - start) / epochs, "s")
+        _, seconds = timed(lambda: DisentangledVAE(max_epochs=epochs, random_state=0).fit(Xn, yn))
+        add("fit time per epoch", f"{n:,} rows, MLP 512-256", seconds / epochs, "s")
     return pd.DataFrame(rows)

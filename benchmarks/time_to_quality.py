@@ -1,7 +1,7 @@
 """Time to quality (issue 14): wall time of a default fit on MNIST 8,000, old defaults vs new.
 
-    python benchmarks/time_to_quality.py                  # 2-D and 8-D, seeds 0-2
-    python benchmarks/time_to_quality.py --dims 2 --seeds 0 1 2 --quick
+    python -m benchmarks.time_to_quality                  # 2-D and 8-D, seeds 0-2
+    python -m benchmarks.time_to_quality --dims 2 --seeds 0 1 2 --quick
 
 Fits ``DisentangledVAE`` on the MNIST standard split (8,000 training / 2,000
 test images) with
@@ -18,7 +18,7 @@ bfloat16), at 2 and 8 latent dimensions and for each seed. The fits of one
 (dims, seed) run next to each other, their order flipping from seed to
 seed, so that the load of a shared machine hits them alike.
 
-A callback measures the head accuracy and the reconstruction error (MSE per
+A callback (``quality.HeldOutQuality``) measures the head accuracy and the reconstruction error (MSE per
 pixel of ``decode(encode(X))``, latent means) on the 2,000 test images
 after every epoch; its own time is left out of the training time. Columns
 of ``time_to_quality.csv`` (one row per fit):
@@ -36,75 +36,39 @@ time (ratio of the means over seeds, same precision) and meets the quality
 goal on the mean over seeds. Issue 13's goal for MNIST 2-D is head >= 0.93.
 
 Writes ``time_to_quality.csv`` and ``time_to_quality.md`` to ``--output``
-(default ``benchmarks/results``).
+(default ``benchmarks/results``). MNIST is required: the benchmark stops
+with a message where it is not stored.
 """
 
 import argparse
-import datetime
-import os
-import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from skorch.callbacks import Callback  # noqa: E402
-
-from quality import load_dataset  # noqa: E402
-from roofline import load_text, machine_description  # noqa: E402
-from skvae import DisentangledVAE  # noqa: E402
-from skvae._build import _cpu_has_bf16  # noqa: E402
+from benchmarks.common import (
+    add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder, run_line,
+    timed,
+)
+from benchmarks.quality import HeldOutQuality
+from skvae import DisentangledVAE
+from skvae._build import _cpu_has_bf16
 
 #: The defaults before issue 14 (its baseline), reachable by parameters.
 OLD_DEFAULTS = {"max_epochs": 30, "batch_size": 128, "lr": 1e-3, "optimizer": torch.optim.Adam, "input_dropout": 0.0}
 HEAD_MARGIN, RECON_MARGIN, SPEED_GOAL, MNIST_2D_HEAD = 0.005, 1.02, 2.0, 0.93
 
 
-class TestQuality(Callback):
-    """Head accuracy and reconstruction MSE on test rows after every epoch, timed apart."""
-
-    def __init__(self, X, y):
-        self.X = X
-        self.y = y
-
-    def on_train_begin(self, net, **kwargs):
-        self.start_ = time.perf_counter()
-        self.seconds_ = 0.0
-
-    def on_epoch_end(self, net, **kwargs):
-        start = time.perf_counter()
-        module = net.module_
-        module.eval()
-        with torch.inference_mode(), net.autocast():
-            X = torch.as_tensor(self.X, device=net.device)
-            mu = module.encoder(X)[0]
-            head = float((module.classifier(mu).argmax(1).cpu().numpy() == self.y).mean())
-            decoded = module.decode(mu).float()
-            recon = float(((decoded - X) ** 2).mean())
-        module.train()
-        net.history.record("test_head", head)
-        net.history.record("test_recon", recon)
-        net.history.record("train_elapsed", start - self.start_ - self.seconds_)
-        self.seconds_ += time.perf_counter() - start
-
-
 def fit_once(data, dims, seed, recipe, precision, quick):
-    """One fit with the test-quality callback: a row of ``time_to_quality.csv``."""
+    """One fit with the held-out quality callback: a row of ``time_to_quality.csv``."""
     X_train, X_test, y_train, y_test = data
     params = dict(OLD_DEFAULTS) if recipe == "old" else {}
     if quick:
         params["max_epochs"] = 2
-    callback = TestQuality(X_test, np.searchsorted(np.unique(y_train), y_test))
+    callback = HeldOutQuality(X_test, np.searchsorted(np.unique(y_train), y_test))
     vae = DisentangledVAE(n_components=dims, random_state=seed, precision=precision, callbacks=[callback], **params)
-    start = time.perf_counter()
-    vae.fit(X_train, y_train)
-    train_s = time.perf_counter() - start - callback.seconds_
+    _, seconds = timed(lambda: vae.fit(X_train, y_train))
+    train_s = seconds - callback.seconds_
     history = vae.history_
     return {
         "dims": dims, "seed": seed, "recipe": recipe, "precision": precision,
@@ -113,7 +77,7 @@ def fit_once(data, dims, seed, recipe, precision, quick):
         # Fit's set-up (validation, class statistics) before the first epoch counts too.
         "setup_s": train_s - history[-1, "train_elapsed"],
         "trace_head": list(history[:, "test_head"]), "trace_recon": list(history[:, "test_recon"]),
-        "trace_s": list(history[:, "train_elapsed"]), "load": load_text(),
+        "trace_s": list(history[:, "train_elapsed"]), "load": load_average(),
     }
 
 
@@ -202,19 +166,18 @@ def goal_lines(table, summ):
     return lines
 
 
-def markdown(table, summ, info, command, load_start, load_end):
+def report(table, summ, info, command, load_end):
+    """The "Time to quality" section of RESULTS.md for one run."""
     lines = [
         "## Time to quality",
         "",
-        f"`{command}` on {info['date']}: {info['cpu']} ({info['cores']} cores), torch {info['torch']} with "
-        f"{info['torch_threads']} threads, load average (1/5/15 min) {load_start} at the start and {load_end} "
-        "at the end. MNIST standard split (8,000 training / 2,000 test images); quality on the test images "
+        f"{run_line(command, info, load_end)} MNIST standard split (8,000 training / 2,000 test images); quality on the test images "
         "after every epoch (the callback's time left out). old: `max_epochs=30, batch_size=128, lr=1e-3, "
         "optimizer=torch.optim.Adam` (unfused), `input_dropout=0`; new: the defaults. train_s: seconds of `fit` (means over "
         "seeds); goal_s: training seconds until the first epoch that met the quality goal (mean over the seeds "
         "that met it).",
         "",
-        summ.to_markdown(index=False, floatfmt=".4g"),
+        markdown(summ, floatfmt=".4g"),
         "",
         "Goals:",
         "",
@@ -229,20 +192,18 @@ def main(argv=None):
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
-    parser.add_argument("--output", type=Path, default=HERE / "results", help="folder for the CSV and markdown")
+    add_output_argument(parser, "time_to_quality.csv and time_to_quality.md")
     args = parser.parse_args(argv)
     precisions = ["32", "bf16-mixed"] if _cpu_has_bf16() else ["32"]
-    info, load_start = machine_description(), load_text()
-    args.output.mkdir(parents=True, exist_ok=True)
-    table = run(args.dims, args.seeds, precisions, args.output, args.quick)
+    info = machine()
+    out = output_folder(args.output)
+    table = run(args.dims, args.seeds, precisions, out, args.quick)
     summ = summary(table)
-    table.to_csv(args.output / "time_to_quality.csv", index=False)
-    (args.output / "time_to_quality_partial.csv").unlink()
-    command = "python benchmarks/time_to_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(table, summ, info, command.strip(), load_start, load_text())
-    (args.output / "time_to_quality.md").write_text(text)
+    table.to_csv(out / "time_to_quality.csv", index=False)
+    (out / "time_to_quality_partial.csv").unlink()
+    text = report(table, summ, info, command_line("time_to_quality", argv), load_average())
+    (out / "time_to_quality.md").write_text(text)
     print(text)
-    return table
 
 
 if __name__ == "__main__":

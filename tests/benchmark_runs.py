@@ -1,4 +1,4 @@
-"""Running a benchmark script from the tests: one way, shared by the benchmark smoke tests."""
+"""Running a benchmark from the tests: one way, shared by the benchmark smoke tests."""
 
 import os
 import subprocess
@@ -12,10 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 1200
 
 
-def run_benchmark(script, *args, out):
-    """Run ``benchmarks/<script> *args --output out`` in a subprocess; its stdout."""
+def run_benchmark(name, *args, out):
+    """Run ``python -m benchmarks.<name> *args --output out`` from the repository root; its stdout."""
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), *args, "--output", str(out)],
+        [sys.executable, "-m", f"benchmarks.{name}", *args, "--output", str(out)],
         capture_output=True,
         text=True,
         env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"),

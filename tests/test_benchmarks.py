@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``benchmarks/run_all.py --quick`` and ``semi_supervised.py --quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front`` and ``semi_supervised``, each ``--quick``."""
 
 import json
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.xdist_group("benchmarks")
 
 
 def run_all(*args, out):
-    return run_benchmark("run_all.py", *args, out=out)
+    return run_benchmark("run_all", *args, out=out)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_speed_table_and_report(quick_run):
 
 
 def test_borders_benchmark_judges_the_requested_pair(tmp_path):
-    out = run_benchmark("borders.py", "--quick", out=tmp_path)
+    out = run_benchmark("borders", "--quick", out=tmp_path)
     table = pd.read_csv(tmp_path / "borders.csv")
     assert list(table.request) == ["none", "0-8"]
     # Both models are judged on the pair: the judge's label at each of the
@@ -124,7 +124,7 @@ def test_borders_benchmark_judges_the_requested_pair(tmp_path):
 
 
 def test_front_benchmark_marks_the_front_and_checks_goals(tmp_path):
-    out = run_benchmark("front.py", "--quick", out=tmp_path)
+    out = run_benchmark("front", "--quick", out=tmp_path)
     table = pd.read_csv(tmp_path / "front.csv")
     assert list(table.method) == ["plain VAE", "skvae", "skvae", "original recipe"]
     assert table.recon_ratio.iloc[0] == 1.0
@@ -137,14 +137,14 @@ def test_front_benchmark_marks_the_front_and_checks_goals(tmp_path):
     assert "front dominates" in out
     # --summarize rebuilds the same table from front.csv alone.
     (tmp_path / "front.png").unlink()
-    run_benchmark("front.py", "--summarize", out=tmp_path)
+    run_benchmark("front", "--summarize", out=tmp_path)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "front.csv"), table)
     assert (tmp_path / "front.png").is_file()
 
 
 def test_semi_supervised_quick_run_reports_every_method_and_goal(tmp_path):
     out = tmp_path / "semi_supervised.jsonl"
-    stdout = run_benchmark("semi_supervised.py", "--quick", "--datasets", "digits", out=out)
+    stdout = run_benchmark("semi_supervised", "--quick", "--datasets", "digits", out=out)
 
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {row["method"] for row in rows} == {

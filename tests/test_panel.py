@@ -1,4 +1,4 @@
-"""Smoke test of the defaults panel: ``benchmarks/panel.py --quick``."""
+"""Smoke test of the defaults panel: ``python -m benchmarks.panel --quick``."""
 
 import numpy as np
 import pytest
@@ -26,7 +26,7 @@ COLUMNS = [
 @pytest.fixture(scope="module")
 def quick_panel(tmp_path_factory):
     out = tmp_path_factory.mktemp("panel")
-    run_benchmark("panel.py", "--quick", out=out)
+    run_benchmark("panel", "--quick", out=out)
     return out
 
 

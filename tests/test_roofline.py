@@ -1,4 +1,4 @@
-"""Smoke test of ``benchmarks/roofline.py`` and ``benchmarks/grid_search_throughput.py`` (``--quick``)."""
+"""Smoke tests of ``benchmarks.roofline`` and ``benchmarks.grid_search_throughput`` (``--quick``)."""
 
 import joblib
 import numpy as np
@@ -17,14 +17,14 @@ pytestmark = pytest.mark.xdist_group("roofline")
 @pytest.fixture(scope="module")
 def roofline(tmp_path_factory):
     out = tmp_path_factory.mktemp("roofline")
-    stdout = run_benchmark("roofline.py", "--quick", out=out)
+    stdout = run_benchmark("roofline", "--quick", out=out)
     return pd.read_csv(out / "roofline.csv"), (out / "roofline.md").read_text(), stdout
 
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     out = tmp_path_factory.mktemp("grid")
-    stdout = run_benchmark("grid_search_throughput.py", "--quick", out=out)
+    stdout = run_benchmark("grid_search_throughput", "--quick", out=out)
     return pd.read_csv(out / "grid_search.csv"), (out / "grid_search.md").read_text(), stdout
 
 
@@ -102,7 +102,7 @@ def test_roofline_ratios_are_consistent_and_plausible(roofline):
 def test_roofline_markdown_section(roofline):
     table, text, stdout = roofline
     assert text.startswith("## Roofline\n")
-    assert "python benchmarks/roofline.py --quick" in text and "load average" in text
+    assert "python -m benchmarks.roofline --quick" in text and "load average" in text
     for row in table[table.benchmark == "goal"].itertuples():
         assert f"| {row.architecture} | {row.setting} | {row.precision} | {row.value:.2f}x |" in text
     assert text in stdout

@@ -1,25 +1,18 @@
-"""Smoke test of ``benchmarks/time_to_quality.py`` (``--quick``: 512 MNIST rows, 2 epochs)."""
-
-import os
+"""Smoke test of ``benchmarks.time_to_quality`` (``--quick``: 512 MNIST rows, 2 epochs)."""
 
 import numpy as np
 import pandas as pd
 import pytest
-from benchmark_runs import REPO, run_benchmark
-
-from skvae.datasets import mnist_standard_split
+from benchmark_runs import run_benchmark
 
 pytestmark = pytest.mark.xdist_group("time_to_quality")
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    try:
-        mnist_standard_split(os.environ.get("SKVAE_DATA") or REPO.parent / "shared" / "data" / "mnist", download=False)
-    except (OSError, ValueError):
-        pytest.skip("MNIST is not stored here and the benchmark does not download it")
+def quick_run(mnist_dir, tmp_path_factory):
+    # mnist_dir skips where MNIST is not stored: the benchmark needs it and never downloads it.
     out = tmp_path_factory.mktemp("time_to_quality")
-    run_benchmark("time_to_quality.py", "--quick", "--dims", "2", "--seeds", "0", "1", out=out)
+    run_benchmark("time_to_quality", "--quick", "--dims", "2", "--seeds", "0", "1", out=out)
     return pd.read_csv(out / "time_to_quality.csv"), (out / "time_to_quality.md").read_text()
 
 

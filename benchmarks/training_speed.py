@@ -4,20 +4,21 @@ Both train the same module (same architecture, batch size, optimizer, loss
 and thread count) on the same data; runs alternate so that machine noise
 hits both alike. Prints samples/s and the ratio skvae / hand loop.
 
-    python benchmarks/bench_training_speed.py [--quick] [--architecture mlp|conv]
+    python -m benchmarks.training_speed [--quick] [--architecture mlp|conv] [--repeats N]
+
+``speed`` (through ``run_all --only speed``) and ``roofline`` run the same
+comparison inside their tables.
 """
 
 import argparse
-import os
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from skvae import DisentangledVAE  # noqa: E402
-from skvae.losses import DisentangledVAELoss  # noqa: E402
+from benchmarks.common import timed
+from skvae import DisentangledVAE
+from skvae.losses import DisentangledVAELoss
 
 
 def hand_loop(vae, X, y, epochs):
@@ -49,10 +50,9 @@ def hand_loop(vae, X, y, epochs):
 
 
 def skvae_fit(vae, X, y, epochs):
-    est = vae.set_params(max_epochs=epochs)
-    start = time.perf_counter()
-    est.fit(X, y)
-    return time.perf_counter() - start
+    """Seconds of ``vae.fit`` for ``epochs`` epochs."""
+    _, seconds = timed(lambda: vae.set_params(max_epochs=epochs).fit(X, y))
+    return seconds
 
 
 def measure(architecture="mlp", quick=False, repeats=3):
@@ -74,17 +74,16 @@ def measure(architecture="mlp", quick=False, repeats=3):
     return {"hand": h, "skvae": o, "ratio": o / h}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
+    parser.add_argument("--quick", action="store_true", help="tiny run: 1,024 rows, 1 epoch, 1 repeat")
     parser.add_argument("--architecture", choices=["mlp", "conv"], default="mlp")
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     result = measure(args.architecture, args.quick, args.repeats)
     print(f"hand-written loop: {result['hand']:,.0f} samples/s")
     print(f"skvae fit:         {result['skvae']:,.0f} samples/s")
     print(f"ratio skvae / hand loop: {result['ratio']:.2f}")
-    return result["ratio"]
 
 
 if __name__ == "__main__":
