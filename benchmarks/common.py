@@ -68,6 +68,22 @@ def load_dataset(name):
     raise ValueError(f"unknown data set {name!r}")
 
 
+def cpu_runs_bf16():
+    """Whether skvae trains in bfloat16 on this CPU, asked of skvae's public API.
+
+    ``fit`` refuses ``precision="bf16-mixed"`` where the CPU has no bfloat16
+    arithmetic; a one-epoch fit on four rows tells.
+    """
+    from skvae import DisentangledVAE
+
+    X = np.eye(4, dtype=np.float32)
+    try:
+        DisentangledVAE(hidden_dims=(4,), max_epochs=1, precision="bf16-mixed", random_state=0).fit(X)
+    except ValueError:
+        return False
+    return True
+
+
 def load_average():
     """The 1, 5 and 15-minute load averages, as ``"1.0/1.8/1.9"``: how busy the machine was."""
     return "/".join(f"{value:.1f}" for value in os.getloadavg())

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.common import command_line, load_average, machine, run_line, timed
+from benchmarks.common import command_line, cpu_runs_bf16, load_average, machine, run_line, timed
 from skvae import DisentangledVAE, modules
-from skvae._build import _cpu_has_bf16
 from skvae.losses import DisentangledVAELoss
 
 LIBRARY = modules._run_conv
@@ -69,7 +68,7 @@ def main(argv=None):
                           batch_size=batch, random_state=0).fit(X, y)
     criterion = DisentangledVAELoss(est.reconstruction_, est.kl, est.beta, est.class_prior_means_)
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
-    precisions = ["32"] + (["bf16-mixed"] if _cpu_has_bf16() else [])
+    precisions = ["32"] + (["bf16-mixed"] if cpu_runs_bf16() else [])
     steps = {}
     for precision in precisions:
         for way, conv in WAYS.items():

@@ -47,12 +47,11 @@ import pandas as pd
 import torch
 
 from benchmarks.common import (
-    add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder, run_line,
+    add_output_argument, command_line, cpu_runs_bf16, load_average, load_dataset, machine, markdown, output_folder, run_line,
     timed,
 )
 from benchmarks.quality import HeldOutQuality
 from skvae import DisentangledVAE
-from skvae._build import _cpu_has_bf16
 
 #: The defaults before issue 14 (its baseline), reachable by parameters.
 OLD_DEFAULTS = {"max_epochs": 30, "batch_size": 128, "lr": 1e-3, "optimizer": torch.optim.Adam, "input_dropout": 0.0}
@@ -194,7 +193,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny run for the test suite")
     add_output_argument(parser, "time_to_quality.csv and time_to_quality.md")
     args = parser.parse_args(argv)
-    precisions = ["32", "bf16-mixed"] if _cpu_has_bf16() else ["32"]
+    precisions = ["32", "bf16-mixed"] if cpu_runs_bf16() else ["32"]
     info = machine()
     out = output_folder(args.output)
     table = run(args.dims, args.seeds, precisions, out, args.quick)

@@ -118,7 +118,7 @@ class _FloatWeightGradConv(torch.autograd.Function):
     (``jit_bf16``, AVX-512 BF16) stalled on a 2-core CPU shared with other
     processes: 0.1-3 s per call instead of 5-20 ms, for every convolution
     of the conv encoder and decoder, so that a training step took up to 26 s
-    (``benchmarks/RESULTS.md``, "Roofline"); with one thread, or in float32,
+    (``benchmarks/RESULTS.md``, "Conv training step"); with one thread, or in float32,
     it did not. The gradient is at least as exact as autocast's (float32
     sums, not rounded to bfloat16).
     """
