@@ -34,6 +34,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._progress import EpochTable
+from ._training import TrainingRun, initial_rng_state
 from .exceptions import DivergenceError
 from .losses import propagate_labels, pseudo_labels
 from .schedules import check_schedule
@@ -53,6 +54,11 @@ LABELED_SHARE = 0.25
 
 class TensorBatchDataset(torch.utils.data.Dataset):
     """In-memory dataset that hands out whole batches with one index.
+
+    A batch is ``(X, y)`` with ``y`` a dict: ``"labels"``, the class indices
+    of its rows, and ``"rows"``, their positions in the dataset, by which a
+    training finds what it computed for each row before it started (the
+    propagated pseudo-labels).
 
     Parameters
     ----------
@@ -74,20 +80,21 @@ class TensorBatchDataset(torch.utils.data.Dataset):
         return len(self.X)
 
     def __getitem__(self, index):
-        return self.X[index], self.y[index]
+        return self.X[index], {"labels": self.y[index], "rows": index}
 
     def __getitems__(self, indices):
         # The DataLoader's batch fetch protocol: one gather per batch.
-        index = torch.as_tensor(indices, dtype=torch.int64)
-        return self.X[index], self.y[index]
+        rows = torch.as_tensor(indices, dtype=torch.int64)
+        return self.X[rows], {"labels": self.y[rows], "rows": rows}
 
 
-def _labels_of(dataset):
-    """The class indices of a training dataset: a TensorBatchDataset or a
-    ``Subset`` of one (the training part of a validation split)."""
+def _source_and_rows(dataset):
+    """``(source, rows)`` of a training dataset: the TensorBatchDataset its
+    rows come from, and their positions there, which its batches carry. The
+    training part of a validation split is a ``Subset`` of one."""
     if isinstance(dataset, torch.utils.data.Subset):
-        return _labels_of(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.int64)]
-    return dataset.y
+        return dataset.dataset, torch.as_tensor(dataset.indices, dtype=torch.int64)
+    return dataset, slice(None)
 
 
 class LabeledInEveryBatch(torch.utils.data.Sampler):
@@ -137,40 +144,6 @@ class LabeledInEveryBatch(torch.utils.data.Sampler):
             yield batch.tolist()
 
 
-def _features_of(dataset):
-    """The data of a training dataset, as :func:`_labels_of` its labels."""
-    if isinstance(dataset, torch.utils.data.Subset):
-        return _features_of(dataset.dataset)[torch.as_tensor(dataset.indices, dtype=torch.int64)]
-    return dataset.X
-
-
-class _RowsBatch(tuple):
-    """A training batch ``(X, y)`` that also carries ``rows``, the positions
-    of its rows in the training dataset: callbacks see a plain batch."""
-
-    def __new__(cls, X, y, rows):
-        batch = super().__new__(cls, (X, y))
-        batch.rows = rows
-        return batch
-
-    def __reduce__(self):
-        return (_RowsBatch, (self[0], self[1], self.rows))
-
-
-class _WithRows(torch.utils.data.Dataset):
-    """A training dataset whose batches are :class:`_RowsBatch` es."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitems__(self, indices):
-        X, y = self.dataset.__getitems__(indices)
-        return _RowsBatch(X, y, torch.as_tensor(indices, dtype=torch.int64))
-
-
 def collate_batch(batch):
     """Collate function for :class:`TensorBatchDataset`: batches come whole."""
     return batch
@@ -178,39 +151,6 @@ def collate_batch(batch):
 
 class _Initialized:
     """Pickled in place of a parameter that is the initialized component."""
-
-
-def initial_rng_state(seed, device):
-    """Random state a training seeded with ``seed`` starts from.
-
-    A dict of generator states: ``"cpu"`` drives shuffling (and the
-    sampling noise on the CPU), ``"cuda"`` the sampling noise on a GPU.
-    """
-    state = {"cpu": torch.Generator().manual_seed(seed).get_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.Generator(device=device).manual_seed(seed).get_state()
-    return state
-
-
-def _generators(state, device):
-    """Generators ``(shuffle, noise)`` continuing from a random state."""
-    shuffle = torch.Generator()
-    shuffle.set_state(state["cpu"])
-    if device.type != "cuda":
-        return shuffle, shuffle
-    noise = torch.Generator(device=device)
-    if "cuda" in state:
-        noise.set_state(state["cuda"])
-    else:
-        noise.manual_seed(int(torch.randint(2**31 - 1, (), generator=shuffle)))
-    return shuffle, noise
-
-
-def _generator_states(shuffle, noise):
-    state = {"cpu": shuffle.get_state()}
-    if noise is not shuffle:
-        state["cuda"] = noise.get_state()
-    return state
 
 
 class DisentangledVAENet(NeuralNet):
@@ -338,8 +278,15 @@ class DisentangledVAENet(NeuralNet):
         # Every column from the first epoch on: the border term is recorded
         # only once the warm-up is over.
         border = ("train_border",) if self.criterion.class_pairs is not None else ()
+        callbacks.append(("training_run", TrainingRun()))
         callbacks.append((print_log[0], EpochTable(columns=border)))
         return callbacks
+
+    @property
+    def training_run_(self):
+        """The :class:`~skvae._training.TrainingRun` that holds the state of
+        a training call from its start to its end."""
+        return dict(self.callbacks_)["training_run"]
 
     def initialize(self):
         super().initialize()
@@ -415,39 +362,47 @@ class DisentangledVAENet(NeuralNet):
         if epochs is None:
             epochs = max(self.max_epochs - len(self.history), 0)
         self.interrupted_ = False
-        self._planned_epochs = epochs
-        self._save_epoch_state(self.rng_state_)
-        self._shuffle_generator, self._noise_generator = _generators(self.rng_state_, torch.device(self.device))
+        run = self.training_run_
+        run.start(self, epochs)
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except BaseException as exc:
-            self._restore_after(exc)
+            run.go_back(self)
+            if isinstance(exc, KeyboardInterrupt):
+                self.interrupted_ = not any(
+                    isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
+                )
             raise
-        finally:
-            del self._epoch_state, self._shuffle_generator, self._noise_generator
-            self.__dict__.pop("_propagated", None)
-            self.__dict__.pop("_batch_rows", None)
 
-    def get_split_datasets(self, X, y=None, **fit_params):
-        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        if len(self.history) == self.training_run_.first_epoch_:
+            self._begin_training(dataset_train)
+
+    def _begin_training(self, dataset_train):
+        """Before the first step of a training call on ``dataset_train``: set
+        the schedule's horizon (once), check the schedule for every step of
+        the call, and propagate the labels."""
+        run = self.training_run_
         steps_per_epoch = math.ceil(len(dataset_train) / self.batch_size)
         if not self.total_steps_:
             self.total_steps_ = self.max_epochs * steps_per_epoch
-        # Every weight this training will use is known now: a schedule that
+        # Every weight this call will use is known now: a schedule that
         # fails at some step fails before any weight changes.
-        first, stop = max(self.n_steps_, self.warmup_end()), self.n_steps_ + self._planned_epochs * steps_per_epoch
+        first, stop = max(self.n_steps_, self.warmup_end()), self.n_steps_ + run.epochs_ * steps_per_epoch
         weights = check_schedule(self.classification_weight, range(first, stop), self.total_steps_)
         self._warn_if_head_untrained(weights, stop)
-        self._propagated = self._propagate(dataset_train)
-        return dataset_train, dataset_valid
+        run.propagated_labels_ = self._propagate(dataset_train)
 
     def _propagate(self, dataset):
         """``(labels, certainty)`` spread from the labelled rows of
-        ``dataset`` to all of them over the kNN graph of the data (see
-        :func:`~skvae.losses.propagate_labels`), as tensors on the net's
-        device; None unless ``pseudo_label_source="propagation"`` and the
-        data are partly labelled."""
-        y = _labels_of(dataset)
+        ``dataset`` to all of them over the kNN graph of their data (see
+        :func:`~skvae.losses.propagate_labels`), for each row of its source
+        dataset (-1 and 0 for those it does not hold), as tensors on the
+        net's device; None unless ``pseudo_label_source="propagation"`` and
+        the data are partly labelled."""
+        source, rows = _source_and_rows(dataset)
+        y = source.y[rows]
         labeled = y >= 0
         if (
             self.pseudo_label_source != "propagation"
@@ -456,14 +411,15 @@ class DisentangledVAENet(NeuralNet):
             or bool(labeled.all())
         ):
             return None
-        X = _features_of(dataset)
+        X = source.X[rows]
         labels, certainty = propagate_labels(
             X.reshape(len(X), -1).numpy(), y.numpy(), self.module_.classifier.out.out_features
         )
-        return (
-            torch.as_tensor(labels, dtype=torch.int64, device=self.device),
-            torch.as_tensor(certainty, dtype=torch.float32, device=self.device),
-        )
+        all_labels = torch.full((len(source),), -1, dtype=torch.int64)
+        all_labels[rows] = torch.as_tensor(labels, dtype=torch.int64)
+        all_certainty = torch.zeros(len(source), dtype=torch.float32)
+        all_certainty[rows] = torch.as_tensor(certainty, dtype=torch.float32)
+        return all_labels.to(self.device), all_certainty.to(self.device)
 
     def warmup_end(self):
         """The first optimizer step after the warm-up."""
@@ -491,23 +447,23 @@ class DisentangledVAENet(NeuralNet):
             return super().get_iterator(dataset, training=False)
         kwargs = self.get_params_for("iterator_train")
         kwargs.setdefault("batch_size", self.batch_size)
-        labeled = _labels_of(dataset) >= 0
+        source, rows = _source_and_rows(dataset)
+        labeled = source.y[rows] >= 0
         partly = bool(labeled.any()) and not bool(labeled.all())
+        shuffle_generator = self.training_run_.shuffle_generator_
         # A batch of one row cannot hold both kinds: it keeps the plain shuffle.
         if self.module_.classifier is not None and partly and kwargs["batch_size"] > 1:
             # Partly labelled: batches that always carry labelled rows.
-            kwargs["batch_sampler"] = LabeledInEveryBatch(labeled, kwargs.pop("batch_size"), self._shuffle_generator)
+            kwargs["batch_sampler"] = LabeledInEveryBatch(labeled, kwargs.pop("batch_size"), shuffle_generator)
             kwargs.pop("shuffle", None)
             kwargs.pop("drop_last", None)
-            if getattr(self, "_propagated", None) is not None:
-                # The rows' numbers find their propagated labels in get_loss.
-                dataset = _WithRows(dataset)
             return self.iterator_train(dataset, **kwargs)
-        return self.iterator_train(dataset, generator=self._shuffle_generator, **kwargs)
+        return self.iterator_train(dataset, generator=shuffle_generator, **kwargs)
 
     def infer(self, x, **fit_params):
+        # Outside training the module draws no noise, and the run has no generator before one.
         with self.autocast():
-            return super().infer(x, generator=getattr(self, "_noise_generator", None), **fit_params)
+            return super().infer(x, generator=self.training_run_.noise_generator_, **fit_params)
 
     def autocast(self):
         """The autocast context of ``precision`` on the net's device."""
@@ -524,23 +480,6 @@ class DisentangledVAENet(NeuralNet):
                 f"step (step {self.n_steps_}) made the weights NaN or infinite. "
                 f"{self._divergence_causes()}"
             )
-        self._save_epoch_state(_generator_states(self._shuffle_generator, self._noise_generator))
-
-    def _save_epoch_state(self, rng_state):
-        """Copy the state that a stop in the next epoch goes back to."""
-        self.rng_state_ = rng_state
-        self._epoch_state = self.training_checkpoint()
-
-    def _restore_after(self, exc):
-        """Go back to the end of the last finished epoch, which ``exc``
-        stopped training after."""
-        if len(self.history) > self._epoch_state["epochs"]:
-            # The horizon, once set by the first epoch, stays.
-            self.rewind({**self._epoch_state, "total_steps": self.total_steps_})
-        if isinstance(exc, KeyboardInterrupt):
-            self.interrupted_ = not any(
-                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
-            )
 
     def load_params(self, *args, **kwargs):
         super().load_params(*args, **kwargs)
@@ -549,17 +488,6 @@ class DisentangledVAENet(NeuralNet):
 
     def __getstate__(self):
         state = super().__getstate__()
-        # The copy and the generators of a training in progress (e.g. pickled
-        # by a Checkpoint) are not part of the model; rng_state_ is.
-        for name in (
-            "_epoch_state",
-            "_shuffle_generator",
-            "_noise_generator",
-            "_planned_epochs",
-            "_propagated",
-            "_batch_rows",
-        ):
-            state.pop(name, None)
         # The estimator passes built instances as the module and criterion
         # parameters, so they are module_ and criterion_, which skorch
         # pickles such that CUDA tensors unpickle on a CPU-only machine.
@@ -579,41 +507,47 @@ class DisentangledVAENet(NeuralNet):
         """``(kl_weight, classification_weight)`` for the next optimizer step."""
         if self.n_steps_ < self.warmup_end():
             return 0.0, 0.0
-        # Checked for the whole training before it starts (get_split_datasets).
+        # Checked for every step of a training call before it starts (_begin_training).
         return 1.0, self.classification_weight(self.n_steps_, self.total_steps_)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The weighted loss of a batch, its terms recorded in the history.
+
+        ``y_true`` is the batch's ``y`` (:class:`TensorBatchDataset`): the
+        rows' ``"labels"`` and ``"rows"``, their positions in the dataset.
+        """
         # The loss terms are sums over features: computed in float32 whatever
         # the precision of the forward pass.
         y_pred = tuple(None if out is None else out.float() for out in y_pred)
         X = to_tensor(X, device=self.device)
-        y_true = to_tensor(y_true, device=self.device)
+        labels = to_tensor(y_true["labels"], device=self.device)
+        run = self.training_run_
         kl_weight, clf_weight = self.current_weights() if training else (1.0, 0.0)
         extra = {}
         logits = y_pred[3]
         if training and clf_weight > 0 and self.criterion_.class_pairs is not None:
             # The border term (class_neighbors) is weighted like the head's
             # loss: it counts only in training, once the warm-up is over.
-            extra.update(classifier=self.module_.classifier, generator=self._noise_generator)
-        if training and logits is not None and bool((y_true < 0).any()):
+            extra.update(classifier=self.module_.classifier, generator=run.noise_generator_)
+        if training and logits is not None and bool((labels < 0).any()):
             # The head at the sampled code learns the unlabelled rows'
             # pseudo-labels: propagated over the data's kNN graph, or the
             # head's own sure predictions at the latent means (the weak view).
-            propagated = getattr(self, "_propagated", None)
-            rows = getattr(self, "_batch_rows", None)
-            if rows is not None and propagated is not None:
+            if run.propagated_labels_ is not None:
                 # Each weighted by its certainty.
-                unlabeled = y_true < 0
+                propagated, certainty = run.propagated_labels_
+                rows = to_tensor(y_true["rows"], device=self.device)
+                unlabeled = labels < 0
                 extra.update(
-                    pseudo=torch.where(unlabeled, propagated[0][rows.to(self.device)], -1),
-                    pseudo_weight=torch.where(unlabeled, propagated[1][rows.to(self.device)], 0.0),
+                    pseudo=torch.where(unlabeled, propagated[rows], -1),
+                    pseudo_weight=torch.where(unlabeled, certainty[rows], 0.0),
                 )
             else:
                 with torch.no_grad(), self.autocast():
                     teacher = self.module_.classifier(y_pred[1].detach()).float()
-                extra.update(pseudo=pseudo_labels(teacher, y_true, self.pseudo_label_threshold))
+                extra.update(pseudo=pseudo_labels(teacher, labels, self.pseudo_label_threshold))
             extra.update(unlabeled_weight=self.unlabeled_weight)
-        terms = self.criterion_(y_pred, X, y_true, kl_weight=kl_weight, classification_weight=clf_weight, **extra)
+        terms = self.criterion_(y_pred, X, labels, kl_weight=kl_weight, classification_weight=clf_weight, **extra)
         prefix = "train" if training else "valid"
         if training:
             self._check_finite(terms)
@@ -621,9 +555,9 @@ class DisentangledVAENet(NeuralNet):
         for name in (*LOSS_TERMS, "unlabeled", "border"):
             if name in terms:
                 self.history.record_batch(f"{prefix}_{name}", terms[name].item())
-        labelled = y_true >= 0
+        labelled = labels >= 0
         if logits is not None and bool(labelled.any()):
-            correct = (logits[labelled].argmax(dim=1) == y_true[labelled]).float().mean()
+            correct = (logits[labelled].argmax(dim=1) == labels[labelled]).float().mean()
             self.history.record_batch(f"{prefix}_accuracy", correct.item())
         return terms["loss"]
 
@@ -645,8 +579,6 @@ class DisentangledVAENet(NeuralNet):
         )
 
     def train_step(self, batch, **fit_params):
-        # A _RowsBatch's rows find their propagated labels in get_loss.
-        self._batch_rows = getattr(batch, "rows", None)
         if self.grad_scaler_.is_enabled():
             step = self._scaled_train_step(batch, **fit_params)
         else:
