@@ -7,9 +7,11 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * a loss made of several terms, each recorded in the history,
 * an optimizer-step counter that drives the classification-weight schedule
   and the reconstruction-only warm-up, the schedule checked for every step
-  of a training before the training starts,
+  of a training call when its first epoch begins, before any step,
 * random generators of its own for shuffling and the sampling noise, so
   that a training depends on its seed only, also with fits in threads,
+  held with the rest of a training call's state by a callback
+  (:class:`~skvae._training.TrainingRun`),
 * its training state as one get/set pair (:meth:`get_training_state`),
 * a divergence guard that stops before a non-finite loss reaches the weights,
 * a copy of the state at the end of every finished epoch, which training
@@ -209,6 +211,10 @@ class DisentangledVAENet(NeuralNet):
     grad_scaler_ : torch.amp.GradScaler
         The loss scale of ``"16-mixed"`` training; disabled in the other
         precisions.
+    training_run_ : TrainingRun
+        The callback that holds the state of a training call (see
+        :mod:`skvae._training`): its generators, the copy of its last
+        finished epoch, its propagated labels.
 
     Notes
     -----
@@ -275,10 +281,13 @@ class DisentangledVAENet(NeuralNet):
                 PassthroughScoring(name="classification_weight", on_train=True, lower_is_better=None),
             )
         )
+        # Before the user's callbacks, which may end training in their
+        # on_epoch_end (an EarlyStopping raises there): the run has recorded
+        # the epoch as finished by then.
+        callbacks.append(("training_run", TrainingRun()))
         # Every column from the first epoch on: the border term is recorded
         # only once the warm-up is over.
         border = ("train_border",) if self.criterion.class_pairs is not None else ()
-        callbacks.append(("training_run", TrainingRun()))
         callbacks.append((print_log[0], EpochTable(columns=border)))
         return callbacks
 
@@ -362,6 +371,8 @@ class DisentangledVAENet(NeuralNet):
         if epochs is None:
             epochs = max(self.max_epochs - len(self.history), 0)
         self.interrupted_ = False
+        # Started here, after every callback's on_train_begin: a
+        # LoadInitState has loaded its checkpoint, which this call starts from.
         run = self.training_run_
         run.start(self, epochs)
         try:
@@ -376,6 +387,8 @@ class DisentangledVAENet(NeuralNet):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        # The first hook of a call that sees its training data (the training
+        # part of a validation split), before any step.
         if len(self.history) == self.training_run_.first_epoch_:
             self._begin_training(dataset_train)
 
@@ -397,10 +410,11 @@ class DisentangledVAENet(NeuralNet):
     def _propagate(self, dataset):
         """``(labels, certainty)`` spread from the labelled rows of
         ``dataset`` to all of them over the kNN graph of their data (see
-        :func:`~skvae.losses.propagate_labels`), for each row of its source
-        dataset (-1 and 0 for those it does not hold), as tensors on the
-        net's device; None unless ``pseudo_label_source="propagation"`` and
-        the data are partly labelled."""
+        :func:`~skvae.losses.propagate_labels`), as tensors on the net's
+        device indexed by the row positions that batches carry (-1 and 0 at
+        the positions of validation rows); None unless
+        ``pseudo_label_source="propagation"`` and the data are partly
+        labelled."""
         source, rows = _source_and_rows(dataset)
         y = source.y[rows]
         labeled = y >= 0

@@ -20,6 +20,7 @@ from skorch.callbacks import Callback
 
 from skvae import DisentangledVAE, DivergenceError, SigmoidDecay
 from skvae._net import LabeledInEveryBatch
+from skvae.losses import propagate_labels
 from tiny import tiny_vae
 
 RESULT_KEYS = ["mean_test_score", "split0_test_score", "split1_test_score"]
@@ -29,6 +30,13 @@ RESULT_KEYS = ["mean_test_score", "split0_test_score", "split1_test_score"]
 def data(digits_all):
     X, y = digits_all
     return X[:400], y[:400]
+
+
+def _partly_labelled(y):
+    """``y`` with 85% of its labels hidden as -1."""
+    y = y.copy()
+    y[np.random.RandomState(0).rand(len(y)) >= 0.15] = -1
+    return y
 
 
 def _fit_latents(seeds, X, y):
@@ -104,6 +112,75 @@ def test_fit_in_a_thread_leaves_other_threads_draws_alone(data):
         else:
             thread.join()
     assert_array_equal(torch.cat(draws[:400]), expected)
+
+
+# The latents of seeded fits, recorded when the training state moved from
+# hidden attributes of the net into a callback (issue 23): a change in which
+# generator draws what, and in which order, changes them entirely. The
+# tolerance admits the rounding of other CPUs and BLAS builds.
+RECORDED_LATENTS = {
+    "labelled": ({}, [[0.4274, -0.622], [1.121, -0.5939]], [1.126, -0.7186]),
+    "propagation, validation split": (
+        {"unlabeled_label": -1, "early_stopping": True, "max_epochs": 6, "n_iter_no_change": 2},
+        [[1.5883, 0.2831], [0.4478, -0.4962]],
+        [1.1987, -0.656],
+    ),
+    "head pseudo-labels": (
+        {"unlabeled_label": -1, "pseudo_label_source": "head"},
+        [[1.6979, -1.1409], [1.7498, -1.2773]],
+        [1.8517, -1.1527],
+    ),
+    "border term": (
+        {"class_neighbors": [(0, 1), (2, 3)], "max_epochs": 4},
+        [[-4.2348, 0.5287], [-1.9154, 1.1381]],
+        [-1.8579, 1.0606],
+    ),
+    "masking noise": ({"input_dropout": 0.3}, [[1.1334, -0.3966], [1.6907, -0.2023]], [1.6126, -0.3571]),
+}
+
+
+@pytest.mark.parametrize("case", list(RECORDED_LATENTS))
+def test_seeded_fits_reproduce_their_recorded_latents(data, case):
+    X, y = data
+    params, first_rows, mean = RECORDED_LATENTS[case]
+    labels = _partly_labelled(y) if params.get("unlabeled_label") == -1 else y
+    Z = tiny_vae(**params).fit(X, labels).transform(X)
+    np.testing.assert_allclose(Z[:2], first_rows, atol=1e-3)
+    np.testing.assert_allclose(Z.mean(axis=0), mean, atol=1e-3)
+
+
+class RecordBatches(Callback):
+    def initialize(self):
+        self.batches_ = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.batches_.append(batch)
+
+
+def test_batches_carry_their_rows_and_find_their_propagated_labels(data):
+    # The training part of a validation split is a Subset: its batches carry
+    # positions in the whole data, where the labels propagated over the
+    # training part alone are found.
+    X, y = data
+    y = _partly_labelled(y)
+    recorder = RecordBatches()
+    vae = tiny_vae(unlabeled_label=-1, early_stopping=True, max_epochs=1, callbacks=[recorder]).fit(X, y)
+    train, _ = vae.net_.get_split_datasets(X, y)
+    train_rows = np.asarray(train.indices)
+    labels, certainty = propagate_labels(X[train_rows], y[train_rows], 10)
+    propagated, weights = vae.net_.training_run_.propagated_labels_
+    assert_array_equal(propagated[train_rows].numpy(), labels)
+    assert_array_equal(weights[train_rows].numpy(), certainty.astype(np.float32))
+    valid_rows = np.setdiff1d(np.arange(len(X)), train_rows)
+    assert (propagated[valid_rows] == -1).all() and (weights[valid_rows] == 0).all()
+
+    seen = np.concatenate([batch_y["rows"].numpy() for _, batch_y in recorder.batches_])
+    assert np.isin(seen, train_rows).all()
+    for batch_X, batch_y in recorder.batches_:
+        assert_array_equal(batch_X.numpy(), X[batch_y["rows"].numpy()])
+        assert_array_equal(batch_y["labels"].numpy(), y[batch_y["rows"].numpy()])
 
 
 def test_training_state_round_trip(data):

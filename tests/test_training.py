@@ -336,6 +336,22 @@ def test_checkpoint_pickle_of_a_training_net_holds_no_epoch_copy(digits, tmp_pat
     assert not hasattr(net, "_epoch_state") and len(net.history) == 1
 
 
+def test_a_net_pickled_in_training_holds_no_state_of_its_training_call(digits, tmp_path):
+    import pickle
+
+    X, y = digits
+    checkpoint = Checkpoint(monitor=None, dirname=tmp_path, f_pickle="net.pkl")
+    vae = small_vae(max_epochs=2, callbacks=[checkpoint]).fit(X, y)
+    # Training over, the copy of its last epoch is let go.
+    assert vae.net_.training_run_.last_finished_epoch_ is None
+    with open(tmp_path / "net.pkl", "rb") as file:
+        net = pickle.load(file)
+    run = net.training_run_
+    assert run.last_finished_epoch_ is None and run.shuffle_generator_ is None and run.noise_generator_ is None
+    # The random state that training continues from is the net's own.
+    assert torch.equal(net.rng_state_["cpu"], vae.net_.rng_state_["cpu"]) and len(net.history) == 2
+
+
 # --------------------------------------------------------- early stopping
 
 
