@@ -159,7 +159,8 @@ class _LabeledPerBatch(Callback):
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if training:
-            self.counts.append(int((batch[1] >= 0).sum()))
+            _, y = batch  # y: the rows' labels and their positions
+            self.counts.append(int((y["labels"] >= 0).sum()))
 
 
 def test_every_batch_of_a_partly_labeled_fit_carries_labeled_rows(digits):
