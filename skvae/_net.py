@@ -475,7 +475,7 @@ class DisentangledVAENet(NeuralNet):
         return self.iterator_train(dataset, generator=shuffle_generator, **kwargs)
 
     def infer(self, x, **fit_params):
-        # Outside training the module draws no noise, and the run has no generator before one.
+        # The module draws its noise in training only: from the training call's generator.
         with self.autocast():
             return super().infer(x, generator=self.training_run_.noise_generator_, **fit_params)
 
