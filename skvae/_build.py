@@ -7,7 +7,6 @@ are handed values and never see the estimator.
 """
 
 import inspect
-import math
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -214,7 +213,8 @@ class FittedSetup:
         Rows held out (stratified by class) to choose on; None for none.
     patience : int or None
         Epochs without a better validation score after which training
-        stops; None trains every epoch and then keeps the best one.
+        stops, keeping the best epoch; None trains every epoch and keeps
+        the last.
     precision : {"32", "bf16-mixed", "16-mixed"}
     seed : int
         Seeds the initial weights, the training's generators and the
@@ -336,8 +336,7 @@ def build_net(setup, device, training_params, callbacks=()):
     """
     module = build_seeded(lambda: _build_module(setup), torch.Generator().manual_seed(setup.seed))
     callbacks = list(callbacks)
-    early_stopping = setup.validation_fraction is not None
-    if early_stopping:
+    if setup.patience is not None:
         # What the split decides for: the head's accuracy where there is a
         # head, the VAE's loss where there is none.
         monitor = "valid_accuracy" if setup.n_classes else "valid_loss"
@@ -345,10 +344,7 @@ def build_net(setup, device, training_params, callbacks=()):
             (
                 "early_stopping",
                 BestValidationEpoch(
-                    monitor=monitor,
-                    lower_is_better=monitor == "valid_loss",
-                    patience=math.inf if setup.patience is None else setup.patience,
-                    load_best=True,
+                    monitor=monitor, lower_is_better=monitor == "valid_loss", patience=setup.patience, load_best=True
                 ),
             )
         )
@@ -356,9 +352,9 @@ def build_net(setup, device, training_params, callbacks=()):
         callbacks.append(FitProgressBar())
     # Seeded: a warm start or a loaded model keeps the same split.
     split = (
-        ValidSplit(setup.validation_fraction, stratified=setup.n_classes > 0, random_state=setup.seed)
-        if early_stopping
-        else None
+        None
+        if setup.validation_fraction is None
+        else ValidSplit(setup.validation_fraction, stratified=setup.n_classes > 0, random_state=setup.seed)
     )
     net = DisentangledVAENet(
         module,

@@ -208,11 +208,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         with 0.2, with a lower reconstruction error. But the right amount
         depends on the data (on some none is best), so ``"auto"`` lets the
         data choose where the fit holds validation rows out (see
-        ``early_stopping``): among 0, 0.1, 0.2 and 0.3, by successive
-        halving on the validation head accuracy (every candidate trains an
-        eighth of the epochs, the better two another eighth, the best goes
-        on; the fit costs 1.5 times one of a fixed value;
-        ``input_dropout_scores_`` records the rounds). Without validation
+        ``early_stopping``): among 0, 0.15 and 0.3, each trains the same
+        network for a third of the epochs, and the one whose head scored
+        best on the validation rows over the last of them goes on (the fit
+        costs about 1.5 times one with a fixed value;
+        ``input_dropout_scores_`` records the scores). Without validation
         rows ``"auto"`` falls back to a rule: 0.1 below 20 features, 0.2
         from 20 on (``skvae.estimator.auto_input_dropout``, see
         ``docs/defaults.rst``). The value used is ``input_dropout_``. 0
@@ -300,16 +300,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training rows (stratified by
         class when labelled) and let them decide what a rule would guess:
-        the weights kept are those of the epoch whose latent classifier
-        scored best on them (for a model fitted without labels, whose VAE
-        loss was lowest), and with ``input_dropout="auto"`` they choose the
-        masking noise. ``"auto"`` holds rows out for a labelled fit of at
-        least 1,000 rows (not a semi-supervised one, nor ``partial_fit``)
-        and trains every epoch before keeping the best; ``True`` always
-        holds rows out and also stops once ``n_iter_no_change`` epochs
-        brought no better validation score; ``False`` never holds rows
-        out. ``early_stopping_`` records what was done. The schedule's
-        horizon counts the steps on the training part only.
+        with ``input_dropout="auto"`` they choose the masking noise.
+        ``"auto"`` holds rows out for a labelled fit of at least 1,000 rows
+        (not a semi-supervised one, nor ``partial_fit``) and trains every
+        epoch; ``True`` always holds rows out and also stops once
+        ``n_iter_no_change`` epochs brought no better validation score --
+        the latent classifier's accuracy, or the VAE's loss for a model
+        fitted without labels -- keeping the best epoch's weights;
+        ``False`` never holds rows out. ``early_stopping_`` records what
+        was done. The schedule's horizon counts the steps on the training
+        part only.
         :meth:`partial_fit` does not support ``True``.
     validation_fraction : float, default=0.1
         Fraction of the training data held out when ``early_stopping``
@@ -458,11 +458,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         The masking noise the network trains with: ``input_dropout``, or
         the value ``"auto"`` chose (on the validation rows, or by the width
         of the data without them).
-    input_dropout_scores_ : ndarray of shape (4, 2)
+    input_dropout_scores_ : ndarray of shape (3,)
         Validation head accuracy of each candidate noise of
-        ``input_dropout="auto"`` (rows: 0, 0.1, 0.2, 0.3) after each round
-        of successive halving it trained in, NaN for the others; absent
-        when the noise was not chosen on validation rows.
+        ``input_dropout="auto"`` (0, 0.15, 0.3), averaged over the last
+        epochs before the choice; absent when the noise was not chosen on
+        validation rows.
     early_stopping_ : bool
         Whether the fit held validation rows out (resolves
         ``early_stopping="auto"``).
@@ -470,7 +470,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Validation head accuracy after each epoch, when the fit held
         labelled validation rows out.
     best_validation_score_ : float
-        The best of ``validation_scores_``: that epoch's weights are kept.
+        The best of ``validation_scores_`` (with ``early_stopping=True``,
+        that epoch's weights are kept).
     max_epochs_ : int
         The training length in epochs (resolves ``max_epochs="auto"``).
     image_shape_ : tuple of int or None
@@ -982,8 +983,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.net_, self.input_dropout_, self.input_dropout_scores_ = net, rate, scores
         self.setup_ = dataclasses.replace(self.setup_, input_dropout=rate)
         if self.verbose:
-            first_round = ", ".join(f"{c}: {v:.3f}" for c, v in zip(INPUT_DROPOUT_CANDIDATES, scores[:, 0]))
-            print(f"input_dropout={rate} chosen on the validation rows (head accuracy after round 1: {first_round})")
+            scored = ", ".join(f"{c}: {v:.3f}" for c, v in zip(INPUT_DROPOUT_CANDIDATES, scores))
+            print(f"input_dropout={rate} chosen on the validation rows (head accuracy: {scored})")
 
     def _holds_rows_out(self, y_encoded, incremental):
         """Whether this fit holds validation rows out: ``early_stopping`` resolved."""
