@@ -1,6 +1,6 @@
 """What the validation split decides: the input noise, and when to stop.
 
-With ``early_stopping="auto"`` (the default) a labelled fit of enough rows
+With ``early_stopping="auto"`` (or ``True``) a labelled fit of enough rows
 holds ``validation_fraction`` of them out, stratified, and lets them choose
 what a rule fitted to a few data sets would otherwise guess:
 ``input_dropout="auto"``, the masking noise, among

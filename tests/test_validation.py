@@ -7,7 +7,7 @@ from skvae import DisentangledVAE
 from skvae._validation import INPUT_DROPOUT_CANDIDATES, MIN_VALIDATION_ROWS, selection_epochs
 from tiny import tiny_vae
 
-FAST = dict(max_epochs=16, batch_size=128)
+FAST = dict(max_epochs=16, batch_size=128, early_stopping="auto")
 
 
 def test_auto_holds_rows_out_of_labelled_data_large_enough(digits_all, digits):
@@ -18,8 +18,9 @@ def test_auto_holds_rows_out_of_labelled_data_large_enough(digits_all, digits):
     assert not tiny_vae(**FAST).fit(X).early_stopping_  # no labels: nothing for the head to choose
     semi = np.where(np.arange(len(y)) % 2 == 0, y, -1)
     assert not tiny_vae(**FAST, unlabeled_label=-1).fit(X, semi).early_stopping_
-    assert not tiny_vae(**FAST, early_stopping=False).fit(X, y).early_stopping_
-    assert tiny_vae(**FAST, early_stopping=True, n_iter_no_change=100).fit(*digits).early_stopping_
+    assert not tiny_vae(**{**FAST, "early_stopping": False}).fit(X, y).early_stopping_  # the default
+    assert not DisentangledVAE().early_stopping
+    assert tiny_vae(**{**FAST, "early_stopping": True}, n_iter_no_change=100).fit(*digits).early_stopping_
 
 
 def test_noise_is_chosen_on_validation_accuracy_after_a_third_of_the_epochs(digits_all):
@@ -53,13 +54,15 @@ def test_noise_that_destroys_the_class_gets_none():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1500, 6)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
-    vae = DisentangledVAE(hidden_dims=(32,), max_epochs=24, batch_size=64, random_state=0).fit(X, y)
+    vae = DisentangledVAE(hidden_dims=(32,), max_epochs=24, batch_size=64, early_stopping="auto", random_state=0)
+    vae.fit(X, y)
     assert vae.input_dropout_ == 0.0, vae.input_dropout_scores_
 
 
 def test_early_stopping_watches_the_head_and_keeps_its_best_epoch(digits_all):
     X, y = digits_all
-    vae = tiny_vae(max_epochs=60, batch_size=128, input_dropout=0.1, early_stopping=True, n_iter_no_change=3).fit(X, y)
+    vae = tiny_vae(**{**FAST, "max_epochs": 60, "early_stopping": True}, input_dropout=0.1, n_iter_no_change=3)
+    vae.fit(X, y)
     stopper = dict(vae.net_.callbacks_)["early_stopping"]
     assert stopper.monitor == "valid_accuracy"
     best_epoch = int(np.argmax(vae.validation_scores_)) + 1
@@ -72,7 +75,7 @@ def test_early_stopping_watches_the_head_and_keeps_its_best_epoch(digits_all):
 @pytest.mark.parametrize("early_stopping", ["auto", True])
 def test_a_model_chosen_on_validation_rows_saves_and_loads(digits_all, tmp_path, early_stopping):
     X, y = digits_all
-    vae = tiny_vae(**FAST, early_stopping=early_stopping, n_iter_no_change=50).fit(X, y)
+    vae = tiny_vae(**{**FAST, "early_stopping": early_stopping}, n_iter_no_change=50).fit(X, y)
     vae.save(tmp_path / "model.skvae")
     loaded = DisentangledVAE.load(tmp_path / "model.skvae")
     np.testing.assert_array_equal(loaded.transform(X), vae.transform(X))
