@@ -12,11 +12,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 
 from ._net import DisentangledVAENet
 from ._progress import FitProgressBar
+from ._validation import BestValidationEpoch
 from .losses import DisentangledVAELoss
 from .modules import (
     ConvDecoder,
@@ -210,8 +210,11 @@ class FittedSetup:
         Class indices of the pairs that must share a border.
     optimizer : str or torch.optim.Optimizer subclass
     validation_fraction : float or None
-        Rows held out for early stopping; None without early stopping.
-    n_iter_no_change : int
+        Rows held out (stratified by class) to choose on; None for none.
+    patience : int or None
+        Epochs without a better validation score after which training
+        stops, keeping the best epoch; None trains every epoch and keeps
+        the last.
     precision : {"32", "bf16-mixed", "16-mixed"}
     seed : int
         Seeds the initial weights, the training's generators and the
@@ -234,19 +237,20 @@ class FittedSetup:
     class_pairs: np.ndarray | None
     optimizer: object
     validation_fraction: float | None
-    n_iter_no_change: int
+    patience: int | None
     precision: str
     seed: int
 
 
 def fitted_setup(params, *, n_features, n_classes, input_dropout, reconstruction, class_prior_means,
-                 class_pairs, seed):
+                 class_pairs, validation, seed):
     """The :class:`FittedSetup` of the parameters ``params`` and the values a fit chose.
 
     ``params`` holds the estimator's model-shaping parameters by name;
     ``input_dropout`` and ``reconstruction`` are the values ``"auto"``
-    resolved to. Raises ``ValueError`` for parameters that do not fit the
-    data (image shape, layer widths).
+    resolved to, ``validation`` whether the fit holds rows out (what
+    ``early_stopping="auto"`` resolved to). Raises ``ValueError`` for
+    parameters that do not fit the data (image shape, layer widths).
     """
     def frozen(array):
         if array is None:
@@ -271,8 +275,8 @@ def fitted_setup(params, *, n_features, n_classes, input_dropout, reconstruction
         class_prior_means=frozen(class_prior_means),
         class_pairs=frozen(class_pairs),
         optimizer=params["optimizer"],
-        validation_fraction=params["validation_fraction"] if params["early_stopping"] else None,
-        n_iter_no_change=int(params["n_iter_no_change"]),
+        validation_fraction=float(params["validation_fraction"]) if validation else None,
+        patience=int(params["n_iter_no_change"]) if params["early_stopping"] is True else None,
         precision=params["precision"],
         seed=int(seed),
     )
@@ -332,18 +336,25 @@ def build_net(setup, device, training_params, callbacks=()):
     """
     module = build_seeded(lambda: _build_module(setup), torch.Generator().manual_seed(setup.seed))
     callbacks = list(callbacks)
-    early_stopping = setup.validation_fraction is not None
-    if early_stopping:
+    if setup.patience is not None:
+        # What the split decides for: the head's accuracy where there is a
+        # head, the VAE's loss where there is none.
+        monitor = "valid_accuracy" if setup.n_classes else "valid_loss"
         callbacks.append(
-            ("early_stopping", EarlyStopping(monitor="valid_loss", patience=setup.n_iter_no_change, load_best=True))
+            (
+                "early_stopping",
+                BestValidationEpoch(
+                    monitor=monitor, lower_is_better=monitor == "valid_loss", patience=setup.patience, load_best=True
+                ),
+            )
         )
     if training_params.get("verbose"):
         callbacks.append(FitProgressBar())
     # Seeded: a warm start or a loaded model keeps the same split.
     split = (
-        ValidSplit(setup.validation_fraction, stratified=setup.n_classes > 0, random_state=setup.seed)
-        if early_stopping
-        else None
+        None
+        if setup.validation_fraction is None
+        else ValidSplit(setup.validation_fraction, stratified=setup.n_classes > 0, random_state=setup.seed)
     )
     net = DisentangledVAENet(
         module,

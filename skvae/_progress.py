@@ -47,6 +47,11 @@ class EpochTable(PrintLog):
             formatted = _ANSI_CODE.sub("", formatted)
         return formatted
 
+    def on_epoch_end(self, net, **kwargs):
+        # Quiet epochs print nothing, and leave the header to the first loud one.
+        if net.verbose:
+            super().on_epoch_end(net, **kwargs)
+
     def _sink(self, text, verbose):
         # Through tqdm, so that a progress bar on the terminal stays below the table.
         if verbose:

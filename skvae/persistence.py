@@ -361,6 +361,8 @@ def _upgrade_metadata(metadata):
       ``max_epochs="auto"``;
     * ``attributes["input_dropout_"]``: ``params["input_dropout"]``, a number
       before ``input_dropout="auto"``;
+    * ``attributes["early_stopping_"]``: ``params["early_stopping"]``, a bool
+      before ``early_stopping="auto"``;
     * ``net["grad_scaler"]``: ``{}``, no loss scale before
       ``precision="16-mixed"``.
     """
@@ -370,7 +372,7 @@ def _upgrade_metadata(metadata):
         raise TypeError("the metadata is not a dict with dicts params, attributes and net")
     params, attributes = metadata["params"], metadata["attributes"]
     params.setdefault("input_dropout", 0.0)
-    for name in ("max_epochs", "input_dropout"):
+    for name in ("max_epochs", "input_dropout", "early_stopping"):
         if f"{name}_" not in attributes:
             if isinstance(params[name], str):
                 raise ValueError(

@@ -735,6 +735,7 @@ def test_files_of_the_oldest_layout_load_with_the_values_they_were_trained_with(
     def remove_newer_keys(payload, metadata):
         del metadata["params"]["input_dropout"], metadata["net"]["grad_scaler"]
         del metadata["attributes"]["max_epochs_"], metadata["attributes"]["input_dropout_"]
+        del metadata["attributes"]["early_stopping_"]
 
     old = DisentangledVAE.load(forge(tmp_path / "new.skvae", tmp_path / "old.skvae", remove_newer_keys))
     assert old.input_dropout == old.input_dropout_ == old.net_.module_.input_dropout == 0.0
@@ -746,22 +747,24 @@ def test_files_of_the_oldest_layout_load_with_the_values_they_were_trained_with(
 
 def test_upgrade_metadata_fills_what_older_files_lack():
     current = {
-        "params": {"max_epochs": "auto", "input_dropout": "auto"},
-        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2},
+        "params": {"max_epochs": "auto", "input_dropout": "auto", "early_stopping": "auto"},
+        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2, "early_stopping_": True},
         "history": [],
         "net": {"grad_scaler": {"scale": 2.0}},
     }
     assert persistence._upgrade_metadata(json.loads(json.dumps(current))) == current
-    oldest = {"params": {"max_epochs": 7}, "attributes": {}, "history": [], "net": {}}
+    oldest = {"params": {"max_epochs": 7, "early_stopping": False}, "attributes": {}, "history": [], "net": {}}
     assert persistence._upgrade_metadata(oldest) == {
-        "params": {"max_epochs": 7, "input_dropout": 0.0},
-        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0},
+        "params": {"max_epochs": 7, "early_stopping": False, "input_dropout": 0.0},
+        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0, "early_stopping_": False},
         "history": [],
         "net": {"grad_scaler": {}},
     }
     # "auto" existed only once max_epochs_ was saved: a file without it is not one skvae wrote.
     with pytest.raises(ValueError, match="max_epochs='auto' comes without max_epochs_"):
-        persistence._upgrade_metadata({"params": {"max_epochs": "auto"}, "attributes": {}, "history": [], "net": {}})
+        persistence._upgrade_metadata(
+            {"params": {"max_epochs": "auto", "early_stopping": False}, "attributes": {}, "history": [], "net": {}}
+        )
 
 
 def test_save_refuses_metadata_that_load_would_refuse(digits, tmp_path, monkeypatch):
