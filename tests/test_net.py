@@ -120,10 +120,12 @@ def test_fit_in_a_thread_leaves_other_threads_draws_alone(data):
 # tolerance admits the rounding of other CPUs and BLAS builds.
 RECORDED_LATENTS = {
     "labelled": ({}, [[0.4274, -0.622], [1.121, -0.5939]], [1.126, -0.7186]),
+    # Recorded again when early stopping came to watch the head's validation
+    # accuracy instead of the VAE's validation loss.
     "propagation, validation split": (
         {"unlabeled_label": -1, "early_stopping": True, "max_epochs": 6, "n_iter_no_change": 2},
-        [[1.5883, 0.2831], [0.4478, -0.4962]],
-        [1.1987, -0.656],
+        [[1.6503, -1.0863], [1.6087, -1.0665]],
+        [1.8211, -1.1437],
     ),
     "head pseudo-labels": (
         {"unlabeled_label": -1, "pseudo_label_source": "head"},
