@@ -156,3 +156,14 @@ def test_semi_supervised_quick_run_reports_every_method_and_goal(tmp_path):
     for goal in ("8-D head >= LabelSpreading", "2-D head >= plain VAE + LogReg", "2-D head >= LabelSpreading",
                  "recon within 5% of the 100% model's"):
         assert goal in stdout
+
+
+def test_noise_choice_quick_tables(tmp_path):
+    stdout = run_benchmark("noise_choice", "--quick", out=tmp_path)
+    curves = pd.read_csv(tmp_path / "noise_curves.csv")
+    assert list(curves.noise) == [0.0, 0.1, 0.2, 0.3]
+    assert curves.filter(like="valid at").notna().all().all() and curves["final test"].between(0, 1).all()
+    choice = pd.read_csv(tmp_path / "noise_choice.csv")
+    assert list(choice.variant) == ["defaults", "chosen on validation rows"]
+    assert choice.noise.iloc[1] in (0.0, 0.15, 0.3)
+    assert "final test" in stdout
