@@ -86,6 +86,9 @@ COLUMNS = [
     "head_balanced_acc", "knn5_acc", "knn5_balanced_acc",
 ]
 QUICK_EPOCHS = 2
+# What a run measures unless --sets, --dims or --seeds say otherwise.
+FULL_RUN = {"sets": SETS, "dims": [2, 8], "seeds": [0, 1, 2]}
+QUICK_RUN = {"sets": ["waveforms", "imbalanced"], "dims": [2], "seeds": [0]}
 
 
 def split(X, y, test_size):
@@ -210,18 +213,20 @@ def shown(summary):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: waveforms and imbalanced, 2-D, seed 0, {QUICK_EPOCHS} epochs per fit")
-    parser.add_argument("--sets", nargs="+", choices=SETS, default=SETS)
-    parser.add_argument("--dims", nargs="+", type=int, default=[2, 8])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+                        help=f"smoke test: {QUICK_EPOCHS} epochs per fit; waveforms and imbalanced, 2-D, seed 0 "
+                             "unless --sets, --dims or --seeds say otherwise")
+    parser.add_argument("--sets", nargs="+", choices=SETS, help="default: all")
+    parser.add_argument("--dims", nargs="+", type=int, help="default: 2 8")
+    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2")
     parser.add_argument("--jobs", type=int, default=1, help="sets, dims and seeds measured in parallel (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
     parser.add_argument("--update", action="store_true",
                         help="merge into the existing regret.csv, replacing rows of the same data, dims and seed")
     add_output_argument(parser, "regret.csv, regret_summary.csv, regret_grid.csv and regret.md")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.sets, args.dims, args.seeds = ["waveforms", "imbalanced"], [2], [0]
+    for option, value in (QUICK_RUN if args.quick else FULL_RUN).items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
     sets = []
     for name in args.sets:
         try:
@@ -230,6 +235,8 @@ def main(argv=None):
             print(f"{name}: skipped. {missing}", flush=True)
             continue
         sets.append(name)
+    if not sets:
+        raise SystemExit("no set left to measure")
     torch.set_num_threads(args.threads)  # in this process too: with --jobs 1 it does the fitting
     out = output_folder(args.output)
     info = machine()
