@@ -471,7 +471,7 @@ def test_make_waveforms_shapes_dtypes_and_balance(n_samples, n_features, n_class
     assert X.shape == (n_samples, n_features) and X.dtype == np.float32
     assert y.shape == (n_samples,) and y.dtype == np.int64
     assert np.isfinite(X).all()
-    assert_balanced(y, n_classes) if n_samples >= n_classes else set(y) <= set(range(n_classes))
+    assert_balanced(y, n_classes)  # with fewer samples than classes: no class twice
 
 
 def test_make_waveforms_is_deterministic_and_seeded():
