@@ -52,7 +52,6 @@ with the command and machine).
 """
 
 import argparse
-import functools
 import json
 import time
 
@@ -95,7 +94,6 @@ def split(X, y, test_size):
     return train_test_split(X, y, test_size=test_size, stratify=y, random_state=0)
 
 
-@functools.cache
 def load(name):
     """``(X_train, X_test, y_train, y_test)`` of set ``name``; raises ``MnistMissing`` without MNIST."""
     if name == "waveforms":
@@ -230,7 +228,7 @@ def main(argv=None):
     sets = []
     for name in args.sets:
         try:
-            load(name)  # generated or read once here; the workers do it again, from the same seeds
+            load(name)  # here only to skip what is missing: each task makes its data again, from the same seeds
         except MnistMissing as missing:
             print(f"{name}: skipped. {missing}", flush=True)
             continue

@@ -162,7 +162,8 @@ def test_semi_supervised_quick_run_reports_every_method_and_goal(tmp_path):
 
 
 def test_regret_quick_run_fits_the_grid_and_reports_the_regret(tmp_path):
-    stdout = run_benchmark("regret", "--quick", out=tmp_path)
+    # Two jobs: the sets are measured in worker processes, as in a real run.
+    stdout = run_benchmark("regret", "--quick", "--jobs", "2", out=tmp_path)
     table = pd.read_csv(tmp_path / "regret.csv")
     assert list(table.data.unique()) == ["waveforms", "imbalanced"]
     assert (table.dims == 2).all() and (table.seed == 0).all()
