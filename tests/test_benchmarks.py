@@ -190,7 +190,7 @@ def test_regret_quick_run_fits_the_grid_and_reports_the_regret(tmp_path):
     grid = pd.read_csv(tmp_path / "regret_grid.csv")
     assert grid.shape == (2, 2 + 8)
     report = (tmp_path / "regret.md").read_text()
-    assert "`python -m benchmarks.regret --quick`" in report and "regret_pts" in stdout
+    assert "`python -m benchmarks.regret --quick --jobs 2`" in report and "regret_pts" in stdout
 
 
 def test_regret_skips_mnist_sets_where_mnist_is_missing(tmp_path, monkeypatch):
