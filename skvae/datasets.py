@@ -1,7 +1,15 @@
-"""Dataset loaders: MNIST from the official IDX files, and scikit-learn's digits.
+"""Data sets: loaders for MNIST and digits, and generators of other kinds of data.
 
-Both loaders return pixel features scaled to ``[0, 1]`` as ``float32``, the
-input range the VAE's Bernoulli/sigmoid decoder expects.
+The loaders (MNIST from the official IDX files, scikit-learn's digits)
+return pixel features scaled to ``[0, 1]`` as ``float32``, the input range
+the VAE's Bernoulli/sigmoid decoder expects.
+
+The generators, in the style of scikit-learn's ``make_*`` functions, make
+kinds of data the digits do not cover, to judge an estimator beyond them:
+shifted 1-D signals (:func:`make_waveforms`), images of drawn shapes that are
+not digits (:func:`make_glyphs`), and given images under random shifts,
+rotations and stroke noise, optionally at a coarser resolution
+(:func:`perturb_images`). Each is seeded by ``random_state``.
 """
 
 import contextlib
@@ -13,19 +21,25 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 from sklearn.datasets import load_digits as _sklearn_load_digits
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state, check_scalar
+from sklearn.utils.validation import check_array
 
 from ._fileio import atomic_write
 from .exceptions import ChecksumError
 
 __all__ = [
     "ChecksumError",
+    "GLYPH_NAMES",
     "MNIST_MIRRORS",
     "load_digits",
     "load_mnist",
+    "make_glyphs",
+    "make_waveforms",
     "mnist_standard_split",
+    "perturb_images",
 ]
 
 #: Public MNIST mirrors tried in order when files are missing.
@@ -416,3 +430,342 @@ def mnist_standard_split(data_home=None, **load_kwargs):
     """
     X, y = load_mnist(data_home, subset="test", return_X_y=True, **load_kwargs)
     return train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+
+
+# --------------------------------------------------------------------------- generators
+
+
+def _balanced_labels(n_samples, n_classes, rng):
+    """``n_samples`` labels in random order, the class counts differing by at most one."""
+    labels = np.arange(n_samples, dtype=np.int64) % n_classes
+    return labels[rng.permutation(n_samples)]
+
+
+def _check_count(value, name, min_val=1):
+    return check_scalar(value, name, target_type=(int, np.integer), min_val=min_val)
+
+
+def _add_stroke_noise(ink, amount, rng):
+    """Dim every pixel by a random share of up to ``amount``: strokes of uneven intensity.
+
+    Multiplying leaves the background at 0, as ink on paper varies and the
+    paper does not.
+    """
+    return ink * (1 - amount * rng.uniform(size=ink.shape))
+
+
+# Each waveform template sums this many random components.
+_WAVEFORM_COMPONENTS = 3
+
+
+def _waveform_template(n_features, rng):
+    """One class's periodic template of unit variance: a sum of sinusoids, bumps and boxes.
+
+    Every component is periodic over the window (whole cycles, bumps and
+    boxes that wrap around), so a circular shift of the template is as
+    smooth as the template itself.
+    """
+    position = np.arange(n_features) / n_features  # one period
+    template = np.zeros(n_features)
+    for kind in rng.randint(3, size=_WAVEFORM_COMPONENTS):
+        sign = rng.choice([-1.0, 1.0])
+        if kind == 0:  # sinusoid of 1 to 4 cycles
+            cycles = rng.randint(1, 5)
+            template += sign * rng.uniform(0.5, 1.0) * np.sin(2 * np.pi * (cycles * position + rng.uniform()))
+        elif kind == 1:  # bump: a Gaussian wrapped around the window
+            offset = (position - rng.uniform() + 0.5) % 1 - 0.5
+            template += sign * rng.uniform(1.0, 2.0) * np.exp(-0.5 * (offset / rng.uniform(0.02, 0.1)) ** 2)
+        else:  # box: a step up and, 10-40% of the window later, down again
+            template += sign * rng.uniform(0.5, 1.0) * ((position - rng.uniform()) % 1 < rng.uniform(0.1, 0.4))
+    template -= template.mean()
+    # A template of components that cancel out is flat; any other has a spread to scale.
+    return template / max(template.std(), np.finfo(float).eps)
+
+
+def make_waveforms(n_samples=1000, n_features=64, n_classes=10, *, noise=0.5, shift=0.5, random_state=None):
+    """Generate 1-D signals: shifted, rescaled and noisy copies of one waveform per class.
+
+    Each class has a random periodic template of zero mean and unit
+    variance, the sum of three components, each a sinusoid (1 to 4 cycles),
+    a bump (a Gaussian) or a box (a step up and down again). A sample is its
+    class's template rotated circularly by a random number of steps, scaled
+    by a random amplitude (log-uniform in ``[0.5, 2]``), plus Gaussian
+    noise. As the class is a shape wherever it lies, a linear model of the
+    raw signal tells the classes apart poorly, while neighbours in signal
+    space share the class far more often.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        The number of signals. The classes are balanced: their counts differ
+        by at most one.
+    n_features : int, default=64
+        The length of each signal. The templates are drawn over one period
+        whatever the length, so a longer signal is a finer sampling of the
+        same shapes.
+    n_classes : int, default=10
+        The number of classes, one template each.
+    noise : float, default=0.5
+        Standard deviation of the Gaussian noise added to every value,
+        relative to the templates' unit standard deviation.
+    shift : float in [0, 0.5], default=0.5
+        The largest circular shift, as a fraction of ``n_features``: each
+        signal is rotated by a whole number of steps drawn uniformly from
+        ``[-shift * n_features, shift * n_features]``. 0.5 puts the shape
+        anywhere in the window; 0 keeps it in place.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the templates, the labels, the shifts, the amplitudes and the
+        noise. Pass an int for the same data at every call.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), dtype float32
+        The signals, not standardized (amplitudes vary by design): put a
+        :class:`~sklearn.preprocessing.StandardScaler` in front of a model
+        that expects standardized features.
+    y : ndarray of shape (n_samples,), dtype int64
+        The class of each signal, in random order.
+
+    Examples
+    --------
+    >>> from skvae.datasets import make_waveforms
+    >>> X, y = make_waveforms(n_samples=200, random_state=0)
+    >>> X.shape, X.dtype, y.dtype
+    ((200, 64), dtype('float32'), dtype('int64'))
+    """
+    _check_count(n_samples, "n_samples")
+    _check_count(n_features, "n_features")
+    _check_count(n_classes, "n_classes")
+    check_scalar(noise, "noise", target_type=(int, float), min_val=0)
+    check_scalar(shift, "shift", target_type=(int, float), min_val=0, max_val=0.5)
+    rng = check_random_state(random_state)
+    templates = np.stack([_waveform_template(n_features, rng) for _ in range(n_classes)])
+    y = _balanced_labels(n_samples, n_classes, rng)
+    largest_shift = int(shift * n_features)
+    shifts = rng.randint(-largest_shift, largest_shift + 1, size=n_samples)
+    # Row i reads its template from position (j - shift_i) mod n_features: a circular shift.
+    positions = (np.arange(n_features) - shifts[:, None]) % n_features
+    amplitudes = np.exp(rng.uniform(np.log(0.5), np.log(2.0), size=(n_samples, 1)))
+    X = amplitudes * templates[y[:, None], positions] + noise * rng.normal(size=(n_samples, n_features))
+    return X.astype(np.float32), y
+
+
+def _polygon(vertices):
+    """The closed outline through ``vertices``, as segments."""
+    return [(vertices[i], vertices[(i + 1) % len(vertices)]) for i in range(len(vertices))]
+
+
+# The shapes of make_glyphs, in canonical coordinates (x to the right, y
+# down, the image spanning [-1, 1] both ways) as line segments ((x0, y0),
+# (x1, y1)), with the extra half-thickness each shape's strokes get beyond
+# the sample's pen: a bar is a thick line, a disc a point drawn very thick.
+_RING = _polygon([(0.7 * np.cos(a), 0.7 * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 24, endpoint=False)])
+_GLYPHS = {
+    "line": ([((-0.8, 0.8), (0.8, -0.8))], 0.0),
+    "bar": ([((-0.75, 0.0), (0.75, 0.0))], 0.12),
+    "ring": (_RING, 0.0),
+    "plus": ([((-0.8, 0.0), (0.8, 0.0)), ((0.0, -0.8), (0.0, 0.8))], 0.0),
+    "cross": ([((-0.7, -0.7), (0.7, 0.7)), ((-0.7, 0.7), (0.7, -0.7))], 0.0),
+    "corner": ([((-0.7, -0.7), (-0.7, 0.7)), ((-0.7, 0.7), (0.7, 0.7))], 0.0),
+    "triangle": (_polygon([(0.0, -0.8), (0.75, 0.6), (-0.75, 0.6)]), 0.0),
+    "square": (_polygon([(-0.65, -0.65), (0.65, -0.65), (0.65, 0.65), (-0.65, 0.65)]), 0.0),
+    "disc": ([((0.0, 0.0), (0.0, 0.0))], 0.4),
+    "tee": ([((-0.8, -0.7), (0.8, -0.7)), ((0.0, -0.7), (0.0, 0.8))], 0.0),
+    "parallel": ([((-0.8, -0.4), (0.8, -0.4)), ((-0.8, 0.4), (0.8, 0.4))], 0.0),
+    "chevron": ([((-0.8, 0.5), (0.0, -0.5)), ((0.0, -0.5), (0.8, 0.5))], 0.0),
+}
+#: The shapes of :func:`make_glyphs`, class 0 first.
+GLYPH_NAMES = tuple(_GLYPHS)
+
+# Rotations stay small enough that no shape turns into another (a plus
+# rotated by 45 degrees is a cross).
+_GLYPH_MAX_ROTATION = np.deg2rad(15)
+
+
+def _segment_distances(points, starts, ends):
+    """Distance from each point to each segment, per sample.
+
+    ``points`` is (n_pixels, 2); ``starts`` and ``ends`` are (n_samples,
+    n_segments, 2). Returns (n_samples, n_segments, n_pixels).
+    """
+    direction = ends - starts
+    length2 = np.maximum((direction**2).sum(-1, keepdims=True), np.finfo(float).eps)  # a point: length 0
+    relative = points[None, None] - starts[:, :, None]  # (n, s, p, 2)
+    along = np.clip((relative * direction[:, :, None]).sum(-1) / length2, 0, 1)
+    return np.linalg.norm(relative - along[..., None] * direction[:, :, None], axis=-1)
+
+
+def _draw_glyphs(name, n_samples, image_size, rng):
+    """``n_samples`` drawings of glyph ``name``, each (image_size * image_size) row-major, ink in [0, 1]."""
+    segments, extra_half_width = _GLYPHS[name]
+    segments = np.asarray(segments, dtype=float)  # (n_segments, 2 ends, 2 coordinates)
+    # Per sample: a scale, an aspect and shear (a slightly uneven hand), a
+    # rotation, a pen, then a position that keeps the whole stroke inside the image.
+    scale = rng.uniform(0.5, 0.85, size=n_samples)
+    angle = rng.uniform(-_GLYPH_MAX_ROTATION, _GLYPH_MAX_ROTATION, size=n_samples)
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
+    uneven = np.eye(2) + rng.normal(scale=0.08, size=(n_samples, 2, 2))
+    drawn = np.einsum("nij,sej->nsei", scale[:, None, None] * rotation @ uneven, segments)
+    # The pen: half-widths of 0.06-0.13 of the half-image, strokes of 1-2
+    # pixels at 16x16, scaled with the shape.
+    half_width = rng.uniform(0.06, 0.13, size=n_samples) + extra_half_width * scale
+    pixel = 2 / image_size
+    margin = (half_width + pixel / 2)[:, None]  # the ink fades out over half a pixel beyond the pen
+    lowest, highest = -1 + margin - drawn.min(axis=(1, 2)), 1 - margin - drawn.max(axis=(1, 2))
+    middle = (lowest + highest) / 2  # where a shape too big to fit goes
+    lowest, highest = np.minimum(lowest, middle), np.maximum(highest, middle)
+    drawn += (lowest + rng.uniform(size=(n_samples, 2)) * (highest - lowest))[:, None, None]
+
+    centers = (np.arange(image_size) + 0.5) * pixel - 1
+    rows, cols = np.meshgrid(centers, centers, indexing="ij")
+    points = np.stack([cols.ravel(), rows.ravel()], -1)  # (x, y) of each pixel, row-major
+    distance = _segment_distances(points, drawn[:, :, 0], drawn[:, :, 1]).min(1)
+    # Anti-aliased: full ink inside the stroke, fading to none over one pixel at its edge.
+    return np.clip((half_width[:, None] - distance) / pixel + 0.5, 0, 1)
+
+
+def make_glyphs(n_samples=1000, image_size=16, n_classes=10, *, random_state=None):
+    """Generate grey images of simple drawn shapes, one shape per class: images that are not digits.
+
+    The shapes, class 0 first, are those of :data:`GLYPH_NAMES`: a diagonal
+    line, a thick horizontal bar, a ring, a plus, a cross, a corner, a
+    triangle, a square, a disc, a T, two parallel lines and a chevron; the
+    first ``n_classes`` are used. Each image draws its class's shape with a
+    random scale, a slight random aspect and shear, a rotation of at most
+    15 degrees either way (so that no shape becomes another, as a plus
+    turned by 45 degrees would be a cross), a random position that keeps it
+    whole inside the image, a random pen width, and stroke noise (each pixel of ink dimmed by
+    up to 30%), on a black background.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        The number of images. The classes are balanced: their counts differ
+        by at most one.
+    image_size : int, default=16
+        The side of the square images in pixels. The shapes, positions and
+        pen widths are drawn relative to the image, so another size gives
+        the same kind of images at another resolution.
+    n_classes : int, default=10
+        The number of classes, at most ``len(GLYPH_NAMES)`` (12).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the labels and every drawing. Pass an int for the same images
+        at every call.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, image_size * image_size), dtype float32
+        The images flattened row by row, values in ``[0, 1]`` (0 is the
+        background).
+    y : ndarray of shape (n_samples,), dtype int64
+        The class of each image: the index of its shape in
+        :data:`GLYPH_NAMES`.
+
+    Examples
+    --------
+    >>> from skvae.datasets import make_glyphs
+    >>> X, y = make_glyphs(n_samples=100, random_state=0)
+    >>> X.shape, X.dtype, bool(X.min() >= 0 and X.max() <= 1)
+    ((100, 256), dtype('float32'), True)
+    """
+    _check_count(n_samples, "n_samples")
+    _check_count(image_size, "image_size", min_val=4)
+    check_scalar(n_classes, "n_classes", target_type=(int, np.integer), min_val=1, max_val=len(GLYPH_NAMES))
+    rng = check_random_state(random_state)
+    y = _balanced_labels(n_samples, n_classes, rng)
+    X = np.zeros((n_samples, image_size * image_size))
+    for label in range(n_classes):
+        rows = np.flatnonzero(y == label)
+        X[rows] = _draw_glyphs(GLYPH_NAMES[label], len(rows), image_size, rng)
+    X = _add_stroke_noise(X, 0.3, rng)
+    return X.astype(np.float32), y
+
+
+def perturb_images(
+    images, image_shape, *, shift=2.0, rotation=15.0, stroke_noise=0.2, downsample=1, random_state=None
+):
+    """Randomly shift, rotate and add stroke noise to images; optionally at a coarser resolution.
+
+    Each image is rotated about its centre by an angle drawn uniformly from
+    ``[-rotation, rotation]`` degrees and shifted by offsets drawn uniformly
+    from ``[-shift, shift]`` pixels along each axis, in one bilinear
+    resampling (:func:`scipy.ndimage.map_coordinates`), with the background
+    (0) filling in at the borders. Then each pixel is dimmed by a random
+    share of up to ``stroke_noise`` (strokes of uneven intensity, the
+    background left at 0), and, with ``downsample > 1``, each block of
+    ``downsample x downsample`` pixels is replaced by its mean. To make
+    "MNIST with random shifts and rotations", or MNIST at 14x14::
+
+        X_moved = perturb_images(X, (28, 28), random_state=0)
+        X_14 = perturb_images(X, (28, 28), shift=0, rotation=0, stroke_noise=0, downsample=2)
+
+    Parameters
+    ----------
+    images : array-like of shape (n_samples, height * width)
+        Images flattened row by row, values in ``[0, 1]`` (0 the
+        background), such as :func:`load_mnist`'s ``data``.
+    image_shape : tuple of (int, int)
+        ``(height, width)`` of each image.
+    shift : float, default=2.0
+        The largest shift along each axis, in pixels of the input images.
+    rotation : float, default=15.0
+        The largest rotation either way, in degrees.
+    stroke_noise : float in [0, 1], default=0.2
+        The largest share by which a pixel is dimmed; 0 for none.
+    downsample : int, default=1
+        Mean-pool blocks of ``downsample x downsample`` pixels: 2 turns
+        28x28 images into 14x14. ``height`` and ``width`` must be multiples
+        of it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the rotations, shifts and noise. Pass an int for the same
+        output at every call.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, (height // downsample) * (width // downsample)), dtype float32
+        The perturbed images, flattened row by row, values in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvae.datasets import perturb_images
+    >>> images = np.zeros((3, 28 * 28), dtype=np.float32)
+    >>> perturb_images(images, (28, 28), downsample=2, random_state=0).shape
+    (3, 196)
+    """
+    images = check_array(images, dtype=[np.float64, np.float32], input_name="images")
+    if len(image_shape) != 2 or images.shape[1] != image_shape[0] * image_shape[1]:
+        raise ValueError(
+            f"images have {images.shape[1]} features, which is not the height * width of "
+            f"image_shape={tuple(image_shape)}"
+        )
+    height, width = image_shape
+    check_scalar(shift, "shift", target_type=(int, float), min_val=0)
+    check_scalar(rotation, "rotation", target_type=(int, float), min_val=0)
+    check_scalar(stroke_noise, "stroke_noise", target_type=(int, float), min_val=0, max_val=1)
+    _check_count(downsample, "downsample")
+    if height % downsample or width % downsample:
+        raise ValueError(f"downsample={downsample} does not divide image_shape={tuple(image_shape)}")
+    rng = check_random_state(random_state)
+    n_samples = len(images)
+
+    angle = np.deg2rad(rng.uniform(-rotation, rotation, size=n_samples))[:, None, None]
+    offset = rng.uniform(-shift, shift, size=(2, n_samples))[:, :, None, None]
+    # Each output pixel reads the input at its position moved back: shifted
+    # back, then rotated back about the centre.
+    center_row, center_col = (height - 1) / 2, (width - 1) / 2
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    d_row = rows[None] - center_row - offset[0]
+    d_col = cols[None] - center_col - offset[1]
+    cos, sin = np.cos(angle), np.sin(angle)
+    source_row = center_row + cos * d_row - sin * d_col
+    source_col = center_col + sin * d_row + cos * d_col
+    # The image index is whole, so interpolating across images never mixes two.
+    which = np.broadcast_to(np.arange(n_samples)[:, None, None], source_row.shape)
+    moved = ndimage.map_coordinates(
+        images.reshape(n_samples, height, width), [which, source_row, source_col], order=1, cval=0.0
+    )
+    moved = _add_stroke_noise(np.clip(moved, 0, 1), stroke_noise, rng)
+    pooled = moved.reshape(n_samples, height // downsample, downsample, width // downsample, downsample).mean((2, 4))
+    return pooled.reshape(n_samples, -1).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front`` and ``semi_supervised``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised`` and ``regret``, each ``--quick``."""
 
 import json
 
@@ -167,3 +167,45 @@ def test_noise_choice_quick_tables(tmp_path):
     assert list(choice.variant) == ["defaults", "chosen on validation rows"]
     assert choice.noise.iloc[1] in (0.0, 0.15, 0.3)
     assert "final test" in stdout
+
+
+# regret --quick: 2 sets x 8 fits of 2-4 epochs, about 10 s.
+
+
+def test_regret_quick_run_fits_the_grid_and_reports_the_regret(tmp_path):
+    # Two jobs: the sets are measured in worker processes, as in a real run.
+    stdout = run_benchmark("regret", "--quick", "--jobs", "2", out=tmp_path)
+    table = pd.read_csv(tmp_path / "regret.csv")
+    assert list(table.data.unique()) == ["waveforms", "imbalanced"]
+    assert (table.dims == 2).all() and (table.seed == 0).all()
+    for name, fits in table.groupby("data"):
+        # 4 dropouts x 2 lengths, the default standing for its own cell.
+        assert len(fits) == 8 and fits.is_default.sum() == 1
+        assert set(zip(fits.input_dropout, fits.epochs)) == {(p, n) for p in (0, 0.1, 0.2, 0.3) for n in ("1x", "2x")}
+        default = fits[fits.is_default].iloc[0]
+        assert default.epochs == "1x" and default.max_epochs == 2  # --quick: 2 epochs instead of "auto"
+        assert (fits.max_epochs[fits.epochs == "2x"] == 4).all() and (fits.max_epochs[fits.epochs == "1x"] == 2).all()
+        # The latent 5-NN is measured on the default only.
+        assert fits.knn5_acc.notna().sum() == 1 and pd.notna(default.knn5_acc)
+        assert fits[["head_acc", "head_balanced_acc"]].stack().between(0, 1).all() and (fits.fit_s > 0).all()
+    # waveforms' 64 features get input_dropout 0.2 from "auto", imbalanced's 16 get 0.1.
+    assert dict(zip(table.data[table.is_default], table.input_dropout[table.is_default])) == {
+        "waveforms": 0.2, "imbalanced": 0.1}
+
+    summary = pd.read_csv(tmp_path / "regret_summary.csv")
+    assert list(zip(summary.data, summary.score)) == [
+        ("waveforms", "accuracy"), ("imbalanced", "accuracy"), ("imbalanced", "balanced accuracy")]
+    np.testing.assert_allclose(summary.regret_pts, 100 * (summary.best_head - summary.default_head))
+    np.testing.assert_allclose(summary.head_minus_knn5_pts, 100 * (summary.default_head - summary.knn5))
+    assert (summary.regret_pts >= 0).all()  # the default's own cell is in the grid
+    grid = pd.read_csv(tmp_path / "regret_grid.csv")
+    assert grid.shape == (2, 2 + 8)
+    report = (tmp_path / "regret.md").read_text()
+    assert "`python -m benchmarks.regret --quick --jobs 2`" in report and "regret_pts" in stdout
+
+
+def test_regret_skips_mnist_sets_where_mnist_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKVAE_DATA", str(tmp_path / "no_mnist"))
+    stdout = run_benchmark("regret", "--quick", "--sets", "mnist14", "waveforms", out=tmp_path)
+    assert "mnist14: skipped" in stdout
+    assert list(pd.read_csv(tmp_path / "regret.csv").data.unique()) == ["waveforms"]

@@ -1,4 +1,4 @@
-"""Tests for skvae.datasets: MNIST IDX loading, checksums, atomic downloads, digits."""
+"""Tests for skvae.datasets: MNIST IDX loading, checksums, atomic downloads, digits, the generators."""
 
 import gzip
 import hashlib
@@ -15,10 +15,14 @@ from shared_data import MNIST_DIR, MNIST_MISSING
 
 from skvae import datasets
 from skvae.datasets import (
+    GLYPH_NAMES,
     ChecksumError,
     load_digits,
     load_mnist,
+    make_glyphs,
+    make_waveforms,
     mnist_standard_split,
+    perturb_images,
 )
 
 SHARED_MNIST = MNIST_DIR
@@ -451,3 +455,208 @@ def test_load_digits_scaled():
     X, y = load_digits(return_X_y=True)
     np.testing.assert_array_equal(X, bunch.data)
     np.testing.assert_array_equal(y, bunch.target)
+
+
+# --------------------------------------------------------------------------- generators
+
+
+def assert_balanced(y, n_classes):
+    counts = np.bincount(y, minlength=n_classes)
+    assert len(counts) == n_classes and counts.max() - counts.min() <= 1
+
+
+@pytest.mark.parametrize(("n_samples", "n_features", "n_classes"), [(103, 64, 10), (40, 17, 3), (5, 8, 7)])
+def test_make_waveforms_shapes_dtypes_and_balance(n_samples, n_features, n_classes):
+    X, y = make_waveforms(n_samples, n_features, n_classes, random_state=0)
+    assert X.shape == (n_samples, n_features) and X.dtype == np.float32
+    assert y.shape == (n_samples,) and y.dtype == np.int64
+    assert np.isfinite(X).all()
+    assert_balanced(y, n_classes)  # with fewer samples than classes: no class twice
+
+
+def test_make_waveforms_is_deterministic_and_seeded():
+    X, y = make_waveforms(200, random_state=3)
+    X_again, y_again = make_waveforms(200, random_state=np.random.RandomState(3))
+    np.testing.assert_array_equal(X, X_again)
+    np.testing.assert_array_equal(y, y_again)
+    X_other, _ = make_waveforms(200, random_state=4)
+    assert not np.allclose(X, X_other)
+
+
+def test_make_waveforms_are_circular_shifts_of_one_template_per_class():
+    # Without noise and with amplitudes divided out, every signal of a class
+    # is a rotation of every other.
+    X, y = make_waveforms(60, n_features=32, n_classes=3, noise=0.0, random_state=0)
+    X = X / X.std(axis=1, keepdims=True)
+    for label in range(3):
+        first, *others = X[y == label]
+        rotations = np.stack([np.roll(first, k) for k in range(32)])
+        for signal in others:
+            assert np.abs(rotations - signal).max(axis=1).min() < 1e-4
+    # Templates differ between classes: no rotation of one class's signal is another's.
+    a, b = X[y == 0][0], X[y == 1][0]
+    assert min(np.abs(np.roll(a, k) - b).max() for k in range(32)) > 0.1
+
+
+def test_make_waveforms_shift_and_noise():
+    X, y = make_waveforms(50, n_features=32, n_classes=2, noise=0.0, shift=0.0, random_state=0)
+    X = X / X.std(axis=1, keepdims=True)
+    for label in range(2):  # no shift: one template per class up to the amplitude
+        np.testing.assert_allclose(X[y == label], np.broadcast_to(X[y == label][0], X[y == label].shape), atol=1e-5)
+    clean, _ = make_waveforms(2000, n_features=16, noise=0.0, random_state=0)
+    noisy, _ = make_waveforms(2000, n_features=16, noise=1.0, random_state=0)
+    # The same templates, shifts and amplitudes (one draw order), plus unit noise.
+    assert np.std(noisy - clean) == pytest.approx(1.0, rel=0.05)
+
+
+def test_make_waveforms_need_more_than_a_linear_model():
+    # The kind of data asked for: a shape anywhere in the window, which a
+    # linear model of the raw signal hardly tells apart and 5-NN does.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = make_waveforms(2000, random_state=0)
+    X_train, X_test, y_train, y_test = X[:1500], X[1500:], y[:1500], y[1500:]
+    linear = LogisticRegression(max_iter=500).fit(X_train, y_train).score(X_test, y_test)
+    neighbours = KNeighborsClassifier(5).fit(X_train, y_train).score(X_test, y_test)
+    assert linear < 0.5 < neighbours
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_samples": 0}, "n_samples"), ({"n_classes": 0}, "n_classes"), ({"noise": -1.0}, "noise"),
+     ({"shift": 0.6}, "shift")],
+)
+def test_make_waveforms_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_waveforms(**kwargs)
+
+
+@pytest.mark.parametrize(("n_samples", "image_size", "n_classes"), [(50, 16, 10), (25, 28, 12), (9, 8, 2)])
+def test_make_glyphs_shapes_dtypes_range_and_balance(n_samples, image_size, n_classes):
+    X, y = make_glyphs(n_samples, image_size, n_classes, random_state=0)
+    assert X.shape == (n_samples, image_size**2) and X.dtype == np.float32
+    assert y.shape == (n_samples,) and y.dtype == np.int64
+    assert X.min() >= 0 and X.max() <= 1
+    assert_balanced(y, n_classes)
+
+
+def test_make_glyphs_is_deterministic_and_seeded():
+    X, y = make_glyphs(60, random_state=1)
+    X_again, y_again = make_glyphs(60, random_state=1)
+    np.testing.assert_array_equal(X, X_again)
+    np.testing.assert_array_equal(y, y_again)
+    assert not np.array_equal(X, make_glyphs(60, random_state=2)[0])
+
+
+def test_make_glyphs_draw_ink_inside_a_black_frame():
+    X, y = make_glyphs(240, image_size=16, n_classes=12, random_state=0)
+    images = X.reshape(-1, 16, 16)
+    ink = images.sum(axis=(1, 2))
+    assert (ink > 5).all()  # every image shows its shape
+    # The stroke stays inside: at most its anti-aliased edge (half ink) on
+    # the border pixels, but for the rare shape drawn too big to fit.
+    border = np.maximum.reduce([images[:, 0].max(1), images[:, -1].max(1), images[:, :, 0].max(1),
+                                images[:, :, -1].max(1)])
+    assert (border <= 0.5).mean() > 0.97
+    assert np.median((X == 0).mean(axis=1)) > 0.5  # mostly background
+    # A disc (thick, round, small) carries a different amount of ink than a ring (long, thin).
+    ring, disc = GLYPH_NAMES.index("ring"), GLYPH_NAMES.index("disc")
+    assert not np.isclose(ink[y == ring].mean(), ink[y == disc].mean(), rtol=0.1)
+
+
+def test_make_glyphs_image_size_is_a_resolution():
+    # The same classes drawn at two resolutions: mean-pooling the finer one
+    # gives images of the coarser one's size and about its total ink per class.
+    coarse, y_coarse = make_glyphs(600, image_size=16, random_state=0)
+    fine, y_fine = make_glyphs(600, image_size=32, random_state=0)
+    np.testing.assert_array_equal(y_coarse, y_fine)
+    pooled = fine.reshape(-1, 16, 2, 16, 2).mean((2, 4)).reshape(-1, 256)
+    per_class = [(pooled[y_fine == c].sum(1).mean(), coarse[y_coarse == c].sum(1).mean()) for c in range(10)]
+    for pooled_ink, coarse_ink in per_class:
+        assert pooled_ink == pytest.approx(coarse_ink, rel=0.25)
+
+
+def test_make_glyphs_classes_are_shapes_not_pixels():
+    # 5-NN tells the shapes apart well, a linear model of the pixels less so.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = make_glyphs(2000, random_state=0)
+    X_train, X_test, y_train, y_test = X[:1500], X[1500:], y[:1500], y[1500:]
+    neighbours = KNeighborsClassifier(5).fit(X_train, y_train).score(X_test, y_test)
+    linear = LogisticRegression(max_iter=500).fit(X_train, y_train).score(X_test, y_test)
+    assert neighbours > 0.7 and linear < neighbours
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"n_classes": 13}, "n_classes"), ({"image_size": 2}, "image_size")])
+def test_make_glyphs_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_glyphs(10, **kwargs)
+
+
+def square_images(n, size=12):
+    """``n`` images holding a bright square in the middle, flattened."""
+    images = np.zeros((n, size, size), dtype=np.float32)
+    images[:, size // 3 : 2 * size // 3, size // 3 : 2 * size // 3] = 1.0
+    return images.reshape(n, -1)
+
+
+def test_perturb_images_without_perturbation_is_the_identity():
+    images = square_images(4)
+    out = perturb_images(images, (12, 12), shift=0, rotation=0, stroke_noise=0, random_state=0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, images, atol=1e-6)
+
+
+def test_perturb_images_downsample_is_mean_pooling():
+    rng = np.random.RandomState(0)
+    images = rng.uniform(size=(3, 28 * 28)).astype(np.float32)
+    out = perturb_images(images, (28, 28), shift=0, rotation=0, stroke_noise=0, downsample=2)
+    assert out.shape == (3, 14 * 14) and out.dtype == np.float32
+    expected = images.reshape(3, 14, 2, 14, 2).mean((2, 4)).reshape(3, -1)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_perturb_images_shift_moves_and_rotation_turns():
+    images = square_images(200)
+    # A whole-pixel shift of 2 moves the square by up to 2 pixels each way, keeping its ink.
+    moved = perturb_images(images, (12, 12), shift=2, rotation=0, stroke_noise=0, random_state=0)
+    rows, cols = np.indices((12, 12))
+    centre_row = (moved.reshape(-1, 12, 12) * rows).sum((1, 2)) / moved.sum(1)
+    centre_col = (moved.reshape(-1, 12, 12) * cols).sum((1, 2)) / moved.sum(1)
+    assert np.abs(centre_row - 5.5).max() <= 2 + 1e-6 and np.abs(centre_col - 5.5).max() <= 2 + 1e-6
+    assert np.std(centre_row) > 0.5 and np.std(centre_col) > 0.5
+    np.testing.assert_allclose(moved.sum(1), images.sum(1), rtol=1e-5)
+    # Rotations about the centre keep the centre of the ink where it was.
+    turned = perturb_images(images, (12, 12), shift=0, rotation=30, stroke_noise=0, random_state=0)
+    assert not np.allclose(turned, images)
+    centre = (turned.reshape(-1, 12, 12) * rows).sum((1, 2)) / turned.sum(1)
+    np.testing.assert_allclose(centre, 5.5, atol=1e-3)
+
+
+def test_perturb_images_stroke_noise_dims_ink_only():
+    images = square_images(50)
+    noisy = perturb_images(images, (12, 12), shift=0, rotation=0, stroke_noise=0.4, random_state=0)
+    ink = images > 0
+    assert (noisy[~ink] == 0).all()
+    assert noisy[ink].min() >= 0.6 - 1e-6 and noisy[ink].max() <= 1
+    assert noisy[ink].std() > 0.05
+
+
+def test_perturb_images_is_deterministic_and_in_range():
+    images = load_digits(return_X_y=True)[0][:100]
+    out = perturb_images(images, (8, 8), shift=1, random_state=5)
+    np.testing.assert_array_equal(out, perturb_images(images, (8, 8), shift=1, random_state=5))
+    assert not np.array_equal(out, perturb_images(images, (8, 8), shift=1, random_state=6))
+    assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "kwargs", "match"),
+    [((12, 10), {}, "height \\* width"), ((12, 12), {"downsample": 5}, "does not divide"),
+     ((12, 12), {"stroke_noise": 1.5}, "stroke_noise"), ((12, 12), {"shift": -1}, "shift")],
+)
+def test_perturb_images_rejects_bad_parameters(image_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        perturb_images(square_images(2), image_shape, **kwargs)

@@ -1,0 +1,276 @@
+"""Regret of the defaults on a wider visible panel (issue 24).
+
+    python -m benchmarks.regret --jobs 2       # the whole table: 7 sets, 2-D and 8-D, seeds 0-2
+    python -m benchmarks.regret --quick        # smoke test: waveforms and imbalanced, 2-D, seed 0, 2 epochs
+    python -m benchmarks.regret --sets waveforms glyphs16 --dims 8 --seeds 0 1 2 --update   # add rows
+
+A user judges skvae on their own data with default parameters. On each set
+and latent dimension, this fits ``DisentangledVAE(n_components=dims,
+random_state=seed)`` with its defaults, and a small grid of fixed settings
+on the same split: ``input_dropout`` 0, 0.1, 0.2 and 0.3, each trained for
+the default's length (``max_epochs="auto"``) and for twice its
+``max_epochs_``. The default is one cell of that grid (``input_dropout="auto"``
+resolves to 0.1 or 0.2), so it is fitted once and stands for that cell: 8
+fits per set, dims and seed. **regret** is the best cell's head accuracy
+(the cell chosen by its mean over seeds) minus the default's mean, in
+points: what a user loses by not tuning these two knobs.
+
+Sets (each split once, with ``random_state=0``, the same for every seed;
+``StandardScaler`` in front of the VAE where marked *scaled*):
+
+* ``waveforms`` -- ``skvae.datasets.make_waveforms(4000)`` (64 features, 10
+  classes: one shape per class anywhere in the window), 3,000 / 1,000,
+  *scaled*;
+* ``glyphs16`` -- ``make_glyphs(5000)`` (16x16 drawn shapes, 10 classes),
+  4,000 / 1,000;
+* ``mnist_perturbed`` -- the MNIST standard split (8,000 / 2,000) through
+  ``perturb_images`` (shifts up to 2 pixels, rotations up to 15 degrees,
+  stroke noise 0.2; training and test images perturbed with their own seeds);
+* ``mnist14`` -- the MNIST standard split mean-pooled to 14x14;
+* ``wide`` -- ``make_classification(n_samples=3000, n_features=200,
+  n_informative=30, n_classes=10, n_clusters_per_class=2)``, 2,400 / 600,
+  *scaled*;
+* ``imbalanced`` -- ``make_classification(n_samples=4000, n_features=16,
+  n_informative=10, n_classes=5)`` with class weights falling geometrically
+  from the largest to the smallest class, 20:1, 3,000 / 1,000, *scaled*;
+  judged by accuracy and by balanced accuracy;
+* ``digits`` -- ``common.load_dataset("digits")`` (1,437 / 360), today's panel.
+
+The MNIST sets are skipped with a message where MNIST is not stored.
+``--quick`` trains every model for 2 epochs (4 for the longer cells) instead
+of ``max_epochs="auto"``: it checks that the script runs, nothing more.
+
+Writes to ``--output`` (default ``benchmarks/results``): ``regret.csv`` (one
+row per fit: data, dims, seed, the cell's ``input_dropout`` and ``epochs``
+-- ``1x`` or ``2x`` the default's --, ``is_default``, ``max_epochs``,
+``n_train``, ``fit_s``, the head's ``head_acc`` and ``head_balanced_acc``,
+and for the default the 5-NN of its latent space, ``knn5_acc`` and
+``knn5_balanced_acc``: ``KNeighborsClassifier(5)`` fitted on
+``transform(X_train)``), ``regret_summary.csv`` (the table of RESULTS.md),
+``regret_grid.csv`` (every cell's mean head) and ``regret.md`` (both tables,
+with the command and machine).
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+from sklearn.datasets import make_classification
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from benchmarks.common import (
+    MnistMissing, add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder,
+    run_line, timed,
+)
+from skvae import DisentangledVAE
+from skvae.datasets import make_glyphs, make_waveforms, perturb_images
+
+SETS = ["waveforms", "glyphs16", "mnist_perturbed", "mnist14", "wide", "imbalanced", "digits"]
+SCALED = {"waveforms", "wide", "imbalanced"}  # StandardScaler in front of the VAE
+BALANCED = {"imbalanced"}  # also judged by balanced accuracy
+DROPOUTS = [0.0, 0.1, 0.2, 0.3]
+LENGTHS = ["1x", "2x"]  # the default's max_epochs_, and twice it
+IMBALANCE = 20  # largest class weight over smallest
+KEY = ["data", "dims", "seed"]
+COLUMNS = [
+    *KEY, "input_dropout", "epochs", "is_default", "max_epochs", "n_train", "fit_s", "head_acc",
+    "head_balanced_acc", "knn5_acc", "knn5_balanced_acc",
+]
+QUICK_EPOCHS = 2
+# What a run measures unless --sets, --dims or --seeds say otherwise.
+FULL_RUN = {"sets": SETS, "dims": [2, 8], "seeds": [0, 1, 2]}
+QUICK_RUN = {"sets": ["waveforms", "imbalanced"], "dims": [2], "seeds": [0]}
+
+
+def split(X, y, test_size):
+    return train_test_split(X, y, test_size=test_size, stratify=y, random_state=0)
+
+
+def load(name):
+    """``(X_train, X_test, y_train, y_test)`` of set ``name``; raises ``MnistMissing`` without MNIST."""
+    if name == "waveforms":
+        return split(*make_waveforms(4000, random_state=0), test_size=1000)
+    if name == "glyphs16":
+        return split(*make_glyphs(5000, random_state=0), test_size=1000)
+    if name in ("mnist_perturbed", "mnist14"):
+        X_train, X_test, y_train, y_test = load_dataset("mnist")
+        if name == "mnist14":
+            X_train, X_test = (
+                perturb_images(X, (28, 28), shift=0, rotation=0, stroke_noise=0, downsample=2)
+                for X in (X_train, X_test)
+            )
+        else:
+            X_train = perturb_images(X_train, (28, 28), random_state=0)
+            X_test = perturb_images(X_test, (28, 28), random_state=1)
+        return X_train, X_test, y_train, y_test
+    if name == "wide":
+        X, y = make_classification(n_samples=3000, n_features=200, n_informative=30, n_classes=10,
+                                   n_clusters_per_class=2, random_state=0)
+        return split(X, y, test_size=0.2)
+    if name == "imbalanced":
+        weights = IMBALANCE ** -np.linspace(0, 1, 5)
+        X, y = make_classification(n_samples=4000, n_features=16, n_informative=10, n_classes=5,
+                                   weights=weights / weights.sum(), random_state=0)
+        return split(X, y, test_size=1000)
+    if name == "digits":
+        return load_dataset("digits")
+    raise ValueError(f"unknown set {name!r}")
+
+
+def model(name, dims, seed, **params):
+    vae = DisentangledVAE(n_components=dims, random_state=seed, **params)
+    return make_pipeline(StandardScaler(), vae) if name in SCALED else make_pipeline(vae)
+
+
+def scores(prefix, y_true, y_pred):
+    return {f"{prefix}_acc": float(np.mean(y_true == y_pred)),
+            f"{prefix}_balanced_acc": balanced_accuracy_score(y_true, y_pred)}
+
+
+def fit_and_score(pipe, data):
+    X_train, X_test, y_train, y_test = data
+    _, fit_s = timed(lambda: pipe.fit(X_train, y_train))
+    vae = pipe[-1]
+    return {"max_epochs": vae.max_epochs_, "n_train": len(X_train), "fit_s": fit_s,
+            **scores("head", y_test, pipe.predict(X_test))}
+
+
+def measure(name, dims, seed, quick, threads):
+    """Every fit of one set, dims and seed: the default, then the other cells of the grid."""
+    torch.set_num_threads(threads)
+    data = load(name)
+    base = {"max_epochs": QUICK_EPOCHS} if quick else {}
+    default = model(name, dims, seed, **base)
+    row = fit_and_score(default, data)
+    X_train, X_test, y_train, y_test = data
+    knn = KNeighborsClassifier(5).fit(default.transform(X_train), y_train)
+    row.update(scores("knn5", y_test, knn.predict(default.transform(X_test))))
+    default_dropout = default[-1].input_dropout_
+    rows = [dict(data=name, dims=dims, seed=seed, input_dropout=default_dropout, epochs="1x", is_default=True,
+                 **row)]
+    for dropout in DROPOUTS:
+        for length in LENGTHS:
+            if length == "1x" and dropout == default_dropout:
+                continue  # the default's own cell
+            epochs = {"max_epochs": 2 * row["max_epochs"]} if length == "2x" else base
+            cell = model(name, dims, seed, input_dropout=dropout, **epochs)
+            rows.append(dict(data=name, dims=dims, seed=seed, input_dropout=dropout, epochs=length,
+                             is_default=False, **fit_and_score(cell, data)))
+    return rows
+
+
+def cell_label(dropout, epochs):
+    return f"p={dropout:g}, {epochs}"
+
+
+def summarize(table):
+    """Per set and dims: the default, the best cell, the regret, 5-NN and fit time (means over seeds)."""
+    rows, grid = [], []
+    for (name, dims), g in table.groupby(["data", "dims"], sort=False):
+        cells = g.groupby(["input_dropout", "epochs"])
+        seeds = sorted(g.seed.unique())
+        # Only cells measured on every seed compete, so that each mean is over the same seeds.
+        complete = cells.seed.nunique() == len(seeds)
+        default = g[g.is_default]
+        grid.append({"data": name, "dims": dims, **{cell_label(*key): mean for key, mean in
+                                                    cells.head_acc.mean()[complete].items()}})
+        for metric, label in [("acc", "accuracy"), ("balanced_acc", "balanced accuracy")]:
+            if metric == "balanced_acc" and name not in BALANCED:
+                continue
+            means = cells[f"head_{metric}"].mean()[complete]
+            best = means.idxmax()
+            head, knn5 = default[f"head_{metric}"].mean(), default[f"knn5_{metric}"].mean()
+            rows.append({
+                "data": name, "dims": dims, "score": label, "seeds": ",".join(map(str, seeds)),
+                "n_train": int(default.n_train.iloc[0]), "max_epochs_": int(default.max_epochs.iloc[0]),
+                "default_p": float(default.input_dropout.iloc[0]), "default_head": head,
+                "best_cell": cell_label(*best), "best_head": means[best], "regret_pts": 100 * (means[best] - head),
+                "knn5": knn5, "head_minus_knn5_pts": 100 * (head - knn5), "fit_s": default.fit_s.mean(),
+            })
+    return pd.DataFrame(rows), pd.DataFrame(grid)
+
+
+def shown(summary):
+    """The summary as printed: accuracies to 3 decimals, points and seconds to 1."""
+    shown = summary.copy()
+    for column in ["default_head", "best_head", "knn5"]:
+        shown[column] = shown[column].map("{:.3f}".format)
+    for column in ["regret_pts", "head_minus_knn5_pts", "fit_s"]:
+        shown[column] = shown[column].map("{:.1f}".format)
+    return shown
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test: {QUICK_EPOCHS} epochs per fit; waveforms and imbalanced, 2-D, seed 0 "
+                             "unless --sets, --dims or --seeds say otherwise")
+    parser.add_argument("--sets", nargs="+", choices=SETS, help="default: all")
+    parser.add_argument("--dims", nargs="+", type=int, help="default: 2 8")
+    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2")
+    parser.add_argument("--jobs", type=int, default=1, help="sets, dims and seeds measured in parallel (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
+    parser.add_argument("--update", action="store_true",
+                        help="merge into the existing regret.csv, replacing rows of the same data, dims and seed")
+    add_output_argument(parser, "regret.csv, regret_summary.csv, regret_grid.csv and regret.md")
+    args = parser.parse_args(argv)
+    for option, value in (QUICK_RUN if args.quick else FULL_RUN).items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    sets = []
+    for name in args.sets:
+        try:
+            load(name)  # here only to skip what is missing: each task makes its data again, from the same seeds
+        except MnistMissing as missing:
+            print(f"{name}: skipped. {missing}", flush=True)
+            continue
+        sets.append(name)
+    if not sets:
+        raise SystemExit("no set left to measure")
+    torch.set_num_threads(args.threads)  # in this process too: with --jobs 1 it does the fitting
+    out = output_folder(args.output)
+    info = machine()
+    print(f"machine: {json.dumps(info)}", flush=True)
+    path = out / "regret.csv"
+    old = pd.read_csv(path) if args.update and path.exists() else pd.DataFrame(columns=COLUMNS)
+    done = []
+    start = time.perf_counter()
+    tasks = [(name, dims, seed) for seed in args.seeds for name in sets for dims in args.dims]
+    results = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+        delayed(measure)(*task, args.quick, args.threads) for task in tasks)
+    for rows in results:
+        done.extend(rows)
+        default = rows[0]
+        print(f"[{time.perf_counter() - start:.0f} s] {default['data']} {default['dims']}-D seed {default['seed']}: "
+              f"default head {default['head_acc']:.3f} in {default['fit_s']:.0f} s, best cell "
+              f"{max(row['head_acc'] for row in rows):.3f}", flush=True)
+        new = pd.DataFrame(done).reindex(columns=COLUMNS)
+        keep = old[~old.set_index(KEY).index.isin(new.set_index(KEY).index)]
+        table = pd.concat([keep, new] if len(keep) else [new], ignore_index=True)
+        table["order"] = table.data.map(SETS.index)
+        table = table.sort_values(["order", "dims", "seed", "is_default", "input_dropout", "epochs"],
+                                  ascending=[True, True, True, False, True, True], kind="stable")
+        table.drop(columns="order").to_csv(path, index=False)  # after every task: a stopped run keeps what it did
+    table = pd.read_csv(path)
+    summary, grid = summarize(table)
+    summary.to_csv(out / "regret_summary.csv", index=False)
+    grid.to_csv(out / "regret_grid.csv", index=False)
+    report = "\n\n".join([
+        run_line(command_line("regret", argv), info, load_average())
+        + f" {len(done)} fits in {time.perf_counter() - start:.0f} s.",
+        markdown(shown(summary), disable_numparse=True), markdown(grid, floatfmt=".3f"),
+    ])
+    (out / "regret.md").write_text(report + "\n")
+    print("", report, sep="\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
