@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised`` and ``regret``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret`` and ``training_length``, each ``--quick``."""
 
 import json
 
@@ -209,3 +209,13 @@ def test_regret_skips_mnist_sets_where_mnist_is_missing(tmp_path, monkeypatch):
     stdout = run_benchmark("regret", "--quick", "--sets", "mnist14", "waveforms", out=tmp_path)
     assert "mnist14: skipped" in stdout
     assert list(pd.read_csv(tmp_path / "regret.csv").data.unique()) == ["waveforms"]
+
+
+def test_training_length_quick_run_compares_the_two_lengths(tmp_path):
+    stdout = run_benchmark("training_length", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "training_length.csv")
+    assert list(table.length) == ["1x", "default"] and list(table.max_epochs) == [2, 3]
+    assert table[["head_acc", "head_balanced_acc"]].stack().between(0, 1).all()
+    summary = pd.read_csv(tmp_path / "training_length_summary.csv")
+    np.testing.assert_allclose(summary.gain_pts, 100 * (summary.head_default - summary.head_1x))
+    assert "gain_pts" in stdout

@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -572,6 +573,32 @@ def test_predict_proba_does_not_depend_on_row_order():
 )
 def test_auto_training_length(n_samples, batch_size, epochs):
     assert auto_max_epochs(n_samples, batch_size) == epochs
+
+
+@pytest.mark.parametrize(
+    "n_samples, epochs",
+    [(8_000, 68), (1_347, 250), (120, 300)],  # 1.5x, within the cap
+)
+def test_auto_training_length_is_longer_where_the_head_arranges_the_classes(n_samples, epochs):
+    assert auto_max_epochs(n_samples, 256, arranges_classes=True) == epochs
+
+
+@pytest.mark.parametrize(
+    "n_components, n_classes, labelled, arranges",
+    [
+        (2, 10, True, True),  # no fixed centres in 2-D for 10 classes
+        (2, 3, True, False),  # a triangle of fixed centres
+        (8, 10, True, False),
+        (2, 10, False, False),  # a plain VAE has no head
+    ],
+)
+def test_fit_resolves_auto_training_length_by_the_class_layout(n_components, n_classes, labelled, arranges):
+    X, y = make_classification(n_samples=300, n_features=8, n_informative=6, n_classes=n_classes, random_state=0)
+    vae = DisentangledVAE(n_components=n_components, hidden_dims=(8,), batch_size=300, random_state=0)
+    # max_epochs_ is resolved before training: one epoch of partial_fit shows it.
+    vae.partial_fit(X, y if labelled else None, classes=np.unique(y) if labelled else None)
+    assert (vae.class_prior_means_ is None) == (arranges or not labelled)
+    assert vae.max_epochs_ == auto_max_epochs(300, 300, arranges_classes=arranges)
 
 
 def test_auto_input_dropout_follows_the_width_of_the_data(digits):
