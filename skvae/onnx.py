@@ -187,14 +187,14 @@ def _export(estimator, method, input_dtype, proba_dtype, target_opset):
     )
     model = program.model_proto
     if method == "predict":
-        # The class labels, looked up by index in the graph: ONNX tensors hold strings, torch's do not.
-        graph_proto = model.graph
-        graph_proto.initializer.append(_label_tensor(estimator.classes_))
-        graph_proto.node.append(onnx.helper.make_node("Gather", ["classes", "label_index"], ["label"], name="classes_of_index", axis=0))
-        index_output = next(output for output in graph_proto.output if output.name == "label_index")
-        label_type = graph_proto.initializer[-1].data_type
-        graph_proto.output.insert(0, onnx.helper.make_tensor_value_info("label", label_type, ["batch"]))
-        graph_proto.output.remove(index_output)
+        # ONNX tensors hold strings, torch's do not: the labels are looked up in the graph.
+        classes, graph_proto = _label_tensor(estimator.classes_), model.graph
+        graph_proto.initializer.append(classes)
+        graph_proto.node.append(
+            onnx.helper.make_node("Gather", [classes.name, "label_index"], ["label"], name="label_of_index", axis=0)
+        )
+        graph_proto.output.remove(next(output for output in graph_proto.output if output.name == "label_index"))
+        graph_proto.output.insert(0, onnx.helper.make_tensor_value_info("label", classes.data_type, ["batch"]))
     model.producer_name = "skvae"
     model.doc_string = f"DisentangledVAE.{method}, exported by skvae.onnx.to_onnx"
     onnx.checker.check_model(model)
@@ -267,11 +267,11 @@ def to_onnx(estimator, method="transform", *, dtype=np.float32, target_opset=Non
     >>> bool(np.abs(Z - vae.transform(X)).max() < 1e-5)
     True
     """
-    _check_estimator(estimator, method)
     if np.dtype(dtype) not in _TORCH_DTYPES:
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64; got {dtype!r}.")
     if target_opset is not None and target_opset < _MIN_OPSET:
         raise ValueError(f"target_opset must be {_MIN_OPSET} or newer (torch.onnx exports no older); got {target_opset}.")
+    _check_estimator(estimator, method)
     return _export(estimator, method, dtype, np.float64, target_opset)
 
 
