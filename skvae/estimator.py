@@ -56,6 +56,11 @@ from .schedules import _SharedDefault, as_schedule
 
 __all__ = ["DisentangledVAE"]
 
+#: Where skvae's documentation (``make docs``) is published; the API
+#: reference's pages are under ``gen_modules/``, named ``skvae.<Class>.html``
+#: by autosummary (``docs/api.rst``).
+DOCS_URL = "https://skvae.readthedocs.io/en/stable/"
+
 # Decays from 100 to a floor of 30, not to ~0: the classification loss is
 # ~1 per sample while the reconstruction is summed over all features, so a
 # weight near 0 stops the head from learning (see docs/defaults.rst).
@@ -528,6 +533,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     >>> vae.inverse_transform(vae.transform(X[:3])).shape
     (3, 64)
     """
+
+    # The "?" of the HTML repr (in notebooks) links to this class's page of
+    # skvae's API reference, not to scikit-learn's documentation.
+    _doc_link_module = "skvae"
+    _doc_link_template = DOCS_URL + "gen_modules/skvae.{estimator_name}.html"
 
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
