@@ -352,7 +352,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``random_state`` only -- also when fits run in threads -- and
         torch's global random state is neither used nor changed.
     verbose : int, default=0
-        0 is silent; > 0 prints skorch's per-epoch table and a progress bar.
+        What training prints, to ``sys.stdout``. 0: nothing. 1: one
+        progress bar for the whole training call, over its epochs, with the
+        last epoch's loss and head accuracy (``valid_accuracy`` too when
+        rows are held out); tqdm's bar on a terminal, its widget in Jupyter
+        (with ipywidgets), and where the output is a file or a pipe plain
+        lines of the same values instead (after the first epoch, every
+        tenth of the epochs and after the last), without ANSI codes or
+        carriage returns. 2 (or more): skorch's table of every recorded
+        term for every epoch, coloured on a terminal only.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks. For instance
         ``Checkpoint(monitor=every_5_epochs, dirname="checkpoints")``, with
