@@ -25,7 +25,7 @@ def _parser():
         "demo",
         help="train a DisentangledVAE, print a report and write figures",
         description="Train a DisentangledVAE on digits (default) or MNIST, print the "
-        "head's test accuracy, the reconstruction error and the per-epoch table, "
+        "head's test accuracy, the reconstruction error and a progress bar, "
         "and write four figures to a folder: the latent space with the classifier's "
         "regions, a grid of decoded latent points, the path between two classes, "
         "and the training history.",
@@ -49,7 +49,7 @@ def _parser():
                       "them (default: 0 8)")
     demo.add_argument("--output", default="demo_output", help="folder for the figures")
     demo.add_argument("--random-state", type=int, default=0)
-    demo.add_argument("--quiet", action="store_true", help="no progress bar or epoch table")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 

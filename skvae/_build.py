@@ -348,8 +348,8 @@ def build_net(setup, device, training_params, callbacks=()):
                 ),
             )
         )
-    if training_params.get("verbose"):
-        callbacks.append(FitProgressBar())
+    # Always there: it shows itself at verbose=1, which may change between warm-started fits.
+    callbacks.append(FitProgressBar())
     # Seeded: a warm start or a loaded model keeps the same split.
     split = (
         None

@@ -9,6 +9,7 @@ coming out as NaN or infinity.
 """
 
 import contextlib
+import hashlib
 import warnings
 
 import numpy as np
@@ -22,8 +23,11 @@ __all__ = [
     "BLOCK_ROWS",
     "check_forward_finite",
     "check_float32_range",
+    "latent_distribution",
     "latent_means",
     "latent_proba",
+    "row_keys",
+    "row_noise",
     "run_blocks",
     "validate_rows",
 ]
@@ -38,6 +42,9 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Rows named in the error about rows whose outputs are not finite.
 _ROWS_SHOWN = 5
+
+# Most standard-normal draws held at once by row_noise: 32 MB of float64.
+_NOISE_CHUNK_VALUES = 1 << 22
 
 
 def check_float32_range(array, name="X"):
@@ -93,7 +100,7 @@ def _check_finite_rows(out, arithmetic):
     )
 
 
-def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
+def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True, dtype=None):
     """Apply ``function`` to ``data`` in fixed-size blocks, without autograd.
 
     Parameters
@@ -112,12 +119,14 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
         and padded (with -1) like ``data``.
     mixed : bool, default=True
         Run under the net's ``precision`` autocast; False runs as called.
+    dtype : numpy dtype, default=None
+        dtype of the result; None follows ``data``.
 
     Returns
     -------
     out : ndarray of shape (n_samples, n_columns)
-        float32 for float32 ``data``, float64 otherwise, as scikit-learn
-        transformers do.
+        Of ``dtype``; by default float32 for float32 ``data``, float64
+        otherwise, as scikit-learn transformers do.
 
     Raises
     ------
@@ -127,7 +136,9 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True):
         too large).
     """
     device = net.device
-    out = np.empty((len(data), n_columns), dtype=np.float32 if data.dtype == np.float32 else np.float64)
+    if dtype is None:
+        dtype = np.float32 if data.dtype == np.float32 else np.float64
+    out = np.empty((len(data), n_columns), dtype=dtype)
     out_tensor = torch.from_numpy(out)  # the same memory: results are copied in once
     net.module_.eval()
     with torch.inference_mode(), net.autocast() if mixed else contextlib.nullcontext():
@@ -158,6 +169,67 @@ def latent_means(net, X, n_components):
     """Latent means of validated rows ``X`` under a fitted net."""
     module = net.module_
     return run_blocks(net, X, lambda block: module.encode(block)[0], n_components)
+
+
+def latent_distribution(net, X, n_components):
+    """Means and standard deviations of the latent Gaussians of validated rows ``X``.
+
+    One pass of the encoder gives both, side by side, so that a row whose
+    variance overflows is refused like any other.
+    """
+    module = net.module_
+
+    def mean_and_std(block):
+        mu, logvar = module.encode(block)
+        return torch.cat([mu, torch.exp(0.5 * logvar)], dim=1)
+
+    both = run_blocks(net, X, mean_and_std, 2 * n_components)
+    return both[:, :n_components], both[:, n_components:]
+
+
+def row_keys(X):
+    """A 63-bit key of each row's float32 values, the values the network sees.
+
+    Seeds per-row random streams (:func:`row_noise`), so that what is drawn
+    for a row depends on the row alone, not on its position or the rows
+    that come with it; equal rows get equal keys.
+    """
+    rows = np.ascontiguousarray(X, dtype=np.float32)
+    digests = (hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in rows)
+    return np.array([int.from_bytes(digest, "little") >> 1 for digest in digests], dtype=np.int64)
+
+
+def row_noise(keys, seed, n_draws, n_components, device):
+    """Standard-normal draws of each row's own stream, in chunks of bounded size.
+
+    Parameters
+    ----------
+    keys : Tensor of shape (n_rows,)
+        int64 keys from :func:`row_keys` (any: a padding row's too), on the CPU.
+    seed : int
+        Second part of every stream's key: another seed, other draws.
+    n_draws : int
+        Draws per row, of ``n_components`` values each.
+    n_components : int
+    device : torch.device
+        Where the chunks go.
+
+    Yields
+    ------
+    chunk : Tensor of shape (n_rows, n_chunk, n_components)
+        float64; the chunks hold the ``n_draws`` draws of every row in
+        order, so the first ``k`` draws are the same for any ``n_draws``
+        of at least ``k``.
+    """
+    stream_keys = np.empty((len(keys), 2), dtype=np.uint64)
+    stream_keys[:, 0] = keys.numpy().view(np.uint64)
+    stream_keys[:, 1] = seed
+    generators = [np.random.Generator(np.random.Philox(key=key)) for key in stream_keys]
+    per_chunk = max(1, min(n_draws, _NOISE_CHUNK_VALUES // (len(generators) * n_components)))
+    for start in range(0, n_draws, per_chunk):
+        size = (min(per_chunk, n_draws - start), n_components)
+        chunk = np.stack([generator.standard_normal(size) for generator in generators])
+        yield torch.from_numpy(chunk).to(device)
 
 
 def check_forward_finite(net, X, n_components):

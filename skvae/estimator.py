@@ -28,15 +28,18 @@ from sklearn.base import (
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from . import persistence
 from ._inference import (
     check_float32_range,
     check_forward_finite,
+    latent_distribution,
     latent_means,
     latent_proba,
+    row_keys,
+    row_noise,
     run_blocks,
     validate_rows,
 )
@@ -174,8 +177,8 @@ class _needs_labels:
             raise AttributeError(
                 f"This {type(estimator).__name__} was fitted without labels (a plain VAE), "
                 f"so it has no latent classifier and no {self.method.__name__}; transform, "
-                "inverse_transform and sample work without one. Fit it with class labels, "
-                "fit(X, y), to use predict, predict_proba, score and class_border.",
+                "inverse_transform, score_samples and sample work without one. Fit it with "
+                "class labels, fit(X, y), to use predict, predict_proba and class_border.",
                 name=self.method.__name__,
                 obj=estimator,
             )
@@ -371,7 +374,15 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ``random_state`` only -- also when fits run in threads -- and
         torch's global random state is neither used nor changed.
     verbose : int, default=0
-        0 is silent; > 0 prints skorch's per-epoch table and a progress bar.
+        What training prints, to ``sys.stdout``. 0: nothing. 1: one
+        progress bar for the whole training call, over its epochs, with the
+        last epoch's loss and head accuracy (``valid_accuracy`` too when
+        rows are held out); tqdm's bar on a terminal, its widget in Jupyter
+        (with ipywidgets), and where the output is a file or a pipe plain
+        lines of the same values instead (after the first epoch, every
+        tenth of the epochs and after the last), without ANSI codes or
+        carriage returns. 2 (or more): skorch's table of every recorded
+        term for every epoch, coloured on a terminal only.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks. For instance
         ``Checkpoint(monitor=every_5_epochs, dirname="checkpoints")``, with
@@ -1319,13 +1330,20 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
     # ------------------------------------------------------------ inference
 
-    def transform(self, X):
-        """Latent means of ``X``.
+    def transform(self, X, return_std=False):
+        """Latent means of ``X``, and on request their standard deviations.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Data.
+        return_std : bool, default=False
+            Also return the standard deviations of the encoder's Gaussian
+            (as :meth:`sklearn.gaussian_process.GaussianProcessRegressor.predict`
+            does). Pipelines call ``transform(X)`` and get the means only.
+            With :meth:`set_output`, the means come in the configured
+            container and the standard deviations as an ndarray
+            (scikit-learn wraps the first element of a tuple only).
 
         Returns
         -------
@@ -1333,9 +1351,84 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             Mean of the encoder's Gaussian for each sample; float32 for
             float32 ``X``, float64 otherwise (the network computes in
             float32 either way).
+        Z_std : ndarray of shape (n_samples, n_components)
+            Standard deviation of the encoder's Gaussian (its covariance is
+            diagonal) for each sample and latent dimension, of ``Z``'s
+            dtype; only with ``return_std=True``.
         """
         X = validate_rows(self, X)  # first: it raises NotFittedError before fit
-        return latent_means(self.net_, X, self.setup_.n_components)
+        if not return_std:
+            return latent_means(self.net_, X, self.setup_.n_components)
+        Z, Z_std = latent_distribution(self.net_, X, self.setup_.n_components)
+        return np.ascontiguousarray(Z), np.ascontiguousarray(Z_std)
+
+    def score_samples(self, X, n_samples=100, random_state=0):
+        """Importance-weighted estimate of the log-likelihood ``log p(x)`` of each row, in nats.
+
+        The estimate is the IWAE bound of Burda et al. (2016) with the
+        encoder's Gaussian ``q(z | x)`` as proposal:
+        ``log(1/K * sum_k p(x | z_k) p(z_k) / q(z_k | x))`` over ``K =
+        n_samples`` latent codes ``z_k`` drawn from ``q(z | x)``. Its
+        expectation is a lower bound on ``log p(x)`` that rises to it as
+        ``n_samples`` grows (``n_samples=1`` is a one-sample ELBO). Higher
+        is more typical of the training data: ``-score_samples(X)`` is an
+        outlier score, as for :class:`~sklearn.mixture.GaussianMixture`.
+
+        The model is the one that training fits:
+
+        - prior ``p(z)``: ``N(0, I)``, or with class anchoring
+          (``class_prior_means_``) the mixture of the class priors
+          ``N(class_prior_means_[k], I)`` with equal weights, as the class
+          of ``x`` is not given (the uniform class prior with which
+          semi-supervised training marginalises unknown classes). With
+          ``kl="abs"``, whose penalty is not a KL divergence to any prior,
+          the same Gaussian prior as ``kl="standard"``; ``beta`` does not
+          enter (it weights the KL term in training, not the model).
+        - observation model ``p(x | z)``, from ``reconstruction_``:
+          ``"bce"``, independent Bernoulli pixels with probabilities
+          ``inverse_transform(z)``: a log-probability for binary ``X``;
+          for values between 0 and 1 the same formula, minus the binary
+          cross-entropy, which is not normalised over [0, 1], so only
+          comparisons on the same data mean something. ``"mse"``, the
+          Gaussian ``N(inverse_transform(z), I / 2)``: the variance 1/2
+          makes the summed squared error that training minimises its
+          negative log-density up to a constant, so this is a proper
+          log-density of ``X`` as given to the model (after any scaling in
+          a pipeline).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        n_samples : int, default=100
+            Importance samples per row. The cost is that many decoder
+            passes over ``X``. Likelihoods reported in papers use 5,000.
+        random_state : int, RandomState instance or None, default=0
+            Seeds the importance samples: with the default the result is
+            the same at every call. Each row draws from a random stream
+            keyed by its own values and the seed, so a row's score depends
+            on the row and ``random_state`` only, not on its position or the
+            rows that come with it, while different rows get independent
+            draws (so the mean over many rows averages the sampling noise
+            out). The draws for ``n_samples=k`` are the first ``k`` of those
+            for any larger ``n_samples``.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            The estimate for each row, float64 (summed in float64 whatever
+            the network's precision).
+        """
+        X = validate_rows(self, X)  # first: it raises NotFittedError before fit
+        check_scalar(n_samples, "n_samples", Integral, min_val=1)
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        net, n_components = self.net_, self.setup_.n_components
+
+        def log_likelihood(block, keys):
+            noise = row_noise(keys.cpu(), seed, n_samples, n_components, block.device)
+            return net.criterion_.per_row_log_likelihood(net.module_, block, noise)
+
+        return run_blocks(net, X, log_likelihood, 1, labels=row_keys(X), dtype=np.float64)[:, 0]
 
     def inverse_transform(self, X):
         """Decode latent points back to data space.
@@ -1397,10 +1490,45 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    @_needs_labels
-    def score(self, X, y, sample_weight=None):
-        """Accuracy of :meth:`predict` on ``X`` against ``y``."""
-        return super().score(X, y, sample_weight=sample_weight)
+    def score(self, X, y=None, sample_weight=None):
+        """Accuracy of :meth:`predict`, or the mean log-likelihood for a model without labels.
+
+        A model fitted with labels scores the accuracy of its latent
+        classifier on ``X`` against ``y``, as classifiers do. A model fitted
+        without labels has no classifier: it scores the mean of
+        :meth:`score_samples` (its defaults), as density models such as
+        :class:`~sklearn.mixture.GaussianMixture` and
+        :class:`~sklearn.decomposition.PCA` do, and ignores ``y``; a
+        search over such models without ``scoring`` then picks the most
+        likely model of the held-out data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data.
+        y : array-like of shape (n_samples,), default=None
+            True labels; required for a model fitted with labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the mean.
+
+        Returns
+        -------
+        score : float
+            Accuracy in [0, 1], or mean log-likelihood in nats.
+        """
+        check_is_fitted(self)
+        if hasattr(self, "classes_"):
+            if y is None:
+                raise ValueError(
+                    "This DisentangledVAE was fitted with labels, so score measures the "
+                    "accuracy of its latent classifier and needs y; for the model's "
+                    "log-likelihood use score_samples(X).mean()."
+                )
+            return super().score(X, y, sample_weight=sample_weight)
+        log_likelihood = self.score_samples(X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, log_likelihood, ensure_non_negative=True)
+        return float(np.average(log_likelihood, weights=sample_weight))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the latent features: ``disentangledvae0``, ``disentangledvae1``...

@@ -5,6 +5,8 @@ the samples of a batch, as in the original experiment, so that the weights
 of the terms mean the same thing for any batch size.
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,6 +34,8 @@ __all__ = [
     "class_balance_loss",
     "classification_loss",
     "kl_divergence",
+    "observation_log_likelihood",
+    "prior_log_density",
     "propagate_labels",
     "pseudo_labels",
     "reconstruction_loss",
@@ -61,6 +65,63 @@ def reconstruction_loss(output, X, kind="mse", reduction="mean"):
         raise ValueError(f"Unknown reconstruction loss {kind!r}; use 'mse' or 'bce'.")
     per_sample = per_feature.sum(dim=1)
     return per_sample.mean() if reduction == "mean" else per_sample
+
+
+def observation_log_likelihood(output, X, kind):
+    """``log p(x | z)`` of each row under the observation model of the reconstruction term.
+
+    The reconstruction term is this log-likelihood negated, up to a
+    constant: ``"bce"`` is the Bernoulli model ``x_j ~ Bernoulli(sigmoid(output_j))``,
+    whose log-probability is exactly minus the summed binary cross-entropy
+    (a log-probability mass for binary ``X``; for values strictly between
+    0 and 1 the same expression, not normalised over [0, 1]); ``"mse"`` is
+    the Gaussian ``x ~ N(output, I / 2)``, the variance that makes the
+    summed squared error its negative log-density up to
+    ``n_features / 2 * log(pi)``, which is added here.
+
+    Parameters
+    ----------
+    output : Tensor of shape (n_samples, n_features)
+        Decoder output: logits for ``"bce"``, the mean for ``"mse"``.
+    X : Tensor of shape (n_samples, n_features)
+        The data, of ``output``'s dtype.
+    kind : {"mse", "bce"}
+        The reconstruction term.
+
+    Returns
+    -------
+    log_likelihood : Tensor of shape (n_samples,)
+    """
+    log_likelihood = -reconstruction_loss(output, X, kind, reduction="none")
+    if kind == "mse":
+        log_likelihood = log_likelihood - 0.5 * X.shape[1] * math.log(math.pi)
+    return log_likelihood
+
+
+def prior_log_density(z, centers=None):
+    """``log p(z)`` of the prior whose KL term :func:`kl_divergence` computes.
+
+    ``N(0, I)`` without class centres; with them, the mixture of the class
+    priors ``N(centers[k], I)`` with equal weights, the prior of a sample
+    whose class is unknown (the uniform class prior of
+    :meth:`DisentangledVAELoss.marginal_kl`).
+
+    Parameters
+    ----------
+    z : Tensor of shape (n_samples, n_components)
+        Latent points.
+    centers : Tensor of shape (n_classes, n_components), default=None
+        The class centres, of ``z``'s dtype; None is the origin alone.
+
+    Returns
+    -------
+    log_density : Tensor of shape (n_samples,)
+    """
+    normaliser = 0.5 * z.shape[1] * math.log(2 * math.pi)
+    if centers is None:
+        return -0.5 * (z**2).sum(dim=1) - normaliser
+    squared = ((z.unsqueeze(1) - centers.unsqueeze(0)) ** 2).sum(dim=2)
+    return torch.logsumexp(-0.5 * squared, dim=1) - math.log(len(centers)) - normaliser
 
 
 def kl_divergence(mu, logvar, kind="standard", center=None, reduction="mean"):
@@ -350,6 +411,49 @@ class DisentangledVAELoss(nn.Module):
             recon = reconstruction_loss(module.decoder(mu), X, self.reconstruction, reduction="none")
         center = self.prior_means(mu, y)
         return recon + self.beta * kl_divergence(mu, logvar, self.kl, center=center, reduction="none")
+
+    def per_row_log_likelihood(self, module, X, noise_chunks):
+        """Importance-weighted estimate of ``log p(x)`` for each row of ``X``, in float64.
+
+        The IWAE bound (Burda et al., 2016): with ``K`` codes
+        ``z_k = mu + sigma * eps_k`` drawn from the encoder's Gaussian
+        ``q(z | x)``, ``log(1/K * sum_k p(x | z_k) p(z_k) / q(z_k | x))``,
+        with the observation model of :func:`observation_log_likelihood`
+        and the prior of :func:`prior_log_density` (the class-centre
+        mixture when the model has centres; ``beta`` and the KL variant
+        play no part). Its expectation is a lower bound on ``log p(x)``
+        that rises to it as ``K`` grows; ``K = 1`` is a one-sample ELBO.
+        The codes are decoded one draw per row at a time, so memory stays
+        that of one decoder pass whatever ``K``; the weights are summed in
+        float64.
+
+        Parameters
+        ----------
+        module : DisentangledVAEModule
+        X : Tensor of shape (n_samples, n_features)
+        noise_chunks : iterable of Tensor of shape (n_samples, n_draws, n_components)
+            Standard-normal draws ``eps``, float64, on ``X``'s device; ``K``
+            is their total number of draws per row.
+        """
+        mu, logvar = (value.double() for value in module.encode(X))
+        sigma = torch.exp(0.5 * logvar)
+        data = X.double()
+        centers = None if self.centers is None else self.centers.to(device=X.device, dtype=torch.float64)
+        # log q(z_k | x) is the standard normal's log-density at eps_k, less sum(log(sigma)).
+        log_q_base = -0.5 * logvar.sum(dim=1) - 0.5 * mu.shape[1] * math.log(2 * math.pi)
+        total, n_draws = None, 0
+        for chunk in noise_chunks:
+            for eps in chunk.unbind(dim=1):
+                z = mu + sigma * eps
+                output = module.decoder(z.to(X.dtype)).flatten(1).double()
+                log_weight = (
+                    observation_log_likelihood(output, data, self.reconstruction)
+                    + prior_log_density(z, centers)
+                    - (log_q_base - 0.5 * (eps**2).sum(dim=1))
+                )
+                total = log_weight if total is None else torch.logaddexp(total, log_weight)
+            n_draws += chunk.shape[1]
+        return total - math.log(n_draws)
 
     def forward(
         self,
