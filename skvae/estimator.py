@@ -28,7 +28,7 @@ from sklearn.base import (
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from . import persistence
@@ -41,6 +41,7 @@ from ._inference import (
     validate_rows,
 )
 from ._labels import check_classes, check_unlabeled_label, classes_of, encode_labels
+from ._net import TensorBatchDataset
 from ._build import OPTIMIZERS, build_net, check_precision, fitted_setup, precision_problem, resolve_device
 from ._validation import INPUT_DROPOUT_CANDIDATES, MIN_VALIDATION_ROWS, copied_callbacks, select_input_dropout, stratifiable
 from .exceptions import DivergenceError
@@ -133,6 +134,11 @@ def _same_param(a, b):
         return bool(a == b)
     except (TypeError, ValueError):
         return a is b
+
+
+def _class_mean(X_class, weights):
+    """Mean row of a class, weighted (equally when its rows all weigh 0)."""
+    return np.average(X_class.astype(np.float64), axis=0, weights=weights if weights.sum() > 0 else None)
 
 
 def _classes_text(classes):
@@ -471,12 +477,29 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     early_stopping_ : bool
         Whether the fit held validation rows out (resolves
         ``early_stopping="auto"``).
-    validation_scores_ : list of float
-        Validation head accuracy after each epoch, when the fit held
-        labelled validation rows out.
-    best_validation_score_ : float
+    n_iter_ : int
+        Epochs trained, over all the calls that trained this network
+        (``fit`` with ``warm_start=True`` and ``partial_fit`` continue the
+        count, as MLPClassifier's ``n_iter_`` does): ``len(history_)``.
+    loss_curve_ : list of float
+        Training loss of each of those epochs (``history_[:, "train_loss"]``):
+        the weighted total of the loss terms, averaged over the epoch's
+        batches (weighted by ``sample_weight`` within each batch), as the
+        optimizer minimised it -- so with a schedule of
+        ``classification_weight`` it need not decrease.
+    best_loss_ : float or None
+        The smallest of ``loss_curve_``; None when the fit held validation
+        rows out (``early_stopping_``), whose scores judge the epochs
+        instead, as in MLPClassifier with ``early_stopping=True``.
+    validation_scores_ : list of float or None
+        Validation head accuracy after each epoch (weighted by the
+        validation rows' ``sample_weight``; ``history_[:, "valid_accuracy"]``),
+        when the fit held labelled validation rows out; None otherwise
+        (also for a model fitted without labels, whose validation loss is
+        ``history_[:, "valid_loss"]``).
+    best_validation_score_ : float or None
         The best of ``validation_scores_`` (with ``early_stopping=True``,
-        that epoch's weights are kept).
+        that epoch's weights are kept); None without them.
     max_epochs_ : int
         The training length in epochs (resolves ``max_epochs="auto"``).
     image_shape_ : tuple of int or None
@@ -624,7 +647,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the VAE and, when ``y`` is given, its latent classifier.
 
         With ``warm_start=True`` and a fitted model, continue training it
@@ -641,6 +664,18 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             ``unlabeled_label`` set, samples carrying that value count as
             unlabeled and training is semi-supervised (see
             ``unlabeled_label``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in every term of the loss
+            (reconstruction, KL and classification, and an unlabeled
+            sample's pseudo-label terms): each batch's average becomes a
+            weighted average, as in :class:`~sklearn.neural_network.MLPClassifier`.
+            None weighs every sample 1. Weights do not change the number
+            of optimizer steps (``max_epochs="auto"`` counts rows); see the
+            user guide, "Sample weights", for what they mean for the
+            validation rows, the pseudo-labels and the class regions.
+            Negative, non-finite and all-zero weights are refused, and so
+            are weights that leave fewer than 2 classes with positive
+            weight among the labeled samples.
 
         Returns
         -------
@@ -673,10 +708,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         training is no error: the model keeps the last finished epoch (see
         Warns).
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, classes=None):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
         """Train one epoch on ``X``, continuing from the fitted state.
 
         The first call builds the network as :meth:`fit` does; every call,
@@ -702,6 +737,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             that has ``y`` (as in
             :meth:`sklearn.linear_model.SGDClassifier.partial_fit`), since
             one call's ``y`` may miss some classes. Later calls may omit it.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample of this call in the loss, as
+            in :meth:`fit`; None weighs every sample 1.
 
         Returns
         -------
@@ -717,9 +755,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         with :meth:`fit`, an error, a ``DivergenceError`` included, leaves
         the estimator as it was before the call.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _fit(self, X, y, *, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         """The one training path behind ``fit`` (whole) and ``partial_fit`` (one epoch)."""
         self._check_param_values()
         if incremental and self.early_stopping is True:
@@ -743,6 +781,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             if continuing:
                 self._check_unchanged_params()
             X, y_encoded = self._validate_training_data(X, y, classes, incremental, continuing)
+            sample_weight = self._validate_sample_weight(sample_weight, X, y_encoded, incremental)
             self._check_reconstruction(X, new_network=not continuing)
             if self.max_epochs != "auto":
                 self.max_epochs_ = self.max_epochs
@@ -751,9 +790,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             train = True
             if not continuing:
                 class_pairs = self._encoded_class_neighbors()
-                self._set_class_prior_means(X, y_encoded, class_pairs)
+                self._set_class_prior_means(X, y_encoded, sample_weight, class_pairs)
                 self.early_stopping_ = self._holds_rows_out(y_encoded, incremental)
-                self._initialize_net(X, y_encoded, 0 if y is None else len(self.classes_), class_pairs)
+                self._initialize_net(X, y_encoded, sample_weight, 0 if y is None else len(self.classes_), class_pairs)
                 # Ctrl-C while the candidates trained: the chosen one stops there.
                 train = not self.net_.interrupted_
             else:
@@ -766,7 +805,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                         UserWarning,
                     )
                     return self
-            self._train(X, y_encoded, epochs=1 if incremental else None, partial=incremental, train=train)
+            self._train(
+                X, y_encoded, sample_weight, epochs=1 if incremental else None, partial=incremental, train=train
+            )
         except BaseException:
             vars(self).clear()
             vars(self).update(before)
@@ -889,6 +930,27 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             raise ValueError(f"{exc}{hint}") from None
         return X, y_encoded
 
+    def _validate_sample_weight(self, sample_weight, X, y_encoded, incremental):
+        """``sample_weight`` checked as scikit-learn does (ones for None).
+
+        Negative, non-finite and all-zero weights are refused; so, in
+        ``fit``, are weights that leave the latent classifier fewer than 2
+        classes to tell apart (``partial_fit`` calls may miss classes).
+        """
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if incremental or y_encoded is None:
+            return sample_weight
+        weighted = np.unique(y_encoded[(y_encoded >= 0) & (sample_weight > 0)])
+        if weighted.size < 2:
+            kept = "no class" if weighted.size == 0 else f"only class {self.classes_[weighted[0]].tolist()!r}"
+            raise ValueError(
+                f"sample_weight leaves {kept} with positive weight among the labeled samples, "
+                "but the latent classifier needs samples of at least 2 classes to learn from. "
+                "Give samples of at least 2 classes a positive weight, or fit without y for "
+                "a plain VAE."
+            )
+        return sample_weight
+
     def _model_params(self):
         """The parameters that shape the model (a copy of each), by name."""
         return {
@@ -929,7 +991,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 "reconstruction='mse'."
             )
 
-    def _set_class_prior_means(self, X, y_encoded, class_pairs):
+    def _set_class_prior_means(self, X, y_encoded, sample_weight, class_pairs):
         """Choose ``class_prior_means_``, the centres of the class priors.
 
         The centres come from :func:`~skvae.centers.class_centers`; which
@@ -937,7 +999,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         mean rows of ``X`` (:func:`~skvae.centers.arrange_class_centers`), so
         that similar classes get neighbouring regions; near-equidistant
         centres keep their order. When ``y_encoded`` misses a class (a first
-        ``partial_fit`` call), classes keep the order of ``classes_``.
+        ``partial_fit`` call), classes keep the order of ``classes_``. The
+        mean rows are weighted by ``sample_weight`` (equally for a class
+        whose rows all weigh 0).
         """
         n_classes = 0 if y_encoded is None else len(self.classes_)
         spacing = resolve_class_spacing(self.class_spacing, n_classes, self.n_components)
@@ -947,14 +1011,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         centers = class_centers(n_classes, self.n_components, spacing)
         present = np.unique(y_encoded[y_encoded >= 0])
         if present.size == n_classes:
-            means = np.stack([X[y_encoded == code].mean(axis=0, dtype=np.float64) for code in range(n_classes)])
+            means = np.stack(
+                [_class_mean(X[y_encoded == code], sample_weight[y_encoded == code]) for code in range(n_classes)]
+            )
             distances = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=-1)
             if class_pairs is not None:
                 distances[class_pairs[:, 0], class_pairs[:, 1]] = distances[class_pairs[:, 1], class_pairs[:, 0]] = 0.0
             centers = arrange_class_centers(centers, distances)
         self.class_prior_means_ = centers
 
-    def _initialize_net(self, X, y_encoded, n_classes, class_pairs):
+    def _initialize_net(self, X, y_encoded, sample_weight, n_classes, class_pairs):
         """Record what the network is built with (``setup_``), and build it (``net_``).
 
         The seed is drawn from ``random_state``: the weights, the shuffling
@@ -987,7 +1053,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         def build(setup):
             return build_net(setup, device, quiet, copied_callbacks(self.callbacks))
 
-        net, rate, scores = select_input_dropout(self.setup_, build, X, y_encoded, self.max_epochs_)
+        dataset = TensorBatchDataset(X, y_encoded, sample_weight)
+        net, rate, scores = select_input_dropout(self.setup_, build, dataset, y_encoded, self.max_epochs_)
         net.set_params(verbose=int(self.verbose))
         self.net_, self.input_dropout_, self.input_dropout_scores_ = net, rate, scores
         self.setup_ = dataclasses.replace(self.setup_, input_dropout=rate)
@@ -1078,15 +1145,16 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 UserWarning,
             )
 
-    def _train(self, X, y_encoded, epochs=None, *, partial=False, train=True):
+    def _train(self, X, y_encoded, sample_weight, epochs=None, *, partial=False, train=True):
         """Train ``net_`` (unless ``train`` is False) and set the fitted attributes that describe it."""
         try:
             if train:
-                self.net_.partial_fit(X, y_encoded, epochs=epochs)
+                # y_encoded once more: the validation split stratifies by it.
+                self.net_.partial_fit(TensorBatchDataset(X, y_encoded, sample_weight), y_encoded, epochs=epochs)
         except DivergenceError as exc:
-            self._hand_on_last_finite_model(exc, X, y_encoded, partial)
+            self._hand_on_last_finite_model(exc, X, y_encoded, sample_weight, partial)
             raise
-        self._set_trained_attributes(X, y_encoded, partial)
+        self._set_trained_attributes(X, y_encoded, sample_weight, partial)
         if self.net_.interrupted_:
             n_epochs = len(self.history_)
             kept = (
@@ -1101,7 +1169,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 UserWarning,
             )
 
-    def _hand_on_last_finite_model(self, exc, X, y_encoded, partial):
+    def _hand_on_last_finite_model(self, exc, X, y_encoded, sample_weight, partial):
         """Set ``exc.last_finite_estimator``: a copy of this estimator with
         the net of the training on ``X`` that raised ``exc``, a
         :class:`DivergenceError`, which went back to the end of its last
@@ -1110,7 +1178,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         last_finite.net_ = copy.deepcopy(self.net_)
         try:
             check_forward_finite(last_finite.net_, X, self.setup_.n_components)
-            last_finite._set_trained_attributes(X, y_encoded, partial)
+            last_finite._set_trained_attributes(X, y_encoded, sample_weight, partial)
         except ValueError as overflow:
             # Rows the network overflows on even at these weights: the data
             # are the cause, and no model of them is worth handing on.
@@ -1128,11 +1196,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             f"the error's last_finite_estimator is the model with {kept}.",
         )
 
-    def _set_trained_attributes(self, X, y_encoded, partial):
+    def _set_trained_attributes(self, X, y_encoded, sample_weight, partial):
         self.history_ = self.net_.history
-        if self.early_stopping_ and "valid_accuracy" in self.history_[-1]:
-            self.validation_scores_ = [float(v) for v in self.history_[:, "valid_accuracy"]]
-            self.best_validation_score_ = max(self.validation_scores_)
+        self._set_history_attributes()
         if y_encoded is None:
             for name in ("class_centroids_", "class_covariances_"):
                 if hasattr(self, name):
@@ -1142,8 +1208,26 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         if partial and np.unique(y_encoded[y_encoded >= 0]).size < len(self.classes_):
             return
         self.class_centroids_, self.class_covariances_ = class_gaussians(
-            latent_means(self.net_, X, self.setup_.n_components), y_encoded, len(self.classes_)
+            latent_means(self.net_, X, self.setup_.n_components),
+            y_encoded,
+            len(self.classes_),
+            sample_weight=sample_weight,
         )
+
+    def _set_history_attributes(self):
+        """MLPClassifier's fitted attributes, read from ``history_``: the one
+        record of the training, which a warm start, ``partial_fit`` and
+        ``load`` continue."""
+        self.n_iter_ = len(self.history_)
+        self.loss_curve_ = [float(loss) for loss in self.history_[:, "train_loss"]] if self.n_iter_ else []
+        validated = self.early_stopping_ and self.n_iter_ > 0 and "valid_accuracy" in self.history_[-1]
+        if validated:
+            self.validation_scores_ = [float(v) for v in self.history_[:, "valid_accuracy"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+        # As MLPClassifier's: None where validation rows judge the epochs instead.
+        self.best_loss_ = None if self.early_stopping_ or not self.loss_curve_ else min(self.loss_curve_)
 
     def _training_params(self):
         """Parameters of ``net_`` that may change between warm-started fits (``_TRAINING_PARAMS``)."""
@@ -1290,6 +1374,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 f"parameters describe: {persistence.describe_error(exc)}"
             ) from exc
         estimator.history_ = estimator.net_.history
+        # From the history: files of older versions lack them.
+        estimator._set_history_attributes()
         return estimator
 
     # ------------------------------------------------------------ inference
