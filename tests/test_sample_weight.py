@@ -20,6 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris, make_classification
 from sklearn.model_selection import GridSearchCV, cross_validate
 
+from skvae import DisentangledVAE
 from tiny import tiny_vae
 
 RTOL = 1e-5
@@ -151,7 +152,7 @@ def test_weights_of_a_partial_fit_call_weight_its_epoch(iris):
         (lambda n: np.r_[np.inf, np.ones(n - 1)], "Input sample_weight contains infinity"),
         (lambda n: np.zeros(n), "at least one non-zero"),
         (lambda n: np.ones(n + 1), r"sample_weight.shape == \(151,\), expected \(150,\)"),
-        (lambda n: np.r_[np.ones(50), np.zeros(n - 50)], "leaves only class 0 with positive weight"),
+        (lambda n: np.r_[np.ones(50), np.zeros(n - 50)], "leave only class 0 with positive weight"),
     ],
 )
 def test_bad_weights_are_refused_and_leave_the_model_as_it_was(iris, weights, message):
@@ -204,3 +205,66 @@ def test_weights_are_routed_by_grid_search_and_cross_validate(iris):
         # Not requested: the weights may not be passed.
         with pytest.raises(sklearn.exceptions.UnsetMetadataPassedError):
             GridSearchCV(tiny_vae(), {"lr": [1e-2]}, cv=3).fit(X, y, sample_weight=weights)
+
+
+# ---------------------------------------------------------------- class_weight
+
+
+def test_class_weight_multiplies_the_sample_weights_of_labelled_rows(iris):
+    X, y = iris
+    semi = np.where(np.arange(len(y)) % 3 == 0, y, -1)
+    by_class = {0: 2.0, 2: 0.5}  # class 1 left out: weighs 1
+    row_weights = np.where(semi >= 0, np.choose(np.maximum(semi, 0), [2.0, 1.0, 0.5]), 1.0)
+    sample_weight = np.linspace(0.5, 1.5, len(y))
+    with_class_weight = tiny_vae(class_weight=by_class, unlabeled_label=-1).fit(X, semi, sample_weight=sample_weight)
+    by_hand = tiny_vae(unlabeled_label=-1).fit(X, semi, sample_weight=sample_weight * row_weights)
+    assert_array_equal(with_class_weight.transform(X), by_hand.transform(X))
+
+
+def test_balanced_class_weight_is_scikit_learns(iris):
+    X, y = iris
+    keep = np.r_[0:50, 50:70, 100:110]  # 50, 20 and 10 rows
+    X, y = X[keep], y[keep]
+    sample_weight = np.linspace(0.5, 1.5, len(y))
+    balanced = tiny_vae(class_weight="balanced").fit(X, y, sample_weight=sample_weight)
+    # n / (n_classes * n_k), with the sums of the sample weights for the counts.
+    class_totals = np.bincount(y, weights=sample_weight)
+    expected = (sample_weight.sum() / (3 * class_totals))[y]
+    by_hand = tiny_vae().fit(X, y, sample_weight=sample_weight * expected)
+    assert_allclose(balanced.transform(X), by_hand.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_class_weight_dict_is_saved(iris, tmp_path):
+    X, y = iris
+    vae = tiny_vae(max_epochs=1, class_weight={np.int64(0): 2.0, 2: 0.5}).fit(X, y)
+    vae.save(tmp_path / "model.skvae")
+    loaded = DisentangledVAE.load(tmp_path / "model.skvae")
+    assert loaded.class_weight == {0: 2.0, 2: 0.5}
+    assert all(type(label) is int for label in loaded.class_weight)
+    strings = tiny_vae(max_epochs=1, class_weight={"b": 3.0}).fit(X, np.array(["a", "b", "c"])[y])
+    strings.save(tmp_path / "strings.skvae")
+    assert DisentangledVAE.load(tmp_path / "strings.skvae").class_weight == {"b": 3.0}
+
+
+@pytest.mark.parametrize(
+    "class_weight, call, message",
+    [
+        ({5: 1.0}, "fit", "Unknown class label 5 in class_weight"),
+        ({0: -1.0}, "fit", "non-negative finite numbers"),
+        ({0: np.nan}, "fit", "non-negative finite numbers"),
+        ({0: 0.0, 1: 0.0, 2: 0.0}, "fit", "weighs every sample 0"),
+        ("balanced", "partial_fit", "not supported by partial_fit"),
+        ("balanced", "fit without labels", "needs labels"),
+    ],
+)
+def test_bad_class_weights_are_refused(iris, class_weight, call, message):
+    X, y = iris
+    vae = tiny_vae(class_weight=class_weight)
+    with pytest.raises(ValueError, match=message):
+        if call == "fit":
+            vae.fit(X, y)
+        elif call == "partial_fit":
+            vae.partial_fit(X, y, classes=[0, 1, 2])
+        else:
+            vae.fit(X)
+    assert not hasattr(vae, "net_")
