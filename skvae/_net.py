@@ -38,7 +38,7 @@ from skorch.utils import TeeGenerator, to_tensor
 from ._progress import EpochTable
 from ._training import TrainingRun, initial_rng_state
 from .exceptions import DivergenceError
-from .losses import propagate_labels, pseudo_labels
+from .losses import propagate_labels, pseudo_labels, weighted_mean
 from .schedules import check_schedule
 
 __all__ = ["DisentangledVAENet", "LabeledInEveryBatch", "TensorBatchDataset"]
@@ -58,9 +58,9 @@ class TensorBatchDataset(torch.utils.data.Dataset):
     """In-memory dataset that hands out whole batches with one index.
 
     A batch is ``(X, y)`` with ``y`` a dict: ``"labels"``, the class indices
-    of its rows, and ``"rows"``, their positions in the dataset, by which a
-    training finds what it computed for each row before it started (the
-    propagated pseudo-labels).
+    of its rows, ``"weights"``, their sample weights, and ``"rows"``, their
+    positions in the dataset, by which a training finds what it computed
+    for each row before it started (the propagated pseudo-labels).
 
     Parameters
     ----------
@@ -69,25 +69,32 @@ class TensorBatchDataset(torch.utils.data.Dataset):
     y : array-like of shape (n_samples,) or None
         Integer class indices, ``-1`` for an unlabelled sample. None means
         no sample is labelled.
+    sample_weight : array-like of shape (n_samples,) or None
+        Non-negative weight of each sample in the loss, as float32; None
+        weighs every sample 1.
     """
 
-    def __init__(self, X, y=None):
+    def __init__(self, X, y=None, sample_weight=None):
         self.X = torch.as_tensor(np.asarray(X, dtype=np.float32).copy())
         if y is None:
             self.y = torch.full((len(self.X),), -1, dtype=torch.int64)
         else:
             self.y = torch.as_tensor(np.asarray(y, dtype=np.int64).copy())
+        if sample_weight is None:
+            self.weights = torch.ones(len(self.X), dtype=torch.float32)
+        else:
+            self.weights = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32).copy())
 
     def __len__(self):
         return len(self.X)
 
     def __getitem__(self, index):
-        return self.X[index], {"labels": self.y[index], "rows": index}
+        return self.X[index], {"labels": self.y[index], "weights": self.weights[index], "rows": index}
 
     def __getitems__(self, indices):
         # The DataLoader's batch fetch protocol: one gather per batch.
         rows = torch.as_tensor(indices, dtype=torch.int64)
-        return self.X[rows], {"labels": self.y[rows], "rows": rows}
+        return self.X[rows], {"labels": self.y[rows], "weights": self.weights[rows], "rows": rows}
 
 
 def _source_and_rows(dataset):
@@ -412,10 +419,13 @@ class DisentangledVAENet(NeuralNet):
         ``dataset`` to all of them over the kNN graph of their data (see
         :func:`~skvae.losses.propagate_labels`), as tensors on the net's
         device indexed by the row positions that batches carry (-1 and 0 at
-        the positions of validation rows); None unless
+        the positions of validation rows and of rows of weight 0); None unless
         ``pseudo_label_source="propagation"`` and the data are partly
         labelled."""
         source, rows = _source_and_rows(dataset)
+        # Rows of weight 0 count as absent: they are left out of the graph.
+        rows = torch.arange(len(source))[rows]
+        rows = rows[source.weights[rows] > 0]
         y = source.y[rows]
         labeled = y >= 0
         if (
@@ -427,7 +437,10 @@ class DisentangledVAENet(NeuralNet):
             return None
         X = source.X[rows]
         labels, certainty = propagate_labels(
-            X.reshape(len(X), -1).numpy(), y.numpy(), self.module_.classifier.out.out_features
+            X.reshape(len(X), -1).numpy(),
+            y.numpy(),
+            self.module_.classifier.out.out_features,
+            sample_weight=source.weights[rows].numpy(),
         )
         all_labels = torch.full((len(source),), -1, dtype=torch.int64)
         all_labels[rows] = torch.as_tensor(labels, dtype=torch.int64)
@@ -528,13 +541,16 @@ class DisentangledVAENet(NeuralNet):
         """The weighted loss of a batch, its terms recorded in the history.
 
         ``y_true`` is the batch's ``y`` (:class:`TensorBatchDataset`): the
-        rows' ``"labels"`` and ``"rows"``, their positions in the dataset.
+        rows' ``"labels"``, ``"weights"`` and ``"rows"``, their positions in
+        the dataset. The weights weight every term, and the recorded
+        accuracy, over the batch's rows.
         """
         # The loss terms are sums over features: computed in float32 whatever
         # the precision of the forward pass.
         y_pred = tuple(None if out is None else out.float() for out in y_pred)
         X = to_tensor(X, device=self.device)
         labels = to_tensor(y_true["labels"], device=self.device)
+        weights = to_tensor(y_true["weights"], device=self.device)
         run = self.training_run_
         kl_weight, clf_weight = self.current_weights() if training else (1.0, 0.0)
         extra = {}
@@ -561,7 +577,9 @@ class DisentangledVAENet(NeuralNet):
                     teacher = self.module_.classifier(y_pred[1].detach()).float()
                 extra.update(pseudo=pseudo_labels(teacher, labels, self.pseudo_label_threshold))
             extra.update(unlabeled_weight=self.unlabeled_weight)
-        terms = self.criterion_(y_pred, X, labels, kl_weight=kl_weight, classification_weight=clf_weight, **extra)
+        terms = self.criterion_(
+            y_pred, X, labels, kl_weight=kl_weight, classification_weight=clf_weight, sample_weight=weights, **extra
+        )
         prefix = "train" if training else "valid"
         if training:
             self._check_finite(terms)
@@ -569,10 +587,11 @@ class DisentangledVAENet(NeuralNet):
         for name in (*LOSS_TERMS, "unlabeled", "border"):
             if name in terms:
                 self.history.record_batch(f"{prefix}_{name}", terms[name].item())
-        labelled = labels >= 0
+        # Rows of weight 0 do not count, as in score(X, y, sample_weight).
+        labelled = (labels >= 0) & (weights > 0)
         if logits is not None and bool(labelled.any()):
-            correct = (logits[labelled].argmax(dim=1) == labels[labelled]).float().mean()
-            self.history.record_batch(f"{prefix}_accuracy", correct.item())
+            correct = (logits[labelled].argmax(dim=1) == labels[labelled]).float()
+            self.history.record_batch(f"{prefix}_accuracy", weighted_mean(correct, weights[labelled]).item())
         return terms["loss"]
 
     def _check_finite(self, terms):

@@ -84,9 +84,12 @@ def select_input_dropout(setup, build, X, y, max_epochs):
     build : callable
         ``build(setup) -> net``: a new net of a setup, with a validation
         split that records ``valid_accuracy``.
-    X, y : ndarray
-        Training rows and their class indices, the validation rows among
-        them (the net splits them off, the same for every candidate).
+    X : TensorBatchDataset
+        The training rows, their class indices and weights, the validation
+        rows among them (the net splits them off, the same for every
+        candidate).
+    y : ndarray
+        The rows' class indices, by which the split is stratified.
     max_epochs : int
         The fit's epochs; the candidates train a third of them.
 

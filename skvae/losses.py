@@ -2,7 +2,13 @@
 
 Every term is summed over features (or latent dimensions) and averaged over
 the samples of a batch, as in the original experiment, so that the weights
-of the terms mean the same thing for any batch size.
+of the terms mean the same thing for any batch size. With sample weights
+(``fit(..., sample_weight=...)``) each average is weighted: the sum of
+weight times term over the rows it averages, divided by their weights' sum,
+as scikit-learn's ``MLPClassifier`` does per batch. A batch that holds every
+row of the data (``batch_size >= n_samples``) thus gives rows of integer
+weight the loss and gradients of as many copies of them, and rows of weight
+0 those of data without them.
 """
 
 import math
@@ -39,7 +45,22 @@ __all__ = [
     "propagate_labels",
     "pseudo_labels",
     "reconstruction_loss",
+    "weighted_mean",
 ]
+
+
+def weighted_mean(values, sample_weight=None):
+    """Mean of the rows of ``values`` (over its first dimension), weighted.
+
+    ``sum(sample_weight * values) / sum(sample_weight)`` over the rows; the
+    plain mean when ``sample_weight`` (one weight per row) is None, and 0,
+    with zero gradient, when every weight is 0: the rows then do not count.
+    """
+    if sample_weight is None:
+        return values.mean(dim=0)
+    total = sample_weight.sum().clamp(min=torch.finfo(sample_weight.dtype).tiny)
+    weights = sample_weight.reshape(-1, *([1] * (values.dim() - 1)))
+    return (weights * values).sum(dim=0) / total
 
 
 def reconstruction_loss(output, X, kind="mse", reduction="mean"):
@@ -157,19 +178,23 @@ def kl_divergence(mu, logvar, kind="standard", center=None, reduction="mean"):
     return per_sample.mean() if reduction == "mean" else per_sample
 
 
-def classification_loss(logits, y):
+def classification_loss(logits, y, sample_weight=None):
     """Cross-entropy of the latent classifier on the labelled samples.
 
     Samples with ``y < 0`` are unlabelled and ignored; a batch without any
-    labelled sample gives zero.
+    labelled sample gives zero. ``sample_weight`` (one per sample, or None)
+    weights the mean over the labelled samples.
     """
     labelled = y >= 0
     if logits is None or not bool(labelled.any()):
         return torch.zeros((), device=y.device)
-    return F.cross_entropy(logits[labelled], y[labelled])
+    if sample_weight is None:
+        return F.cross_entropy(logits[labelled], y[labelled])
+    per_sample = F.cross_entropy(logits[labelled], y[labelled], reduction="none")
+    return weighted_mean(per_sample, sample_weight[labelled])
 
 
-def border_loss(classifier, mu, y, class_pairs, t):
+def border_loss(classifier, mu, y, class_pairs, t, sample_weight=None):
     """How much the latent classifier sees other classes between class pairs.
 
     For each pair ``(a, b)`` of ``class_pairs`` whose two classes are both
@@ -196,14 +221,21 @@ def border_loss(classifier, mu, y, class_pairs, t):
         Class indices of the pairs that must share a border.
     t : Tensor of shape (n_points, 1)
         Fractions of the path, in [0, 1].
+    sample_weight : Tensor of shape (n_samples,), default=None
+        Weights of the samples in the class means; a class whose samples
+        all weigh 0 counts as absent from the batch.
     """
     frozen = {name: weight.detach() for name, weight in classifier.named_parameters()}
     total = torch.zeros((), device=mu.device)
+    if sample_weight is not None:
+        # A row of weight 0 is no row of its class.
+        y = torch.where(sample_weight > 0, y, -1)
     for a, b in class_pairs.tolist():
         in_a, in_b = y == a, y == b
         if not (bool(in_a.any()) and bool(in_b.any())):
             continue
-        start, stop = mu[in_a].mean(dim=0), mu[in_b].mean(dim=0)
+        weights_a, weights_b = (None, None) if sample_weight is None else (sample_weight[in_a], sample_weight[in_b])
+        start, stop = weighted_mean(mu[in_a], weights_a), weighted_mean(mu[in_b], weights_b)
         logits = torch.func.functional_call(classifier, frozen, (start + t * (stop - start),)).float()
         total = total + (torch.logsumexp(logits, dim=1) - torch.logsumexp(logits[:, [a, b]], dim=1)).mean()
     return total
@@ -234,7 +266,7 @@ def pseudo_labels(teacher_logits, y, threshold):
     return torch.where((y < 0) & (confidence >= threshold), predicted, torch.full_like(y, -1))
 
 
-def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0.99, n_iter=30):
+def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0.99, n_iter=30, sample_weight=None):
     """Spread the labels of some samples to all over their kNN graph.
 
     Label spreading (Zhou et al., 2004) as Iscen et al. (2019) use it for
@@ -246,7 +278,8 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
     Each class's scores are then scaled to sum to its share of the labels
     (class mass normalisation, Zhu et al., 2003), so that a class whose
     labelled samples lie in a dense region does not take over its
-    neighbours'.
+    neighbours'. With ``sample_weight`` a class's share is that of the
+    labelled samples' weights.
 
     Parameters
     ----------
@@ -262,6 +295,8 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
         Share of a sample's score that comes from its neighbours.
     n_iter : int, default=30
         Iterations of the spreading.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weight of each sample in the class shares; None weighs each 1.
 
     Returns
     -------
@@ -294,7 +329,9 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
     scores = Y.copy()
     for _ in range(n_iter):
         scores = alpha * (S @ scores) + (1 - alpha) * Y
-    prior = np.bincount(y[labelled], minlength=n_classes) / max(labelled.sum(), 1)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[labelled]
+    counts = np.bincount(y[labelled], weights=weights, minlength=n_classes)
+    prior = counts / max(counts.sum(), np.finfo(np.float64).tiny)
     scores = scores / np.maximum(scores.sum(axis=0, keepdims=True), 1e-12) * prior
     total = scores.sum(axis=1, keepdims=True)
     p = np.where(total > 0, scores / np.where(total > 0, total, 1), 1 / n_classes)
@@ -303,19 +340,27 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
     return p.argmax(axis=1), certainty
 
 
-def class_balance_loss(logits, y):
+def class_balance_loss(logits, y, sample_weight=None):
     """KL divergence of the labelled rows' class frequencies from the head's
     mean prediction on the unlabelled rows of a batch.
 
     Without it, a head that learns from its own predictions can give every
     unlabelled sample one class. The frequencies are counted with one extra
     sample per class, so that a class missing from a batch's labelled rows
-    is not forbidden.
+    is not forbidden. With ``sample_weight`` the rows count by their
+    weights, in the frequencies and in the mean prediction (the extra
+    sample weighs 1, as a row of weight 1 does); when the unlabelled rows
+    all weigh 0 the term is 0.
     """
     n_classes = logits.shape[1]
-    counts = torch.bincount(y[y >= 0], minlength=n_classes).float() + 1
+    labelled, unlabelled = y >= 0, y < 0
+    weights = None if sample_weight is None else sample_weight[labelled]
+    counts = torch.bincount(y[labelled], weights=weights, minlength=n_classes).float() + 1
     target = counts / counts.sum()
-    mean_q = torch.softmax(logits[y < 0], dim=1).mean(dim=0)
+    unlabelled_weight = None if sample_weight is None else sample_weight[unlabelled]
+    if unlabelled_weight is not None and not bool((unlabelled_weight > 0).any()):
+        return torch.zeros((), device=logits.device)
+    mean_q = weighted_mean(torch.softmax(logits[unlabelled], dim=1), unlabelled_weight)
     return (target * (target.log() - mean_q.clamp(min=1e-8).log())).sum()
 
 
@@ -366,7 +411,7 @@ class DisentangledVAELoss(nn.Module):
         labelled = (y >= 0).unsqueeze(1)
         return torch.where(labelled, centers[y.clamp(min=0)], torch.zeros_like(mu))
 
-    def marginal_kl(self, mu, logvar, logits, y):
+    def marginal_kl(self, mu, logvar, logits, y, sample_weight=None):
         """KL term with the class of unlabelled samples marginalised out.
 
         A labelled sample's KL is to its class's prior; an unlabelled
@@ -374,7 +419,7 @@ class DisentangledVAELoss(nn.Module):
         minus the entropy of the head's prediction (M2, Kingma et al. 2014,
         with a uniform class prior): the head learns which class region the
         code lies in, and the code moves toward the classes the head
-        predicts.
+        predicts. ``sample_weight`` weights the mean over the batch.
         """
         centers = self.centers.to(mu.device)
         n_samples, n_classes = len(mu), len(centers)
@@ -388,7 +433,7 @@ class DisentangledVAELoss(nn.Module):
         log_q = torch.log_softmax(logits, dim=1)
         unlabeled = (log_q.exp() * (per_class + log_q)).sum(dim=1)
         labeled = per_class.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
-        return torch.where(y >= 0, labeled, unlabeled).mean()
+        return weighted_mean(torch.where(y >= 0, labeled, unlabeled), sample_weight)
 
     def per_row_loss(self, module, X, y, *, n_samples=0, generator=None):
         """Minus the ELBO of each row of ``X``: reconstruction plus ``beta`` times KL.
@@ -468,6 +513,7 @@ class DisentangledVAELoss(nn.Module):
         unlabeled_weight=0.0,
         classifier=None,
         generator=None,
+        sample_weight=None,
     ):
         """All loss terms as a dict; ``"loss"`` is the weighted total.
 
@@ -486,29 +532,52 @@ class DisentangledVAELoss(nn.Module):
         ``classifier`` (the latent head) and ``generator`` (for the points
         on the paths) are needed only with ``class_pairs``; the ``"border"``
         term is then in the dict too.
+
+        ``sample_weight`` (one per sample, or None for equal weights)
+        weights every average over the samples: each term's mean, the
+        pseudo-label term's sum and its count of unlabelled samples (their
+        weights' sum), the class balance and the class means of the border
+        term (see :func:`weighted_mean`).
         """
         output, mu, logvar, logits = outputs
-        recon = reconstruction_loss(output, X, self.reconstruction)
+        recon = weighted_mean(reconstruction_loss(output, X, self.reconstruction, reduction="none"), sample_weight)
         if pseudo is None or self.centers is None:
-            kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y))
+            per_sample_kl = kl_divergence(mu, logvar, self.kl, center=self.prior_means(mu, y), reduction="none")
+            kl = weighted_mean(per_sample_kl, sample_weight)
         else:
-            kl = self.marginal_kl(mu, logvar, logits, y)
-        clf = classification_loss(logits, y)
+            kl = self.marginal_kl(mu, logvar, logits, y, sample_weight)
+        clf = classification_loss(logits, y, sample_weight)
         total = recon + kl_weight * self.beta * kl + classification_weight * clf
         terms = {"reconstruction": recon, "kl": kl, "classification": clf}
         if pseudo is not None:
-            n_unlabeled = (y < 0).sum().clamp(min=1)
-            if pseudo_weight is None:
-                share = (pseudo >= 0).sum() / n_unlabeled
-                pseudo_term = classification_loss(logits, pseudo) * share
-            else:
-                has = pseudo >= 0
-                ce = F.cross_entropy(logits[has], pseudo[has], reduction="none") if bool(has.any()) else logits[:0, 0]
-                pseudo_term = (pseudo_weight[has] * ce).sum() / n_unlabeled
-            terms["unlabeled"] = pseudo_term + class_balance_loss(logits, y)
+            terms["unlabeled"] = self._pseudo_label_loss(logits, y, pseudo, pseudo_weight, sample_weight)
+            terms["unlabeled"] = terms["unlabeled"] + class_balance_loss(logits, y, sample_weight)
             total = total + unlabeled_weight * classification_weight * terms["unlabeled"]
         if self.class_pairs is not None and classifier is not None:
             t = torch.rand((N_BORDER_POINTS, 1), generator=generator, device=mu.device)
-            terms["border"] = border_loss(classifier, mu, y, self.class_pairs, t)
+            terms["border"] = border_loss(classifier, mu, y, self.class_pairs, t, sample_weight)
             total = total + BORDER_WEIGHT * classification_weight * terms["border"]
         return {"loss": total, **terms}
+
+    @staticmethod
+    def _pseudo_label_loss(logits, y, pseudo, pseudo_weight, sample_weight):
+        """The head's cross-entropy against the pseudo-labels, each weighted
+        by its ``pseudo_weight`` (1 when None) and its ``sample_weight``,
+        summed over the pseudo-labelled samples and divided by the number
+        of unlabelled ones (their weights' sum, with sample weights)."""
+        unlabeled = y < 0
+        if sample_weight is None:
+            n_unlabeled = unlabeled.sum().clamp(min=1)
+        else:
+            n_unlabeled = sample_weight[unlabeled].sum().clamp(min=torch.finfo(sample_weight.dtype).tiny)
+        if pseudo_weight is None and sample_weight is None:
+            share = (pseudo >= 0).sum() / n_unlabeled
+            return classification_loss(logits, pseudo) * share
+        has = pseudo >= 0
+        if not bool(has.any()):
+            return torch.zeros((), device=logits.device)
+        weight = torch.ones_like(logits[:, 0]) if pseudo_weight is None else pseudo_weight
+        if sample_weight is not None:
+            weight = weight * sample_weight
+        ce = F.cross_entropy(logits[has], pseudo[has], reduction="none")
+        return (weight[has] * ce).sum() / n_unlabeled

@@ -57,7 +57,9 @@ its weights compute. Use models from sources you trust to have trained them
 well, as with any model.
 
 Only parameters with a plain-data form can be saved: numbers, strings,
-None, tuples and lists of them, the schedules of :mod:`skvae.schedules`
+None, tuples and lists of them, dicts of them (a ``class_weight``, stored
+as a list of key-value pairs, so that its keys keep their types), the
+schedules of :mod:`skvae.schedules`
 (stored by class name and parameters), the optimizer classes of
 :mod:`torch.optim` (by name) and torch devices. ``save`` refuses anything
 else -- callbacks, a callable ``classification_weight``, a custom optimizer
@@ -660,6 +662,10 @@ def _encode(value, name, arrays):
             value.dtype.kind == "O" and all(isinstance(item, str) for item in value.flat)
         ):
             return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, dict):
+        pairs = [[_encode(key, f"{name}[{key!r}]", arrays), _encode(item, f"{name}[{key!r}]", arrays)]
+                 for key, item in value.items()]
+        return {"__dict__": pairs}
     if isinstance(value, _SharedDefault):
         value = value.unshared()
     if type(value) in _SCHEDULES.values():
@@ -684,6 +690,8 @@ def _decode(value, arrays):
         return value
     if "__tuple__" in value:
         return tuple(_decode(item, arrays) for item in value["__tuple__"])
+    if "__dict__" in value:
+        return {_decode(key, arrays): _decode(item, arrays) for key, item in value["__dict__"]}
     if "__array__" in value:
         return arrays[value["__array__"]].numpy()
     if "__ndarray__" in value:

@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-def class_gaussians(Z, y_encoded, n_classes, reg=1e-6):
+def class_gaussians(Z, y_encoded, n_classes, reg=1e-6, sample_weight=None):
     """Mean and full covariance of the latent points of each class.
 
     Covariances are maximum-likelihood estimates (divided by the class
@@ -38,6 +38,11 @@ def class_gaussians(Z, y_encoded, n_classes, reg=1e-6):
         Number of classes.
     reg : float, default=1e-6
         Non-negative value added to the diagonal of each covariance.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Non-negative weight of each point: the estimates are those of the
+        points repeated by their weights (divided by the class's weight).
+        A class whose points all weigh 0 gets the unweighted estimates of
+        its points, so that it still has a region. None weighs each 1.
 
     Returns
     -------
@@ -58,10 +63,14 @@ def class_gaussians(Z, y_encoded, n_classes, reg=1e-6):
     centroids = np.empty((n_classes, n_components))
     covariances = np.empty((n_classes, n_components, n_components))
     for k in range(n_classes):
-        Z_k = Z[y_encoded == k]
-        centroids[k] = Z_k.mean(axis=0)
+        in_class = y_encoded == k
+        Z_k = Z[in_class]
+        weights = np.ones(len(Z_k)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)[in_class]
+        if not weights.sum() > 0:
+            weights = np.ones(len(Z_k))
+        centroids[k] = np.average(Z_k, axis=0, weights=weights)
         centered = Z_k - centroids[k]
-        covariances[k] = centered.T @ centered / len(Z_k)
+        covariances[k] = (centered * weights[:, None]).T @ centered / weights.sum()
         covariances[k].flat[:: n_components + 1] += reg
     return centroids, covariances
 

@@ -13,7 +13,22 @@ def _small(**params):
     return tiny_vae(**{"max_epochs": 20, "batch_size": 32, **params})
 
 
-@parametrize_with_checks([_small(), _small(n_components=3, kl="standard")])
+# Minibatch training with sampling noise: rows repeated are more rows, more
+# optimizer steps and more noise draws than rows weighted, so the fits
+# differ (as scikit-learn's MLPClassifier with solver="sgd" or "adam").
+# tests/test_sample_weight.py checks the equivalence where it holds: the
+# loss and gradients of a batch of all the rows.
+_EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "minibatch SGD with sampling noise: weights equal repeated rows in each batch's "
+        "loss and gradients (tests/test_sample_weight.py), not in a whole fit"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [_small(), _small(n_components=3, kl="standard")], expected_failed_checks=lambda _: _EXPECTED_FAILURES
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
