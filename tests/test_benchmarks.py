@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret`` and ``training_length``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length`` and ``wait_policy``, each ``--quick``."""
 
 import json
 
@@ -219,3 +219,11 @@ def test_training_length_quick_run_compares_the_two_lengths(tmp_path):
     summary = pd.read_csv(tmp_path / "training_length_summary.csv")
     np.testing.assert_allclose(summary.gain_pts, 100 * (summary.head_default - summary.head_1x))
     assert "gain_pts" in stdout
+
+
+def test_wait_policy_quick_run_times_each_policy_alone_and_loaded(tmp_path):
+    stdout = run_benchmark("wait_policy", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "wait_policy.csv")
+    assert list(zip(table.policy, table.loaded)) == [
+        ("PASSIVE", False), ("libgomp default", False), ("PASSIVE", True), ("libgomp default", True)]
+    assert (table.fit_s > 0).all() and "slowdown" in stdout
