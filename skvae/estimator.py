@@ -102,9 +102,9 @@ _AUTO_MIN_STEPS = 1000
 _AUTO_EPOCHS_RANGE = (10, 300)
 # A head whose classes have no fixed centres (class_prior_means_ is None)
 # must arrange them in the latent space itself, and that takes longer: at
-# 2-D, 1.5 times the epochs raised the head on 8 of 9 data sets, most of
-# them by 1-6 points, where anchored 8-D spaces gained at most a point
-# from twice the epochs (docs/defaults.rst, benchmarks/RESULTS.md).
+# 2-D, 1.5 times the epochs raised the head on 10 of 11 data sets, by up to
+# 4.4 points, where anchored 8-D spaces gained at most a point from twice
+# the epochs (docs/defaults.rst, benchmarks/RESULTS.md).
 _AUTO_EPOCHS_UNANCHORED = 1.5
 
 # input_dropout="auto": masking noise by the width of the data. Measured
