@@ -233,9 +233,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         depends on the data (on some none is best), so ``"auto"`` lets the
         data choose where the fit holds validation rows out (see
         ``early_stopping``): among 0, 0.15 and 0.3, each trains the same
-        network for a third of the epochs, and the one whose head scored
+        network for half of the epochs, and the one whose head scored
         best on the validation rows over the last of them goes on (the fit
-        costs about 1.5 times one with a fixed value;
+        costs about 1.8 times one with a fixed value;
         ``input_dropout_scores_`` records the scores). Without validation
         rows ``"auto"`` falls back to a rule: 0.1 below 20 features, 0.2
         from 20 on (``skvae.estimator.auto_input_dropout``, see

@@ -227,3 +227,17 @@ def test_wait_policy_quick_run_times_each_policy_alone_and_loaded(tmp_path):
     assert list(zip(table.policy, table.loaded)) == [
         ("PASSIVE", False), ("libgomp default", False), ("PASSIVE", True), ("libgomp default", True)]
     assert (table.fit_s > 0).all() and "slowdown" in stdout
+
+
+def test_noise_selection_quick_replays_every_rule_against_the_default(tmp_path):
+    stdout = run_benchmark("noise_selection", "--quick", out=tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "noise_selection.jsonl").read_text().splitlines()]
+    assert sorted(str(r["noise"]) for r in records) == ["0.0", "0.15", "0.3", "default"]
+    assert all(len(r["test"]) == 4 for r in records)  # one test score per epoch
+    assert all(len(r["valid"]) == 4 for r in records if r["noise"] != "default")
+    rules = pd.read_csv(tmp_path / "noise_selection_rules.csv")
+    assert len(rules) == 1 and rules.filter(like="best at").notna().all().all()
+    assert "vs default (pts)" in stdout
+    # Started again, it finds every fit done and trains nothing.
+    run_benchmark("noise_selection", "--quick", out=tmp_path)
+    assert len((tmp_path / "noise_selection.jsonl").read_text().splitlines()) == 4

@@ -23,7 +23,7 @@ def test_auto_holds_rows_out_of_labelled_data_large_enough(digits_all, digits):
     assert tiny_vae(**{**FAST, "early_stopping": True}, n_iter_no_change=100).fit(*digits).early_stopping_
 
 
-def test_noise_is_chosen_on_validation_accuracy_after_a_third_of_the_epochs(digits_all):
+def test_noise_is_chosen_on_validation_accuracy_after_half_of_the_epochs(digits_all):
     X, y = digits_all
     vae = tiny_vae(**FAST).fit(X, y)
     scores = vae.input_dropout_scores_
