@@ -718,7 +718,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data. With ``reconstruction="bce"`` values must lie in
-            [0, 1].
+            [0, 1]. An ``np.memmap``, ``h5py.Dataset``, ``zarr.Array`` or
+            dask array is read in blocks of rows, never whole (user guide,
+            "Data larger than memory"); so are uint8 images wrapped in
+            :class:`~skvae.datasets.ScaledArray`.
         y : array-like of shape (n_samples,), default=None
             Class labels (ints or strings). None trains a plain VAE, which
             can transform and decode but not predict. With
@@ -788,7 +791,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data. With ``reconstruction="bce"`` values must lie in
-            [0, 1].
+            [0, 1]. Arrays on disk are read in blocks, as in :meth:`fit`.
         y : array-like of shape (n_samples,), default=None
             Class labels, each in ``classes``; ``unlabeled_label`` marks
             unlabeled samples. Pass ``y`` in every call to train a latent
@@ -1515,7 +1518,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data.
+            Data; an ``np.memmap``, ``h5py.Dataset``, ``zarr.Array`` or
+            dask array is read in blocks of rows, as :meth:`fit` reads it.
         return_std : bool, default=False
             Also return the standard deviations of the encoder's Gaussian
             (as :meth:`sklearn.gaussian_process.GaussianProcessRegressor.predict`

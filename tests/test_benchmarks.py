@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length`` and ``wait_policy``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length``, ``wait_policy`` and ``out_of_core``, each ``--quick``."""
 
 import json
 
@@ -227,3 +227,13 @@ def test_wait_policy_quick_run_times_each_policy_alone_and_loaded(tmp_path):
     assert list(zip(table.policy, table.loaded)) == [
         ("PASSIVE", False), ("libgomp default", False), ("PASSIVE", True), ("libgomp default", True)]
     assert (table.fit_s > 0).all() and "slowdown" in stdout
+
+
+def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path):
+    stdout = run_benchmark("out_of_core", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "out_of_core.csv")
+    assert list(table.input) == ["memmap uint8 + ScaledArray", "in memory (float32)"] and set(table.n) == {3000}
+    assert (table[["fit_s", "transform_s", "peak_rss_anon_mb"]] > 0).all().all()
+    assert table.fit_vs_in_memory.iloc[0] == pytest.approx(table.fit_samples_s[0] / table.fit_samples_s[1])
+    assert np.load(tmp_path / "out_of_core_data" / "images.npy", mmap_mode="r").dtype == np.uint8
+    assert "fit_vs_in_memory" in stdout
