@@ -1,7 +1,7 @@
 """Data larger than memory: one epoch of fit + transform from an on-disk uint8 array (issue 26).
 
     python -m benchmarks.out_of_core                      # 10k, 100k, 1M and 5M rows (~4 GB on disk)
-    python -m benchmarks.out_of_core --sizes 10000 100000 # fewer sizes
+    python -m benchmarks.out_of_core --sizes 100000 --repeats 3  # one size, medians of 3
     python -m benchmarks.out_of_core --quick              # smoke test: 3,000 rows
 
 Writes ``--data-dir`` (default: ``skvae_out_of_core`` in the temporary
@@ -19,10 +19,12 @@ do not count) every 10 ms. For sizes up to ``--in-memory-max`` another fresh
 process does the same on the rows scaled in memory (float32): the baseline of
 the throughput ratio.
 
-Writes ``out_of_core.csv`` (one row per size and input: seconds of fit and
+With ``--repeats`` the two inputs of a size alternate, and the table has the
+medians. Writes ``out_of_core_runs.csv`` (one row per run) and
+``out_of_core.csv`` (one row per size and input: seconds of fit and
 transform, samples/s, peak RssAnon and its rise over the process before
-reading data) to ``--output`` and prints the table with the ratio of
-out-of-core to in-memory samples/s.
+reading data, the ratio of out-of-core to in-memory fit samples/s) to
+``--output``, and prints the table.
 """
 
 import argparse
@@ -175,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--in-memory-max", type=int, default=100_000,
                         help="largest size also measured in memory (default: 100,000)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each size and input; the table has medians")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "skvae_out_of_core")
     parser.add_argument("--quick", action="store_true", help="3,000 rows, the data in the output folder")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)  # the child process of one measurement
@@ -194,11 +197,13 @@ def main(argv=None):
           flush=True)
     rows = []
     for n_rows in sizes:
-        for in_memory in (False, True) if n_rows <= args.in_memory_max else (False,):
-            rows.append(measure_in_child(images_path, labels_path, n_rows, in_memory))
-            print(rows[-1], flush=True)
-            pd.DataFrame(rows).to_csv(out / "out_of_core.csv", index=False)
-    table = pd.DataFrame(rows)
+        # Alternated, so that a change of the machine's load falls on both inputs alike.
+        for repeat in range(args.repeats):
+            for in_memory in (False, True) if n_rows <= args.in_memory_max else (False,):
+                rows.append({"repeat": repeat, **measure_in_child(images_path, labels_path, n_rows, in_memory)})
+                print(rows[-1], flush=True)
+                pd.DataFrame(rows).to_csv(out / "out_of_core_runs.csv", index=False)
+    table = pd.DataFrame(rows).groupby(["n", "input"], sort=False).median().reset_index().drop(columns="repeat")
     from_memory = table.input.str.startswith("in memory")
     in_memory_rate = table[from_memory].set_index("n").fit_samples_s
     table["fit_vs_in_memory"] = (table.fit_samples_s / table.n.map(in_memory_rate)).where(~from_memory)

@@ -237,3 +237,4 @@ def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path
     assert table.fit_vs_in_memory.iloc[0] == pytest.approx(table.fit_samples_s[0] / table.fit_samples_s[1])
     assert np.load(tmp_path / "out_of_core_data" / "images.npy", mmap_mode="r").dtype == np.uint8
     assert "fit_vs_in_memory" in stdout
+    assert len(pd.read_csv(tmp_path / "out_of_core_runs.csv")) == 2
