@@ -24,6 +24,7 @@ from sklearn.utils.validation import validate_data
 
 __all__ = [
     "BlockRows",
+    "ChunkCache",
     "ChunkWindowBatches",
     "is_out_of_core",
     "shuffle_window_chunks",
