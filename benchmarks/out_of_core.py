@@ -76,7 +76,8 @@ def perturbed(images, rng):
     padded = np.pad(images.reshape(n, IMAGE, IMAGE), ((0, 0), (MAX_SHIFT, MAX_SHIFT), (MAX_SHIFT, MAX_SHIFT)))
     rows, cols = rng.integers(0, 2 * MAX_SHIFT + 1, size=(2, n))
     window = np.arange(IMAGE)
-    moved = padded[np.arange(n)[:, None, None], (rows[:, None] + window)[:, :, None], (cols[:, None] + window)[:, None, :]]
+    which = np.arange(n)[:, None, None]
+    moved = padded[which, (rows[:, None] + window)[:, :, None], (cols[:, None] + window)[:, None, :]]
     noise = rng.standard_normal(moved.shape, dtype=np.float32) * NOISE_SIGMA
     return np.clip(moved + noise, 0, 255).astype(np.uint8).reshape(n, -1)
 
