@@ -5,7 +5,8 @@ data -- ``transform``, ``predict_proba``, ``inverse_transform``, the class
 regions, the scorers and the displays -- goes through :func:`run_blocks`,
 so that a row's result never depends on the rows that came with it, and a
 row on which the network overflows is refused, by its index, instead of
-coming out as NaN or infinity.
+coming out as NaN or infinity. It reads ``X`` a block at a time, so input
+larger than memory (:mod:`skvae._arrays`) runs in bounded memory.
 """
 
 import contextlib
@@ -17,6 +18,7 @@ import torch
 from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._arrays import is_out_of_core, validate_blocks
 from ._net import AUTOCAST_DTYPES
 
 __all__ = [
@@ -62,9 +64,14 @@ def check_float32_range(array, name="X"):
 
 
 def validate_rows(estimator, X):
-    """``X`` checked against a fitted estimator, as float64 or float32."""
+    """``X`` checked against a fitted estimator, as float64 or float32: an
+    in-memory array, or the :class:`~skvae._arrays.BlockRows` of an
+    out-of-core one, checked block by block."""
     check_is_fitted(estimator)
-    X = validate_data(estimator, X, dtype=[np.float64, np.float32], reset=False)
+    if is_out_of_core(X):
+        X = validate_blocks(estimator, X, reset=False)
+    else:
+        X = validate_data(estimator, X, dtype=[np.float64, np.float32], reset=False)
     check_float32_range(X)
     return X
 
@@ -107,8 +114,8 @@ def run_blocks(net, data, function, n_columns, *, labels=None, mixed=True, dtype
     ----------
     net : DisentangledVAENet
         The fitted net; its module is put in evaluation mode.
-    data : ndarray of shape (n_samples, n_features)
-        Rows to run, float32 or float64.
+    data : ndarray or BlockRows of shape (n_samples, n_features)
+        Rows to run, float32 or float64, read a block at a time.
     function : callable
         Maps a float32 tensor of :data:`BLOCK_ROWS` rows on the net's device
         to a tensor of ``n_columns`` columns.
@@ -194,9 +201,13 @@ def row_keys(X):
     for a row depends on the row alone, not on its position or the rows
     that come with it; equal rows get equal keys.
     """
-    rows = np.ascontiguousarray(X, dtype=np.float32)
-    digests = (hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in rows)
-    return np.array([int.from_bytes(digest, "little") >> 1 for digest in digests], dtype=np.int64)
+    keys = np.empty(len(X), dtype=np.int64)
+    # A block at a time: X may be larger than memory, and its float32 copy too.
+    for start in range(0, len(X), BLOCK_ROWS):
+        rows = np.ascontiguousarray(X[start : start + BLOCK_ROWS], dtype=np.float32)
+        digests = (hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in rows)
+        keys[start : start + len(rows)] = [int.from_bytes(digest, "little") >> 1 for digest in digests]
+    return keys
 
 
 def row_noise(keys, seed, n_draws, n_components, device):

@@ -3,7 +3,10 @@
 The estimator in :mod:`skvae.estimator` builds one of these inside ``fit``.
 Training is skorch's own loop; this subclass only adds what the method needs:
 
-* batches fetched whole (``__getitems__``) instead of row by row,
+* batches fetched whole (``__getitems__``) instead of row by row, from
+  memory or, for input larger than memory, from an array read in blocks
+  (:class:`ArrayBatchDataset`, shuffled within windows of chunks when the
+  array is a chunked store),
 * a loss made of several terms, each recorded in the history,
 * an optimizer-step counter that drives the classification-weight schedule
   and the reconstruction-only warm-up, the schedule checked for every step
@@ -35,13 +38,14 @@ from skorch.history import History
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
+from ._arrays import BlockRows, ChunkCache, ChunkWindowBatches, shuffle_window_chunks
 from ._progress import EpochTable
 from ._training import TrainingRun, initial_rng_state
 from .exceptions import DivergenceError
 from .losses import propagate_labels, pseudo_labels, weighted_mean
 from .schedules import check_schedule
 
-__all__ = ["DisentangledVAENet", "LabeledInEveryBatch", "TensorBatchDataset"]
+__all__ = ["ArrayBatchDataset", "DisentangledVAENet", "LabeledInEveryBatch", "TensorBatchDataset", "batch_dataset"]
 
 LOSS_TERMS = ("reconstruction", "kl", "classification")
 
@@ -76,14 +80,7 @@ class TensorBatchDataset(torch.utils.data.Dataset):
 
     def __init__(self, X, y=None, sample_weight=None):
         self.X = torch.as_tensor(np.asarray(X, dtype=np.float32).copy())
-        if y is None:
-            self.y = torch.full((len(self.X),), -1, dtype=torch.int64)
-        else:
-            self.y = torch.as_tensor(np.asarray(y, dtype=np.int64).copy())
-        if sample_weight is None:
-            self.weights = torch.ones(len(self.X), dtype=torch.float32)
-        else:
-            self.weights = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32).copy())
+        self.y, self.weights = _labels_and_weights(len(self.X), y, sample_weight)
 
     def __len__(self):
         return len(self.X)
@@ -97,10 +94,78 @@ class TensorBatchDataset(torch.utils.data.Dataset):
         return self.X[rows], {"labels": self.y[rows], "weights": self.weights[rows], "rows": rows}
 
 
+def _labels_and_weights(n_samples, y, sample_weight):
+    """``(labels, weights)`` tensors of a dataset: -1 and 1 where not given."""
+    if y is None:
+        labels = torch.full((n_samples,), -1, dtype=torch.int64)
+    else:
+        labels = torch.as_tensor(np.asarray(y, dtype=np.int64).copy())
+    if sample_weight is None:
+        weights = torch.ones(n_samples, dtype=torch.float32)
+    else:
+        weights = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32).copy())
+    return labels, weights
+
+
+class ArrayBatchDataset(torch.utils.data.Dataset):
+    """The dataset of :class:`TensorBatchDataset`, its rows read from an
+    array in batches instead of held in memory.
+
+    A batch reads its rows in one gather of their sorted positions and puts
+    them back in the order asked for, so its values are those the in-memory
+    dataset of the same rows gives: with the same batches, a training is
+    the same. From a chunked store (``chunk_rows``) the rows come from a
+    cache of whole chunks, which the training's batches
+    (:class:`~skvae._arrays.ChunkWindowBatches`) read about once an epoch.
+
+    Parameters
+    ----------
+    X : BlockRows
+        Validated rows of the array (:func:`~skvae._arrays.validate_blocks`).
+    y, sample_weight : array-like of shape (n_samples,) or None
+        As for :class:`TensorBatchDataset`.
+    """
+
+    def __init__(self, X, y=None, sample_weight=None):
+        self.X = X
+        self.y, self.weights = _labels_and_weights(len(X), y, sample_weight)
+        self.chunk_rows = X.chunk_rows
+        if self.chunk_rows:
+            self.window_chunks = shuffle_window_chunks(self.chunk_rows, X.shape[1])
+            # A batch spans at most two windows.
+            self._cache = ChunkCache(X, 2 * self.window_chunks + 1)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        X, y = self.__getitems__([index])
+        return X[0], {"labels": y["labels"][0], "weights": y["weights"][0], "rows": index}
+
+    def __getitems__(self, indices):
+        rows = torch.as_tensor(indices, dtype=torch.int64)
+        # Unique and sorted, as h5py and zarr need; repeated rows are read once.
+        positions, inverse = np.unique(rows.numpy(), return_inverse=True)
+        if self.chunk_rows:
+            values = self._cache.gather(positions)
+        else:
+            values = self.X.take(positions).astype(np.float32, copy=False)
+        X = torch.from_numpy(np.ascontiguousarray(values[inverse]))
+        return X, {"labels": self.y[rows], "weights": self.weights[rows], "rows": rows}
+
+
+def batch_dataset(X, y=None, sample_weight=None):
+    """The dataset of validated rows ``X``: a :class:`TensorBatchDataset` of
+    an in-memory array, an :class:`ArrayBatchDataset` of ``BlockRows``."""
+    dataset = ArrayBatchDataset if isinstance(X, BlockRows) else TensorBatchDataset
+    return dataset(X, y, sample_weight)
+
+
 def _source_and_rows(dataset):
-    """``(source, rows)`` of a training dataset: the TensorBatchDataset its
-    rows come from, and their positions there, which its batches carry. The
-    training part of a validation split is a ``Subset`` of one."""
+    """``(source, rows)`` of a training dataset: the TensorBatchDataset (or
+    ArrayBatchDataset) its rows come from, and their positions there, which
+    its batches carry. The training part of a validation split is a
+    ``Subset`` of one."""
     if isinstance(dataset, torch.utils.data.Subset):
         return dataset.dataset, torch.as_tensor(dataset.indices, dtype=torch.int64)
     return dataset, slice(None)
@@ -482,6 +547,15 @@ class DisentangledVAENet(NeuralNet):
         if self.module_.classifier is not None and partly and kwargs["batch_size"] > 1:
             # Partly labelled: batches that always carry labelled rows.
             kwargs["batch_sampler"] = LabeledInEveryBatch(labeled, kwargs.pop("batch_size"), shuffle_generator)
+            kwargs.pop("shuffle", None)
+            kwargs.pop("drop_last", None)
+            return self.iterator_train(dataset, **kwargs)
+        if getattr(source, "chunk_rows", None) and kwargs.get("shuffle", True):
+            # A chunked store: shuffled windows of chunks, read about once each.
+            chunk_of_row = torch.arange(len(source))[rows] // source.chunk_rows
+            kwargs["batch_sampler"] = ChunkWindowBatches(
+                chunk_of_row, source.window_chunks, kwargs.pop("batch_size"), shuffle_generator
+            )
             kwargs.pop("shuffle", None)
             kwargs.pop("drop_last", None)
             return self.iterator_train(dataset, **kwargs)

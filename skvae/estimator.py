@@ -28,10 +28,18 @@ from sklearn.base import (
 )
 from sklearn.utils import Bunch, check_random_state, check_scalar
 from sklearn.utils._param_validation import Interval, InvalidParameterError, RealNotInt, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _check_y,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.callbacks import Callback
 
 from . import persistence
+from ._arrays import BlockRows, is_out_of_core, validate_blocks, weighted_class_means
 from ._inference import (
     check_float32_range,
     check_forward_finite,
@@ -44,7 +52,7 @@ from ._inference import (
     validate_rows,
 )
 from ._labels import check_classes, check_unlabeled_label, classes_of, encode_labels
-from ._net import TensorBatchDataset
+from ._net import batch_dataset
 from ._build import OPTIMIZERS, build_net, check_precision, fitted_setup, precision_problem, resolve_device
 from ._validation import INPUT_DROPOUT_CANDIDATES, MIN_VALIDATION_ROWS, copied_callbacks, select_input_dropout, stratifiable
 from .exceptions import DivergenceError
@@ -710,7 +718,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data. With ``reconstruction="bce"`` values must lie in
-            [0, 1].
+            [0, 1]. An ``np.memmap``, ``h5py.Dataset``, ``zarr.Array`` or
+            dask array is read in blocks of rows, never whole (user guide,
+            "Data larger than memory"); so are uint8 images wrapped in
+            :class:`~skvae.datasets.ScaledArray`.
         y : array-like of shape (n_samples,), default=None
             Class labels (ints or strings). None trains a plain VAE, which
             can transform and decode but not predict. With
@@ -780,7 +791,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data. With ``reconstruction="bce"`` values must lie in
-            [0, 1].
+            [0, 1]. Arrays on disk are read in blocks, as in :meth:`fit`.
         y : array-like of shape (n_samples,), default=None
             Class labels, each in ``classes``; ``unlabeled_label`` marks
             unlabeled samples. Pass ``y`` in every call to train a latent
@@ -835,6 +846,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 self._check_unchanged_params()
             X, y_encoded = self._validate_training_data(X, y, classes, incremental, continuing)
             sample_weight = self._validate_sample_weight(sample_weight, X, y_encoded, incremental)
+            if isinstance(X, BlockRows):
+                self._check_out_of_core_training(X, y_encoded)
             self._check_reconstruction(X, new_network=not continuing)
             if self.max_epochs != "auto":
                 self.max_epochs_ = self.max_epochs
@@ -925,7 +938,13 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         is built; a continued training must see the classes it was built with.
         """
         try:
-            if y is None:
+            if is_out_of_core(X):
+                # Read block by block, never whole (see "Data larger than memory").
+                X = validate_blocks(self, X, reset=not continuing)
+                if y is not None:
+                    y = _check_y(y, estimator=self)
+                    check_consistent_length(X, y)
+            elif y is None:
                 X = validate_data(self, X, dtype=[np.float64, np.float32], reset=not continuing)
             else:
                 X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=not continuing)
@@ -983,6 +1002,19 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         except ValueError as exc:
             raise ValueError(f"{exc}{hint}") from None
         return X, y_encoded
+
+    def _check_out_of_core_training(self, X, y_encoded):
+        """Refuse what cannot train from ``X`` read in blocks: label
+        propagation, whose kNN graph holds all of ``X`` in memory."""
+        partly_labeled = y_encoded is not None and (y_encoded < 0).any() and (y_encoded >= 0).any()
+        if partly_labeled and self.pseudo_label_source == "propagation":
+            raise ValueError(
+                "pseudo_label_source='propagation' spreads the labels over a kNN graph of "
+                f"all of X in memory, so it cannot train from X read in blocks (a "
+                f"{type(X.array).__name__}) with unlabeled samples. Set "
+                "pseudo_label_source='head' (pseudo-labels from the head's sure predictions, "
+                "batch by batch), or pass X in memory (np.asarray(X))."
+            )
 
     def _validate_sample_weight(self, sample_weight, X, y_encoded, incremental):
         """The weight of each row in the loss: ``sample_weight`` checked as
@@ -1108,9 +1140,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         centers = class_centers(n_classes, self.n_components, spacing)
         present = np.unique(y_encoded[y_encoded >= 0])
         if present.size == n_classes:
-            means = np.stack(
-                [_class_mean(X[y_encoded == code], sample_weight[y_encoded == code]) for code in range(n_classes)]
-            )
+            if isinstance(X, BlockRows):  # out of core: accumulated a block at a time
+                means = weighted_class_means(X, y_encoded, sample_weight, n_classes)
+            else:
+                means = np.stack(
+                    [_class_mean(X[y_encoded == code], sample_weight[y_encoded == code]) for code in range(n_classes)]
+                )
             distances = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=-1)
             if class_pairs is not None:
                 distances[class_pairs[:, 0], class_pairs[:, 1]] = distances[class_pairs[:, 1], class_pairs[:, 0]] = 0.0
@@ -1150,7 +1185,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         def build(setup):
             return build_net(setup, device, quiet, copied_callbacks(self.callbacks))
 
-        dataset = TensorBatchDataset(X, y_encoded, sample_weight)
+        dataset = batch_dataset(X, y_encoded, sample_weight)
         net, rate, scores = select_input_dropout(self.setup_, build, dataset, y_encoded, self.max_epochs_)
         net.set_params(verbose=int(self.verbose))
         self.net_, self.input_dropout_, self.input_dropout_scores_ = net, rate, scores
@@ -1247,7 +1282,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         try:
             if train:
                 # y_encoded once more: the validation split stratifies by it.
-                self.net_.partial_fit(TensorBatchDataset(X, y_encoded, sample_weight), y_encoded, epochs=epochs)
+                self.net_.partial_fit(batch_dataset(X, y_encoded, sample_weight), y_encoded, epochs=epochs)
         except DivergenceError as exc:
             self._hand_on_last_finite_model(exc, X, y_encoded, sample_weight, partial)
             raise
@@ -1483,7 +1518,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data.
+            Data; an ``np.memmap``, ``h5py.Dataset``, ``zarr.Array`` or
+            dask array is read in blocks of rows, as :meth:`fit` reads it.
         return_std : bool, default=False
             Also return the standard deviations of the encoder's Gaussian
             (as :meth:`sklearn.gaussian_process.GaussianProcessRegressor.predict`

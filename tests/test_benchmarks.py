@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length`` and ``wait_policy``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length``, ``wait_policy`` and ``out_of_core``, each ``--quick``."""
 
 import json
 
@@ -241,3 +241,14 @@ def test_noise_selection_quick_replays_every_rule_against_the_default(tmp_path):
     # Started again, it finds every fit done and trains nothing.
     run_benchmark("noise_selection", "--quick", out=tmp_path)
     assert len((tmp_path / "noise_selection.jsonl").read_text().splitlines()) == 4
+
+
+def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path):
+    stdout = run_benchmark("out_of_core", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "out_of_core.csv")
+    assert list(table.input) == ["memmap uint8 + ScaledArray", "in memory (float32)"] and set(table.n) == {3000}
+    assert (table[["fit_s", "transform_s", "peak_rss_anon_mb"]] > 0).all().all()
+    assert table.fit_vs_in_memory.iloc[0] == pytest.approx(table.fit_samples_s[0] / table.fit_samples_s[1])
+    assert np.load(tmp_path / "out_of_core_data" / "images.npy", mmap_mode="r").dtype == np.uint8
+    assert "fit_vs_in_memory" in stdout
+    assert len(pd.read_csv(tmp_path / "out_of_core_runs.csv")) == 2
