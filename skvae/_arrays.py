@@ -26,6 +26,7 @@ __all__ = [
     "BlockRows",
     "ChunkCache",
     "ChunkWindowBatches",
+    "SelectedRows",
     "is_out_of_core",
     "shuffle_window_chunks",
     "validate_blocks",
@@ -159,6 +160,38 @@ class BlockRows:
     def max(self):
         """Largest value, from the validation scan."""
         return self._extremes[1]
+
+
+class SelectedRows:
+    """Some rows of a :class:`BlockRows`, read by slices as the rows of an
+    array of their own.
+
+    ``selected[start:stop]`` reads the rows at ``positions[start:stop]`` in
+    one gather, so that a pass over the selected rows in blocks (the label
+    propagation's neighbour search) reads no other rows.
+
+    Parameters
+    ----------
+    rows : BlockRows
+        The rows to select from.
+    positions : ndarray of shape (n_selected,)
+        Sorted, unique positions of the selected rows in ``rows``.
+    """
+
+    ndim = 2
+
+    def __init__(self, rows, positions):
+        self.rows = rows
+        self.positions = np.asarray(positions)
+        self.shape = (len(self.positions), rows.shape[1])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError(f"SelectedRows reads slices of rows; got {type(key).__name__}.")
+        return self.rows.take(self.positions[key])
 
 
 def _refuse_non_finite(block, start, n_samples, input_name):

@@ -38,7 +38,7 @@ from skorch.history import History
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
-from ._arrays import BlockRows, ChunkCache, ChunkWindowBatches, shuffle_window_chunks
+from ._arrays import BlockRows, ChunkCache, ChunkWindowBatches, SelectedRows, shuffle_window_chunks
 from ._progress import EpochTable
 from ._training import TrainingRun, initial_rng_state
 from .exceptions import DivergenceError
@@ -489,7 +489,9 @@ class DisentangledVAENet(NeuralNet):
         labelled."""
         source, rows = _source_and_rows(dataset)
         # Rows of weight 0 count as absent: they are left out of the graph.
-        rows = torch.arange(len(source))[rows]
+        # Sorted, as a block read gathers them, and alike in memory, so that
+        # both give the graph the same order of rows.
+        rows = torch.arange(len(source))[rows].sort().values
         rows = rows[source.weights[rows] > 0]
         y = source.y[rows]
         labeled = y >= 0
@@ -500,9 +502,13 @@ class DisentangledVAENet(NeuralNet):
             or bool(labeled.all())
         ):
             return None
-        X = source.X[rows]
+        if isinstance(source.X, BlockRows):
+            X = source.X if len(rows) == len(source) else SelectedRows(source.X, rows.numpy())
+        else:
+            X = source.X[rows]
+            X = X.reshape(len(X), -1).numpy()
         labels, certainty = propagate_labels(
-            X.reshape(len(X), -1).numpy(),
+            X,
             y.numpy(),
             self.module_.classifier.out.out_features,
             sample_weight=source.weights[rows].numpy(),

@@ -846,8 +846,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                 self._check_unchanged_params()
             X, y_encoded = self._validate_training_data(X, y, classes, incremental, continuing)
             sample_weight = self._validate_sample_weight(sample_weight, X, y_encoded, incremental)
-            if isinstance(X, BlockRows):
-                self._check_out_of_core_training(X, y_encoded)
             self._check_reconstruction(X, new_network=not continuing)
             if self.max_epochs != "auto":
                 self.max_epochs_ = self.max_epochs
@@ -1002,19 +1000,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         except ValueError as exc:
             raise ValueError(f"{exc}{hint}") from None
         return X, y_encoded
-
-    def _check_out_of_core_training(self, X, y_encoded):
-        """Refuse what cannot train from ``X`` read in blocks: label
-        propagation, whose kNN graph holds all of ``X`` in memory."""
-        partly_labeled = y_encoded is not None and (y_encoded < 0).any() and (y_encoded >= 0).any()
-        if partly_labeled and self.pseudo_label_source == "propagation":
-            raise ValueError(
-                "pseudo_label_source='propagation' spreads the labels over a kNN graph of "
-                f"all of X in memory, so it cannot train from X read in blocks (a "
-                f"{type(X.array).__name__}) with unlabeled samples. Set "
-                "pseudo_label_source='head' (pseudo-labels from the head's sure predictions, "
-                "batch by batch), or pass X in memory (np.asarray(X))."
-            )
 
     def _validate_sample_weight(self, sample_weight, X, y_encoded, incremental):
         """The weight of each row in the loss: ``sample_weight`` checked as

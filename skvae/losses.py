@@ -283,8 +283,12 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        The samples.
+    X : array-like of shape (n_samples, n_features)
+        The samples: an ndarray, or rows read a block at a time by slices
+        (a :class:`numpy.memmap`, :class:`~skvae._arrays.BlockRows`). The
+        neighbours are found exactly, in blocks, without a copy of ``X``
+        (:func:`~skvae._neighbors.nearest_neighbors`), so that the memory
+        besides ``X`` grows as ``n_samples * n_neighbors``.
     y : ndarray of shape (n_samples,)
         Class indices, negative for unlabelled samples.
     n_classes : int
@@ -308,13 +312,13 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
         class or every class alike reaches.
     """
     from scipy import sparse
-    from sklearn.neighbors import NearestNeighbors
 
-    X = np.asarray(X, dtype=np.float64)
+    from ._neighbors import nearest_neighbors
+
     y = np.asarray(y)
     n = len(X)
     k = min(n_neighbors, n - 1)
-    distances, neighbors = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    distances, neighbors = nearest_neighbors(X, k + 1)
     # The first neighbour of a sample is itself (or a duplicate of it).
     distances, neighbors = distances[:, 1:], neighbors[:, 1:]
     scale = max(float(np.mean(distances**2)), 1e-12)

@@ -206,13 +206,21 @@ def test_shape_dtype_and_features_are_checked(digits, tmp_path):
         DisentangledVAE(**FAST).fit(on_disk(tmp_path, X), y[:-1])
 
 
-def test_semi_supervised_out_of_core_trains_with_the_head_pseudo_labels(digits, tmp_path):
+@pytest.mark.parametrize("source", ["head", "propagation"])
+@pytest.mark.parametrize("validation", [False, True], ids=["all rows", "validation split"])
+def test_semi_supervised_out_of_core_trains_as_in_memory(digits, tmp_path, source, validation):
+    # Label propagation reads the memmap a block at a time (the training
+    # part of a split through SelectedRows) and builds the graph of the
+    # in-memory fit.
     X, y = digits
     y_partly = np.where(np.arange(len(y)) % 5 == 0, y, -1)
-    X_disk = on_disk(tmp_path, X)
-    params = dict(FAST, unlabeled_label=-1)
-    with pytest.raises(ValueError, match="pseudo_label_source='propagation'.*Set pseudo_label_source='head'"):
-        DisentangledVAE(**params).fit(X_disk, y_partly)
-    head = dict(params, pseudo_label_source="head")
-    from_disk = DisentangledVAE(**head).fit(X_disk, y_partly)
-    np.testing.assert_array_equal(from_disk.transform(X), DisentangledVAE(**head).fit(X, y_partly).transform(X))
+    params = dict(FAST, unlabeled_label=-1, pseudo_label_source=source)
+    if validation:
+        params.update(early_stopping=True)
+    from_disk = DisentangledVAE(**params).fit(on_disk(tmp_path, X), y_partly)
+    in_memory = DisentangledVAE(**params).fit(X, y_partly)
+    if source == "propagation":
+        run_disk, run_memory = from_disk.net_.training_run_, in_memory.net_.training_run_
+        for disk, memory in zip(run_disk.propagated_labels_, run_memory.propagated_labels_):
+            np.testing.assert_array_equal(disk.numpy(), memory.numpy())
+    np.testing.assert_array_equal(from_disk.transform(X), in_memory.transform(X))
