@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length``, ``wait_policy`` and ``out_of_core``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length``, ``wait_policy``, ``out_of_core`` and ``propagation_scale``, each ``--quick``."""
 
 import json
 
@@ -252,3 +252,18 @@ def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path
     assert np.load(tmp_path / "out_of_core_data" / "images.npy", mmap_mode="r").dtype == np.uint8
     assert "fit_vs_in_memory" in stdout
     assert len(pd.read_csv(tmp_path / "out_of_core_runs.csv")) == 2
+
+
+def test_propagation_scale_quick_run_measures_memory_and_time_both_ways(tmp_path):
+    stdout = run_benchmark("propagation_scale", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "propagation_scale.csv")
+    assert list(table.input) == ["in memory (float32)", "memmap (float32)"] and set(table.n) == {3000}
+    assert (table[["seconds", "peak_rss_anon_mb", "rise_mb"]] > 0).all().all()
+    assert table.projected_1m_s.tolist() == pytest.approx((table.seconds * (1e6 / 3000) ** 2).tolist())
+    # Both inputs give the same labels, better than chance (0.1) from 30 labels.
+    assert table.hidden_accuracy.nunique() == 1 and table.hidden_accuracy.iloc[0] > 0.2
+    assert np.load(tmp_path / "propagation_data" / "blobs.npy", mmap_mode="r").shape == (3000, 40)
+    assert "projected_1m_s" in stdout
+    run_benchmark("propagation_scale", "--quick", "--inputs", "memory", "--graph-only", out=tmp_path)
+    graph_only = pd.read_csv(tmp_path / "propagation_scale.csv")
+    assert list(graph_only.search) == ["random (--graph-only)"] and graph_only.projected_1m_s.isna().all()

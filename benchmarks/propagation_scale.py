@@ -1,0 +1,170 @@
+"""Label propagation at scale: memory and time of ``propagate_labels`` (issue 26).
+
+    python -m benchmarks.propagation_scale                       # 100k rows, in memory and memmap
+    python -m benchmarks.propagation_scale --sizes 100000 200000 --inputs memory
+    python -m benchmarks.propagation_scale --sizes 1000000 --inputs memory --graph-only
+    python -m benchmarks.propagation_scale --quick               # smoke test: 3,000 rows
+
+Writes to ``--data-dir`` (default: ``skvae_propagation`` in the temporary
+folder) a float32 ``.npy`` file of Gaussian blobs, as many rows as the
+largest size: ``N_FEATURES`` features, ``N_CLASSES`` centres drawn in
+``[-1, 1]**d``, each row its centre plus Gaussian noise of sigma
+``CLUSTER_STD`` per feature (neighbouring classes overlap); the file is
+reused when it holds enough rows. For each size ``n`` and input a fresh
+process reads the first ``n`` rows, in memory (``np.load``, float32) or as a
+read-only ``np.memmap``, hides the labels of all but ``LABELLED_SHARE`` of
+them (seeded), and runs ``skvae.losses.propagate_labels`` (7 neighbours, 10
+classes) while a thread samples the process's ``RssAnon`` every 10 ms (the
+memmap's pages, which the kernel can drop, do not count). Writes
+``propagation_scale.csv`` (one row per run: seconds, peak RssAnon, its rise
+over the process with its data loaded, and the accuracy of the propagated
+labels on the hidden rows) to ``--output`` and prints the table with the
+time that 1,000,000 rows would take at each run's rate of an exact search
+(``n**2``).
+
+The search of a million rows takes hours on two cores. ``--graph-only``
+measures the rest: the search is replaced by neighbours drawn at random
+(the row itself first, then ``k`` others at increasing distances), so the
+run shows the memory and time of the search's result, the graph and the
+spreading at that size; the search's own blocks do not grow with ``n``
+and are measured by the runs of the whole function.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import add_output_argument, command_line, load_average, machine, markdown, output_folder, run_line
+from benchmarks.out_of_core import PeakRssAnon, rss_anon_mb
+
+SIZES = (100_000,)
+INPUTS = ("memory", "memmap")
+N_FEATURES = 40
+N_CLASSES = 10
+CLUSTER_STD = 1.0
+LABELLED_SHARE = 0.01
+GENERATE_ROWS = 100_000  # rows generated and written at a time
+PROJECTED_ROWS = 1_000_000
+
+
+def blobs_file(data_dir, n_rows):
+    """``(path of the rows, path of the labels)``, written unless they hold ``n_rows`` already."""
+    data_dir = output_folder(data_dir)
+    path, labels_path = data_dir / "blobs.npy", data_dir / "labels.npy"
+    if path.exists() and labels_path.exists() and np.load(path, mmap_mode="r").shape[0] >= n_rows:
+        return path, labels_path
+    rng = np.random.default_rng(0)
+    centers = rng.uniform(-1, 1, size=(N_CLASSES, N_FEATURES)).astype(np.float32)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_rows, N_FEATURES))
+    labels = rng.integers(0, N_CLASSES, size=n_rows)
+    for start in range(0, n_rows, GENERATE_ROWS):
+        stop = min(start + GENERATE_ROWS, n_rows)
+        noise = rng.standard_normal((stop - start, N_FEATURES), dtype=np.float32) * CLUSTER_STD
+        out[start:stop] = centers[labels[start:stop]] + noise
+    out.flush()
+    del out
+    np.save(labels_path, labels)
+    return path, labels_path
+
+
+def random_neighbors(X, n_neighbors):
+    """What ``nearest_neighbors`` returns, with neighbours drawn at random: each
+    row first (at distance 0), then others at increasing distances."""
+    rng = np.random.default_rng(2)
+    n_samples = len(X)
+    neighbors = rng.integers(0, n_samples, size=(n_samples, n_neighbors))
+    neighbors[:, 0] = np.arange(n_samples)
+    distances = np.sort(rng.random((n_samples, n_neighbors)), axis=1)
+    distances[:, 0] = 0
+    return distances, neighbors
+
+
+def measure(path, labels_path, n_rows, where, graph_only=False):
+    """``propagate_labels`` on the first ``n_rows`` rows, read from ``where``, in this process;
+    with ``graph_only``, its neighbour search replaced by :func:`random_neighbors`."""
+    from skvae import _neighbors
+    from skvae.losses import propagate_labels
+
+    if graph_only:
+        _neighbors.nearest_neighbors = random_neighbors
+
+    X = np.load(path, mmap_mode="r")[:n_rows]
+    if where == "memory":
+        X = np.array(X)
+    y = np.load(labels_path)[:n_rows]
+    hidden = np.random.default_rng(1).random(n_rows) >= LABELLED_SHARE
+    y_partly = np.where(hidden, -1, y)
+    loaded_mb = rss_anon_mb()
+    peak = PeakRssAnon()
+    peak.start()
+    start = time.perf_counter()
+    labels, _ = propagate_labels(X, y_partly, N_CLASSES)
+    seconds = time.perf_counter() - start
+    peak.stop()
+    return {
+        "n": n_rows,
+        "input": "in memory (float32)" if where == "memory" else "memmap (float32)",
+        "search": "random (--graph-only)" if graph_only else "exact",
+        "seconds": seconds,
+        "peak_rss_anon_mb": peak.peak_mb,
+        "rise_mb": peak.peak_mb - loaded_mb,
+        "hidden_accuracy": float(np.mean(labels[hidden] == y[hidden])),
+    }
+
+
+def measure_in_child(path, labels_path, n_rows, where, graph_only):
+    """:func:`measure` in a fresh process, so that each peak is its own."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.propagation_scale", "--measure", str(path), str(labels_path),
+         str(n_rows), where, *(["--graph-only"] if graph_only else [])],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
+    if result.returncode:
+        raise RuntimeError(f"the measurement of {n_rows} rows failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS))
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "skvae_propagation")
+    parser.add_argument("--graph-only", action="store_true",
+                        help="neighbours drawn at random instead of searched: all but the search")
+    parser.add_argument("--quick", action="store_true", help="3,000 rows, the data in the output folder")
+    parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)  # the child process of one measurement
+    add_output_argument(parser, "propagation_scale.csv")
+    args = parser.parse_args(argv)
+    if args.measure:
+        path, labels_path, n_rows, where = args.measure
+        print(json.dumps(measure(path, labels_path, int(n_rows), where, args.graph_only)))
+        return
+    out = output_folder(args.output)
+    sizes, data_dir = sorted(args.sizes), args.data_dir
+    if args.quick:
+        sizes, data_dir = [3000], out / "propagation_data"
+    info = machine()
+    path, labels_path = blobs_file(data_dir, max(sizes))
+    rows = []
+    for n_rows in sizes:
+        for where in args.inputs:
+            rows.append(measure_in_child(path, labels_path, n_rows, where, args.graph_only))
+            print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    # An exact search compares every pair of rows: its time grows as n**2.
+    table["projected_1m_s"] = (table.seconds * (PROJECTED_ROWS / table.n) ** 2).where(table.search == "exact")
+    table.to_csv(out / "propagation_scale.csv", index=False)
+    print(run_line(command_line("propagation_scale", argv), info, load_average()))
+    print(markdown(table, floatfmt=",.3f"))
+
+
+if __name__ == "__main__":
+    main()
