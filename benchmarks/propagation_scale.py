@@ -2,7 +2,9 @@
 
     python -m benchmarks.propagation_scale                       # 100k rows, in memory and memmap
     python -m benchmarks.propagation_scale --sizes 100000 200000 --inputs memory
-    python -m benchmarks.propagation_scale --sizes 1000000 --inputs memory --graph-only
+    python -m benchmarks.propagation_scale --sizes 1000000 --search random   # all but the search
+    python -m benchmarks.propagation_scale --inputs memory --search sklearn  # the search before blocks
+    python -m benchmarks.propagation_scale --block-mb 8         # blocks of 8 MB: 100k rows in 4 blocks
     python -m benchmarks.propagation_scale --quick               # smoke test: 3,000 rows
 
 Writes to ``--data-dir`` (default: ``skvae_propagation`` in the temporary
@@ -22,12 +24,14 @@ labels on the hidden rows) to ``--output`` and prints the table with the
 time that 1,000,000 rows would take at each run's rate of an exact search
 (``n**2``).
 
-The search of a million rows takes hours on two cores. ``--graph-only``
+The search of a million rows takes hours on two cores. ``--search random``
 measures the rest: the search is replaced by neighbours drawn at random
 (the row itself first, then ``k`` others at increasing distances), so the
 run shows the memory and time of the search's result, the graph and the
 spreading at that size; the search's own blocks do not grow with ``n``
-and are measured by the runs of the whole function.
+and are measured by the runs of the whole function. ``--search sklearn``
+replaces it by the search ``propagate_labels`` made before it read blocks:
+scikit-learn's ``NearestNeighbors`` on a float64 copy of the rows.
 """
 
 import argparse
@@ -87,14 +91,30 @@ def random_neighbors(X, n_neighbors):
     return distances, neighbors
 
 
-def measure(path, labels_path, n_rows, where, graph_only=False):
-    """``propagate_labels`` on the first ``n_rows`` rows, read from ``where``, in this process;
-    with ``graph_only``, its neighbour search replaced by :func:`random_neighbors`."""
+def sklearn_neighbors(X, n_neighbors):
+    """What ``nearest_neighbors`` returns, found as ``propagate_labels`` found it
+    before it read blocks: scikit-learn's search of a float64 copy of ``X``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.asarray(X, dtype=np.float64)
+    return NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
+
+
+SEARCHES = {"exact": None, "random": random_neighbors, "sklearn": sklearn_neighbors}
+
+
+def measure(path, labels_path, n_rows, where, search="exact", block_mb=None):
+    """``propagate_labels`` on the first ``n_rows`` rows, read from ``where``, in this process,
+    its neighbour search replaced by that of ``SEARCHES[search]`` unless ``"exact"``, in blocks of
+    ``block_mb`` MB (None: skvae's)."""
     from skvae import _neighbors
     from skvae.losses import propagate_labels
 
-    if graph_only:
-        _neighbors.nearest_neighbors = random_neighbors
+    if block_mb is not None:
+        _neighbors.BLOCK_BYTES = int(block_mb * 2**20)
+
+    if SEARCHES[search] is not None:
+        _neighbors.nearest_neighbors = SEARCHES[search]
 
     X = np.load(path, mmap_mode="r")[:n_rows]
     if where == "memory":
@@ -112,7 +132,8 @@ def measure(path, labels_path, n_rows, where, graph_only=False):
     return {
         "n": n_rows,
         "input": "in memory (float32)" if where == "memory" else "memmap (float32)",
-        "search": "random (--graph-only)" if graph_only else "exact",
+        "search": search,
+        "block_mb": _neighbors.BLOCK_BYTES / 2**20,
         "seconds": seconds,
         "peak_rss_anon_mb": peak.peak_mb,
         "rise_mb": peak.peak_mb - loaded_mb,
@@ -120,11 +141,11 @@ def measure(path, labels_path, n_rows, where, graph_only=False):
     }
 
 
-def measure_in_child(path, labels_path, n_rows, where, graph_only):
+def measure_in_child(path, labels_path, n_rows, where, search, block_mb):
     """:func:`measure` in a fresh process, so that each peak is its own."""
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.propagation_scale", "--measure", str(path), str(labels_path),
-         str(n_rows), where, *(["--graph-only"] if graph_only else [])],
+         str(n_rows), where, "--search", search, *(["--block-mb", str(block_mb)] if block_mb else [])],
         capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
     )
     if result.returncode:
@@ -137,15 +158,16 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS))
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "skvae_propagation")
-    parser.add_argument("--graph-only", action="store_true",
-                        help="neighbours drawn at random instead of searched: all but the search")
+    parser.add_argument("--search", choices=SEARCHES, default="exact",
+                        help="exact (skvae's), random (all but the search) or sklearn (the search before blocks)")
+    parser.add_argument("--block-mb", type=float, help="MB of float64 rows per block of the search")
     parser.add_argument("--quick", action="store_true", help="3,000 rows, the data in the output folder")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)  # the child process of one measurement
     add_output_argument(parser, "propagation_scale.csv")
     args = parser.parse_args(argv)
     if args.measure:
         path, labels_path, n_rows, where = args.measure
-        print(json.dumps(measure(path, labels_path, int(n_rows), where, args.graph_only)))
+        print(json.dumps(measure(path, labels_path, int(n_rows), where, args.search, args.block_mb)))
         return
     out = output_folder(args.output)
     sizes, data_dir = sorted(args.sizes), args.data_dir
@@ -156,11 +178,11 @@ def main(argv=None):
     rows = []
     for n_rows in sizes:
         for where in args.inputs:
-            rows.append(measure_in_child(path, labels_path, n_rows, where, args.graph_only))
+            rows.append(measure_in_child(path, labels_path, n_rows, where, args.search, args.block_mb))
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     # An exact search compares every pair of rows: its time grows as n**2.
-    table["projected_1m_s"] = (table.seconds * (PROJECTED_ROWS / table.n) ** 2).where(table.search == "exact")
+    table["projected_1m_s"] = (table.seconds * (PROJECTED_ROWS / table.n) ** 2).where(table.search != "random")
     table.to_csv(out / "propagation_scale.csv", index=False)
     print(run_line(command_line("propagation_scale", argv), info, load_average()))
     print(markdown(table, floatfmt=",.3f"))

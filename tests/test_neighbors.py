@@ -52,8 +52,7 @@ DATA_SETS = {
     "classification 40-D": lambda: make_classification(
         n_samples=1500, n_features=40, n_informative=10, n_classes=3, random_state=1
     ),
-    # float32 far from the origin: |x|^2 dwarfs the distances, which float32
-    # alone would round away.
+    # float32 far from the origin: |x|^2 dwarfs the distances.
     "float32 blobs around 1000": lambda: (
         lambda X, y: ((X + 1000).astype(np.float32), y)
     )(*make_blobs(n_samples=1200, n_features=20, centers=3, cluster_std=0.05, random_state=2)),
@@ -62,20 +61,21 @@ DATA_SETS = {
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of 128 query rows and 256 reference rows: many of both."""
-    monkeypatch.setattr(_neighbors, "QUERY_BLOCK_ROWS", 128)
-    return 4 * 128 * 256
+    """Blocks of 64 kB of float64 rows (204 to 409 rows here), also for propagate_labels."""
+    monkeypatch.setattr(_neighbors, "BLOCK_BYTES", 64 << 10)
+    return 64 << 10
 
 
 @pytest.mark.parametrize("name", DATA_SETS)
 def test_neighbors_are_those_of_a_float64_search(name, small_blocks):
     X, _ = DATA_SETS[name]()
-    distances, neighbors = nearest_neighbors(X, 8, distance_block_bytes=small_blocks)
+    distances, neighbors = nearest_neighbors(X, 8, block_bytes=small_blocks)
     expected_distances, expected_neighbors = NearestNeighbors(n_neighbors=8).fit(X.astype(np.float64)).kneighbors()
     # kneighbors() without X leaves each row itself out: column 0 is the row.
     assert_array_equal(neighbors[:, 0], np.arange(len(X)))
     assert_array_equal(neighbors[:, 1:], expected_neighbors[:, :7])
-    assert_allclose(distances[:, 1:], expected_distances[:, :7], rtol=1e-6)
+    assert_allclose(distances[:, 1:], expected_distances[:, :7], rtol=1e-7)
+    assert_allclose(distances[:, 0], 0, atol=1e-5)
     assert np.all(np.diff(distances, axis=1) >= 0)
 
 
