@@ -90,7 +90,7 @@ _TRAINING_PARAMS = (
     "pseudo_label_source",
 )
 # Parameters of a fit call, not of the model it builds.
-_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight")
+_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight", "compile")
 # Every other parameter shapes the model: a fit that builds a network
 # records it in setup_, which the fitted model uses until it is refitted.
 
@@ -619,6 +619,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "pseudo_label_source": [StrOptions({"propagation", "head"})],
         "precision": [StrOptions({"32", "bf16-mixed", "16-mixed"})],
+        "compile": ["boolean", StrOptions({"auto"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
@@ -656,6 +657,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         pseudo_label_source="propagation",
         precision="32",
         class_weight=None,
+        compile=False,
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -688,6 +690,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.pseudo_label_source = pseudo_label_source
         self.precision = precision
         self.class_weight = class_weight
+        self.compile = compile
 
     def set_params(self, **params):
         # The default schedule is shared by every instance and frozen; a
@@ -1332,6 +1335,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         params["classification_weight"] = as_schedule(self.classification_weight)
         params["max_epochs"] = self.max_epochs_
         params["verbose"] = int(self.verbose)
+        params["compile_step"] = self.compile is True
         return params
 
     def _net_training_params(self):
