@@ -13,6 +13,8 @@ alike, and printing the load average next to every number:
   and warm (the same folder again);
 * the break-even: optimizer steps after which a compiled fit has won its
   compile time back, ``compile_s / (eager_step_s - compiled_step_s)``;
+* with ``--batch-dimension static``, skvae compiles each batch size anew
+  instead of once with a dynamic batch dimension (steady state only);
 * (not with ``--quick``) the default 2-D fit of the training rows, each in a
   fresh process (compile time included), ``compile=False`` vs ``True``.
 
@@ -39,7 +41,7 @@ from benchmarks.common import (
     add_output_argument, command_line, load_average, machine, markdown, output_folder, run_line, timed,
 )
 from benchmarks.roofline import load_data
-from skvae import DisentangledVAE
+from skvae import DisentangledVAE, _compile
 
 COLUMNS = ["benchmark", "setting", "value", "unit", "load"]
 #: The steady-state contenders: (name, how it trains ``epochs`` epochs).
@@ -119,8 +121,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each steady-state run")
     parser.add_argument("--default-fits", type=int, default=2, help="default fits of each kind (0: none)")
+    parser.add_argument("--batch-dimension", choices=["dynamic", "static"], default="dynamic",
+                        help="how skvae compiles the batch dimension (static: each batch size anew)")
     add_output_argument(parser, "compiled_step.csv and compiled_step.md")
     args = parser.parse_args(argv)
+    _compile.DYNAMIC_BATCH = args.batch_dimension == "dynamic"
     folder = output_folder(args.output)
     info = machine()
     X, _, y, _, source = load_data(quick=False)
@@ -146,7 +151,11 @@ def main(argv=None):
         np.savez(rows_file, X=X, y=y)
         # --quick: the cache of this user's processes, warm after the steady-state runs.
         cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "") if args.quick else scratch / "inductor-cache"
-        seconds = compile_time(rows_file, cache, ("warm",) if args.quick else ("cold", "warm"), add)
+        states = ("warm",) if args.quick else ("cold", "warm")
+        if not _compile.DYNAMIC_BATCH:
+            # The fresh processes would compile as the library does: dynamically.
+            states, default_fits = (), 0
+        seconds = compile_time(rows_file, cache, states, add)
         for state, cost in seconds.items():
             steps = cost / saved["skvae fit"] if saved["skvae fit"] > 0 else float("inf")
             add("break-even", f"skvae fit, compile cache {state}", steps, "steps")

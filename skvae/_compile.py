@@ -21,6 +21,11 @@ import torch
 
 __all__ = ["compiled_forward", "compiled_loss", "compilation_failed"]
 
+#: Whether the batch dimension is compiled as dynamic. False compiles each
+#: batch size anew, e.g. the last, smaller batch of an epoch and every other
+#: last batch of the folds of a cross-validation; ``benchmarks.compiled_step
+#: --batch-dimension static`` measures that.
+DYNAMIC_BATCH = True
 #: The compiled functions by name, made at first use.
 _COMPILED = {}
 #: Why compilation failed in this process, once it has.
@@ -41,6 +46,8 @@ def compilation_failed():
 
 
 def _mark_batch_dynamic(*tensors):
+    if not DYNAMIC_BATCH:
+        return
     for tensor in tensors:
         if isinstance(tensor, torch.Tensor) and tensor.dim():
             torch._dynamo.maybe_mark_dynamic(tensor, 0)
@@ -52,7 +59,7 @@ def _run(name, function, eager_args, batch_tensors):
         return function(*eager_args)
     try:
         if name not in _COMPILED:
-            _COMPILED[name] = torch.compile(function)
+            _COMPILED[name] = torch.compile(function, dynamic=None if DYNAMIC_BATCH else False)
         _mark_batch_dynamic(*batch_tensors)
         return _COMPILED[name](*eager_args)
     except Exception as error:  # noqa: BLE001 -- any failure of the compiler; eager re-raises the user's own

@@ -197,7 +197,7 @@ class DisentangledVAENet(NeuralNet):
         predictions, or labels spread over the kNN graph of the training
         data once per :meth:`fit_loop`, weighted by their certainty
         (:func:`~skvae.losses.propagate_labels`).
-    compile_step : bool
+    use_compiled_step : bool
         Whether training steps run their forward pass and loss compiled by
         ``torch.compile`` (:mod:`skvae._compile`); the random draws, the
         backward pass and the optimizer step stay eager. Not skorch's
@@ -258,7 +258,7 @@ class DisentangledVAENet(NeuralNet):
         unlabeled_weight=1.0,
         pseudo_label_threshold=0.8,
         pseudo_label_source="head",
-        compile_step=False,
+        use_compiled_step=False,
         **kwargs,
     ):
         kwargs.setdefault("dataset", TensorBatchDataset)
@@ -273,7 +273,7 @@ class DisentangledVAENet(NeuralNet):
         self.unlabeled_weight = unlabeled_weight
         self.pseudo_label_threshold = pseudo_label_threshold
         self.pseudo_label_source = pseudo_label_source
-        self.compile_step = compile_step
+        self.use_compiled_step = use_compiled_step
 
     @property
     def _default_callbacks(self):
@@ -499,7 +499,7 @@ class DisentangledVAENet(NeuralNet):
         # The module draws its noise in training only: from the training call's generator.
         generator = self.training_run_.noise_generator_
         with self.autocast():
-            if self.compile_step and self.module_.training and not fit_params:
+            if self.use_compiled_step and self.module_.training and not fit_params:
                 x = to_tensor(x, device=self.device)
                 return compiled_forward(self.module_, x, self.module_.draw_noise(x, generator))
             return super().infer(x, generator=generator, **fit_params)
@@ -589,7 +589,7 @@ class DisentangledVAENet(NeuralNet):
                     teacher = self.module_.classifier(y_pred[1].detach()).float()
                 extra.update(pseudo=pseudo_labels(teacher, labels, self.pseudo_label_threshold))
             extra.update(unlabeled_weight=self.unlabeled_weight)
-        if training and self.compile_step and "generator" not in extra:
+        if training and self.use_compiled_step and "generator" not in extra:
             # The schedule's weights as tensors: new values, not new compilations.
             factors = {name: torch.tensor(float(value), device=self.device) for name, value in (
                 ("kl_weight", kl_weight), ("classification_weight", clf_weight),

@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length`` and ``wait_policy``, each ``--quick``."""
+"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length``, ``wait_policy`` and ``compiled_step``, each ``--quick``."""
 
 import json
 
@@ -227,3 +227,16 @@ def test_wait_policy_quick_run_times_each_policy_alone_and_loaded(tmp_path):
     assert list(zip(table.policy, table.loaded)) == [
         ("PASSIVE", False), ("libgomp default", False), ("PASSIVE", True), ("libgomp default", True)]
     assert (table.fit_s > 0).all() and "slowdown" in stdout
+
+
+def test_compiled_step_quick_run_reports_the_ladder_compile_time_and_break_even(tmp_path):
+    stdout = run_benchmark("compiled_step", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "compiled_step.csv")
+    steady = table[table.benchmark == "steady state"]
+    assert list(steady.setting) == [
+        "hand loop, eager, Adam(foreach)", "hand loop, eager, Adam(fused)", "hand loop, compiled + Adam(fused)",
+        "skvae fit, compile=False", "skvae fit, compile=True"]
+    assert (steady.value > 0).all() and (steady.unit == "samples/s").all()
+    assert list(table.setting[table.benchmark == "compile time"]) == ["fresh process, cache warm"]
+    assert len(table[table.benchmark == "break-even"]) == 1 and table.load.notna().all()
+    assert "load average" in (tmp_path / "compiled_step.md").read_text() and "samples/s" in stdout
