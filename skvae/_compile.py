@@ -62,7 +62,9 @@ def _run(name, function, eager_args, batch_tensors):
             _COMPILED[name] = torch.compile(function, dynamic=None if DYNAMIC_BATCH else False)
         _mark_batch_dynamic(*batch_tensors)
         return _COMPILED[name](*eager_args)
-    except Exception as error:  # noqa: BLE001 -- any failure of the compiler; eager re-raises the user's own
+    except Exception as error:  # noqa: BLE001 -- whatever the compiler raises
+        # An error of the call itself (not of the compiler) is raised here again, eagerly.
+        result = function(*eager_args)
         _FAILURE.append(f"{type(error).__name__}: {error}".splitlines()[0])
         warnings.warn(
             f"compile=True but torch.compile failed here ({_FAILURE[0]}); training runs eagerly "
@@ -71,7 +73,7 @@ def _run(name, function, eager_args, batch_tensors):
             UserWarning,
             stacklevel=4,
         )
-        return function(*eager_args)
+        return result
 
 
 def compiled_forward(module, X, noise):

@@ -525,7 +525,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         training step"), so it does not pay on such CPUs. ``"auto"``
         compiles a fit only on devices where it was measured to pay back
         its compile time, and only fits of enough optimizer steps
-        (:func:`skvae.estimator.auto_compile`; no device so far: ``"auto"``
+        (``skvae.estimator.auto_compile``; no device so far: ``"auto"``
         trains eagerly). Where ``torch.compile`` fails (no C++ compiler,
         an unsupported platform) training warns and runs eagerly. May change
         between warm-started fits. The fitted model holds no compiled code:
