@@ -519,7 +519,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         shape -- the epochs, the smaller last batch, the fits of a grid
         search and other training sizes reuse it -- and torch keeps the
         compiled code on disk for later processes. Compiling takes time: on a
-        busy 2-core CPU about 60 s with torch's compile cache cold, 6 s with
+        busy 2-core CPU about 60 s with torch's compile cache cold, 7 s with
         it warm, and the compiled steps were no faster there than the eager
         ones with the fused optimizer (``benchmarks/RESULTS.md``, "Compiled
         training step"), so it does not pay on such CPUs. ``"auto"``
