@@ -519,10 +519,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         shape -- the epochs, the smaller last batch, the fits of a grid
         search and other training sizes reuse it -- and torch keeps the
         compiled code on disk for later processes. Compiling takes time: on a
-        busy 2-core CPU 60-100 s with torch's compile cache cold, 7-17 s with
-        it warm, and the compiled steps were not measurably faster there than
-        the eager ones with the fused optimizer (1.1x, within the noise; a
-        default MNIST fit took 97 s compiled, 84-92 s eager;
+        shared 2-core CPU 31-100 s with torch's compile cache cold, 3-17 s
+        with it warm, and the compiled steps were only 1.08-1.10x as fast as
+        the eager ones with the fused optimizer (every compiled default MNIST
+        fit took longer than the eager one beside it;
         ``benchmarks/RESULTS.md``, "Compiled training step"), so it does not
         pay on such CPUs. ``"auto"``
         compiles a fit only on devices where it was measured to pay back
