@@ -98,7 +98,7 @@ _TRAINING_PARAMS = (
     "pseudo_label_source",
 )
 # Parameters of a fit call, not of the model it builds.
-_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight")
+_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight", "compile")
 # Every other parameter shapes the model: a fit that builds a network
 # records it in setup_, which the fitted model uses until it is refitted.
 
@@ -122,6 +122,13 @@ _AUTO_EPOCHS_UNANCHORED = 1.5
 _AUTO_DROPOUT_NARROW, _AUTO_DROPOUT_WIDE, _AUTO_DROPOUT_WIDE_FROM = 0.1, 0.2, 20
 
 
+# compile="auto": the optimizer steps after which a compiled fit has won its
+# compile time back, by device type; a device type not listed never compiles.
+# On a 2-core AMD EPYC (Zen 4) shared with other jobs the compiled default
+# MLP step was no faster than the eager one with fused Adam
+# (benchmarks/RESULTS.md, "Compiled training step"), so the CPU is not listed.
+_AUTO_COMPILE_MIN_STEPS = {}
+
 
 def auto_max_epochs(n_samples, batch_size, *, arranges_classes=False):
     """Training length of ``max_epochs="auto"`` for ``n_samples`` training rows.
@@ -141,6 +148,17 @@ def auto_max_epochs(n_samples, batch_size, *, arranges_classes=False):
     if arranges_classes:
         epochs = round(_AUTO_EPOCHS_UNANCHORED * epochs)
     return int(np.clip(epochs, *_AUTO_EPOCHS_RANGE))
+
+
+def auto_compile(n_steps, device_type):
+    """Whether ``compile="auto"`` compiles a fit of ``n_steps`` optimizer steps on ``device_type``.
+
+    Only where compiling was measured to pay back its compile time: on
+    devices whose compiled steps are faster (:data:`_AUTO_COMPILE_MIN_STEPS`,
+    none so far), for fits of at least as many steps as that takes.
+    """
+    min_steps = _AUTO_COMPILE_MIN_STEPS.get(device_type)
+    return min_steps is not None and n_steps >= min_steps
 
 
 def auto_input_dropout(n_features):
@@ -497,6 +515,31 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         refuses ``"balanced"``, as one call's data may not show the
         classes' frequencies (pass a dict). May change between
         warm-started fits. Needs labels.
+    compile : bool or "auto", default=False
+        Whether training steps run their forward pass and loss compiled by
+        ``torch.compile`` (the backward pass, the fused optimizer step and
+        skorch's training loop stay as they are). The random draws stay
+        those of the fit's own generators, so a compiled fit depends on
+        ``random_state`` only, as an eager one does; its results equal those
+        of another compiled fit on the same machine, not those of an eager
+        fit (the compiled kernels round differently: the latent codes of a
+        short fit differ by about 1e-3). A process compiles once per network
+        shape -- the epochs, the smaller last batch, the fits of a grid
+        search and other training sizes reuse it -- and torch keeps the
+        compiled code on disk for later processes. Compiling takes time: on a
+        shared 2-core CPU 31-100 s with torch's compile cache cold, 3-17 s
+        with it warm, and the compiled steps were only 1.08-1.10x as fast as
+        the eager ones with the fused optimizer (every compiled default MNIST
+        fit took longer than the eager one beside it;
+        ``benchmarks/RESULTS.md``, "Compiled training step"), so it does not
+        pay on such CPUs. ``"auto"``
+        compiles a fit only on devices where it was measured to pay back
+        its compile time, and only fits of enough optimizer steps
+        (``skvae.estimator.auto_compile``; no device so far: ``"auto"``
+        trains eagerly). Where ``torch.compile`` fails (no C++ compiler,
+        an unsupported platform) training warns and runs eagerly. May change
+        between warm-started fits. The fitted model holds no compiled code:
+        it pickles, clones and saves as an eager one.
 
     Attributes
     ----------
@@ -555,6 +598,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         that epoch's weights are kept); None without them.
     max_epochs_ : int
         The training length in epochs (resolves ``max_epochs="auto"``).
+    compile_ : bool
+        Whether the last fit compiled its training steps (resolves
+        ``compile="auto"``).
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` of the data, when images.
     class_centroids_ : ndarray of shape (n_classes, n_components)
@@ -627,6 +673,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "pseudo_label_source": [StrOptions({"propagation", "head"})],
         "precision": [StrOptions({"32", "bf16-mixed", "16-mixed"})],
+        "compile": ["boolean", StrOptions({"auto"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
@@ -664,6 +711,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         pseudo_label_source="propagation",
         precision="32",
         class_weight=None,
+        compile=False,
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -696,6 +744,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.pseudo_label_source = pseudo_label_source
         self.precision = precision
         self.class_weight = class_weight
+        self.compile = compile
 
     def set_params(self, **params):
         # The default schedule is shared by every instance and frozen; a
@@ -859,10 +908,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     arranges_classes = y is not None and self.class_prior_means_ is None and len(self.classes_) > 1
                     self.max_epochs_ = auto_max_epochs(len(X), self.batch_size, arranges_classes=arranges_classes)
                 self.early_stopping_ = self._holds_rows_out(y_encoded, incremental)
+                self.compile_ = self._resolve_compile(len(X))
                 self._initialize_net(X, y_encoded, sample_weight, 0 if y is None else len(self.classes_), class_pairs)
                 # Ctrl-C while the candidates trained: the chosen one stops there.
                 train = not self.net_.interrupted_
             else:
+                self.compile_ = self._resolve_compile(len(X))
                 self.net_.set_params(**self._training_params())
                 if not incremental and len(self.net_.history) >= self.max_epochs_:
                     warnings.warn(
@@ -1367,11 +1418,19 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         params["classification_weight"] = as_schedule(self.classification_weight)
         params["max_epochs"] = self.max_epochs_
         params["verbose"] = int(self.verbose)
+        params["use_compiled_step"] = self.compile_
         return params
+
+    def _resolve_compile(self, n_samples):
+        """``compile`` for a fit of ``max_epochs_`` epochs of ``n_samples`` rows (``"auto"`` resolved)."""
+        if self.compile != "auto":
+            return bool(self.compile)
+        n_steps = self.max_epochs_ * -(-n_samples // self.batch_size)
+        return auto_compile(n_steps, resolve_device(self.device).type)
 
     def _net_training_params(self):
         """The values of :meth:`_training_params` that ``net_`` has now."""
-        return {name: getattr(self.net_, name) for name in self._training_params()}
+        return {name: getattr(self.net_, name) for name in (*_TRAINING_PARAMS, "use_compiled_step")}
 
     # ---------------------------------------------------------- persistence
 
