@@ -122,14 +122,6 @@ _AUTO_EPOCHS_UNANCHORED = 1.5
 _AUTO_DROPOUT_NARROW, _AUTO_DROPOUT_WIDE, _AUTO_DROPOUT_WIDE_FROM = 0.1, 0.2, 20
 
 
-# compile="auto": the optimizer steps after which a compiled fit has won its
-# compile time back, by device type; a device type not listed never compiles.
-# On a 2-core AMD EPYC (Zen 4) shared with other jobs the compiled default
-# MLP step was no faster than the eager one with fused Adam
-# (benchmarks/RESULTS.md, "Compiled training step"), so the CPU is not listed.
-_AUTO_COMPILE_MIN_STEPS = {}
-
-
 def auto_max_epochs(n_samples, batch_size, *, arranges_classes=False):
     """Training length of ``max_epochs="auto"`` for ``n_samples`` training rows.
 
@@ -148,17 +140,6 @@ def auto_max_epochs(n_samples, batch_size, *, arranges_classes=False):
     if arranges_classes:
         epochs = round(_AUTO_EPOCHS_UNANCHORED * epochs)
     return int(np.clip(epochs, *_AUTO_EPOCHS_RANGE))
-
-
-def auto_compile(n_steps, device_type):
-    """Whether ``compile="auto"`` compiles a fit of ``n_steps`` optimizer steps on ``device_type``.
-
-    Only where compiling was measured to pay back its compile time: on
-    devices whose compiled steps are faster (:data:`_AUTO_COMPILE_MIN_STEPS`,
-    none so far), for fits of at least as many steps as that takes.
-    """
-    min_steps = _AUTO_COMPILE_MIN_STEPS.get(device_type)
-    return min_steps is not None and n_steps >= min_steps
 
 
 def auto_input_dropout(n_features):
@@ -515,7 +496,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         refuses ``"balanced"``, as one call's data may not show the
         classes' frequencies (pass a dict). May change between
         warm-started fits. Needs labels.
-    compile : bool or "auto", default=False
+    compile : bool, default=False
         Whether training steps run their forward pass and loss compiled by
         ``torch.compile`` (the backward pass, the fused optimizer step and
         skorch's training loop stay as they are). The random draws stay
@@ -532,11 +513,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         the eager ones with the fused optimizer (every compiled default MNIST
         fit took longer than the eager one beside it;
         ``benchmarks/RESULTS.md``, "Compiled training step"), so it does not
-        pay on such CPUs. ``"auto"``
-        compiles a fit only on devices where it was measured to pay back
-        its compile time, and only fits of enough optimizer steps
-        (``skvae.estimator.auto_compile``; no device so far: ``"auto"``
-        trains eagerly). Where ``torch.compile`` fails (no C++ compiler,
+        pay on such CPUs (there is no ``"auto"`` until a device is measured
+        where it does). Where ``torch.compile`` fails (no C++ compiler,
         an unsupported platform) training warns and runs eagerly. May change
         between warm-started fits. The fitted model holds no compiled code:
         it pickles, clones and saves as an eager one.
@@ -599,8 +577,8 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     max_epochs_ : int
         The training length in epochs (resolves ``max_epochs="auto"``).
     compile_ : bool
-        Whether the last fit compiled its training steps (resolves
-        ``compile="auto"``).
+        Whether the last fit compiled its training steps (``compile`` may
+        change before a warm-started fit).
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` of the data, when images.
     class_centroids_ : ndarray of shape (n_classes, n_components)
@@ -673,7 +651,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "pseudo_label_source": [StrOptions({"propagation", "head"})],
         "precision": [StrOptions({"32", "bf16-mixed", "16-mixed"})],
-        "compile": ["boolean", StrOptions({"auto"})],
+        "compile": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
@@ -908,12 +886,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     arranges_classes = y is not None and self.class_prior_means_ is None and len(self.classes_) > 1
                     self.max_epochs_ = auto_max_epochs(len(X), self.batch_size, arranges_classes=arranges_classes)
                 self.early_stopping_ = self._holds_rows_out(y_encoded, incremental)
-                self.compile_ = self._resolve_compile(len(X))
+                self.compile_ = bool(self.compile)
                 self._initialize_net(X, y_encoded, sample_weight, 0 if y is None else len(self.classes_), class_pairs)
                 # Ctrl-C while the candidates trained: the chosen one stops there.
                 train = not self.net_.interrupted_
             else:
-                self.compile_ = self._resolve_compile(len(X))
+                self.compile_ = bool(self.compile)
                 self.net_.set_params(**self._training_params())
                 if not incremental and len(self.net_.history) >= self.max_epochs_:
                     warnings.warn(
@@ -1420,13 +1398,6 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         params["verbose"] = int(self.verbose)
         params["use_compiled_step"] = self.compile_
         return params
-
-    def _resolve_compile(self, n_samples):
-        """``compile`` for a fit of ``max_epochs_`` epochs of ``n_samples`` rows (``"auto"`` resolved)."""
-        if self.compile != "auto":
-            return bool(self.compile)
-        n_steps = self.max_epochs_ * -(-n_samples // self.batch_size)
-        return auto_compile(n_steps, resolve_device(self.device).type)
 
     def _net_training_params(self):
         """The values of :meth:`_training_params` that ``net_`` has now."""

@@ -91,23 +91,6 @@ def test_compile_is_validated(data):
         tiny_vae(compile="yes").fit(X, y)
 
 
-def test_auto_compiles_only_fits_of_enough_steps_on_a_listed_device(data, compiled_fit, monkeypatch):
-    from skvae import estimator
-
-    X, y = data
-    # No device is listed: the measured CPU did not win its compile time back.
-    assert not tiny_vae(compile="auto").fit(X, y).compile_
-    monkeypatch.setattr(estimator, "_AUTO_COMPILE_MIN_STEPS", {"cpu": 15})
-    # 300 rows in batches of 64: 5 steps an epoch, 15 in 3 epochs.
-    assert estimator.auto_compile(15, "cpu") and not estimator.auto_compile(14, "cpu")
-    assert not estimator.auto_compile(10**9, "cuda")
-    short = tiny_vae(compile="auto", max_epochs=2).fit(X, y)
-    assert not short.compile_ and not short.net_.use_compiled_step
-    long = tiny_vae(compile="auto").fit(X, y)
-    assert long.compile_ and long.net_.use_compiled_step
-    assert_array_equal(long.transform(X), compiled_fit.transform(X))
-
-
 def test_an_error_of_the_step_itself_is_raised_not_taken_for_a_compiler_failure(data, monkeypatch):
     X, y = data
     monkeypatch.setattr(_compile, "_FAILURE", [])
