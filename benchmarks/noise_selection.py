@@ -141,8 +141,8 @@ def rules_table(records):
         group = group.sort_values("noise")
         default = defaults.loc[(name, dims, seed)]
         valid, test, noises = list(group["valid"]), [t[-1] for t in group["test"]], list(group["noise"])
-        row = {"data": name, "dims": dims, "seed": seed,
-               f"default (p={default.input_dropout_:g})": default.test[-1],
+        row = {"data": name, "dims": dims, "seed": seed, "default p": default.input_dropout_,
+               "default": default.test[-1],
                **{f"p={p:g}": t for p, t in zip(noises, test)}}
         for rule in RULES:
             index, _ = pick(valid, rule)
@@ -156,6 +156,7 @@ def rules_table(records):
          "above the default": sum(gain > 0 for _, gain in losses[rule_name(rule)]),
          "below the default": sum(gain < 0 for _, gain in losses[rule_name(rule)]),
          "fits": len(losses[rule_name(rule)]),
+         "best candidate vs default (pts)": 100 * np.mean([gain + loss for loss, gain in losses[rule_name(rule)]]),
          "cost (fits of 0.9 of the rows)": pick([[0.0] * 20] * len(INPUT_DROPOUT_CANDIDATES), rule)[1]}
         for rule in RULES
     ])

@@ -7,7 +7,8 @@ hits both alike. Prints samples/s and the ratio skvae / hand loop.
     python -m benchmarks.training_speed [--quick] [--architecture mlp|conv] [--repeats N]
 
 ``speed`` (through ``run_all --only speed``) and ``roofline`` run the same
-comparison inside their tables.
+comparison inside their tables; ``compiled_step`` runs the loop eager, with
+fused Adam and compiled.
 """
 
 import argparse
@@ -21,8 +22,18 @@ from skvae import DisentangledVAE
 from skvae.losses import DisentangledVAELoss
 
 
-def hand_loop(vae, X, y, epochs):
-    """A plain PyTorch loop over the module skvae would build."""
+def _forward_loss(module, criterion, xb, yb, noise):
+    return criterion(module(xb, noise=noise), xb, yb, kl_weight=1.0, classification_weight=1.0)["loss"]
+
+
+def hand_loop(vae, X, y, epochs, *, fused=None, compiled=False):
+    """A plain PyTorch loop over the module skvae would build.
+
+    ``fused``: the optimizer's fused kernel on (True) or off (False: torch's
+    default, ``foreach``); None keeps skvae's setting. ``compiled``: the
+    forward pass and loss compiled by ``torch.compile`` (one compilation per
+    process, shared by the calls; the first call pays it).
+    """
     torch.manual_seed(0)
     est = vae.set_params(max_epochs=1)
     est.fit(X[: est.batch_size], y[: est.batch_size])  # only to build an identical module
@@ -32,7 +43,11 @@ def hand_loop(vae, X, y, epochs):
     criterion = DisentangledVAELoss(est.reconstruction_, est.kl, est.beta, est.class_prior_means_)
     # The optimizer skvae built, with its settings (fused where torch has it).
     built = est.net_.optimizer_
-    optimizer = type(built)(module.parameters(), **built.defaults)
+    settings = dict(built.defaults)
+    if fused is not None:
+        settings.update(fused=fused or None, foreach=None if fused else True)
+    optimizer = type(built)(module.parameters(), **settings)
+    forward_loss = torch.compile(_forward_loss) if compiled else _forward_loss
     Xt = torch.as_tensor(X, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.int64)
     module.train()
@@ -43,8 +58,8 @@ def hand_loop(vae, X, y, epochs):
             idx = order[i : i + est.batch_size]
             xb, yb = Xt[idx], yt[idx]
             optimizer.zero_grad()
-            terms = criterion(module(xb), xb, yb, kl_weight=1.0, classification_weight=1.0)
-            terms["loss"].backward()
+            # Drawn outside: compiled code cannot draw with a symbolic batch size.
+            forward_loss(module, criterion, xb, yb, module.draw_noise(xb)).backward()
             optimizer.step()
     return time.perf_counter() - start
 

@@ -39,6 +39,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from ._arrays import BlockRows, ChunkCache, ChunkWindowBatches, SelectedRows, shuffle_window_chunks
+from ._compile import compiled_forward, compiled_loss
 from ._progress import EpochTable
 from ._training import TrainingRun, initial_rng_state
 from .exceptions import DivergenceError
@@ -261,6 +262,11 @@ class DisentangledVAENet(NeuralNet):
         predictions, or labels spread over the kNN graph of the training
         data once per :meth:`fit_loop`, weighted by their certainty
         (:func:`~skvae.losses.propagate_labels`).
+    use_compiled_step : bool
+        Whether training steps run their forward pass and loss compiled by
+        ``torch.compile`` (:mod:`skvae._compile`); the random draws, the
+        backward pass and the optimizer step stay eager. Not skorch's
+        ``compile``, which would make ``module_`` a compiled module.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 
@@ -317,6 +323,7 @@ class DisentangledVAENet(NeuralNet):
         unlabeled_weight=1.0,
         pseudo_label_threshold=0.8,
         pseudo_label_source="head",
+        use_compiled_step=False,
         **kwargs,
     ):
         kwargs.setdefault("dataset", TensorBatchDataset)
@@ -331,6 +338,7 @@ class DisentangledVAENet(NeuralNet):
         self.unlabeled_weight = unlabeled_weight
         self.pseudo_label_threshold = pseudo_label_threshold
         self.pseudo_label_source = pseudo_label_source
+        self.use_compiled_step = use_compiled_step
 
     @property
     def _default_callbacks(self):
@@ -569,8 +577,12 @@ class DisentangledVAENet(NeuralNet):
 
     def infer(self, x, **fit_params):
         # The module draws its noise in training only: from the training call's generator.
+        generator = self.training_run_.noise_generator_
         with self.autocast():
-            return super().infer(x, generator=self.training_run_.noise_generator_, **fit_params)
+            if self.use_compiled_step and self.module_.training and not fit_params:
+                x = to_tensor(x, device=self.device)
+                return compiled_forward(self.module_, x, self.module_.draw_noise(x, generator))
+            return super().infer(x, generator=generator, **fit_params)
 
     def autocast(self):
         """The autocast context of ``precision`` on the net's device."""
@@ -657,9 +669,19 @@ class DisentangledVAENet(NeuralNet):
                     teacher = self.module_.classifier(y_pred[1].detach()).float()
                 extra.update(pseudo=pseudo_labels(teacher, labels, self.pseudo_label_threshold))
             extra.update(unlabeled_weight=self.unlabeled_weight)
-        terms = self.criterion_(
-            y_pred, X, labels, kl_weight=kl_weight, classification_weight=clf_weight, sample_weight=weights, **extra
-        )
+        if training and self.use_compiled_step and "generator" not in extra:
+            # The schedule's weights as tensors: new values, not new compilations.
+            factors = {name: torch.tensor(float(value), device=self.device) for name, value in (
+                ("kl_weight", kl_weight), ("classification_weight", clf_weight),
+                ("unlabeled_weight", extra.pop("unlabeled_weight", 0.0)),
+            )}
+            terms = compiled_loss(self.criterion_, y_pred, X, labels, sample_weight=weights, **factors, **extra)
+        else:
+            # The border term draws its points from a generator, which compiled code cannot.
+            terms = self.criterion_(
+                y_pred, X, labels, kl_weight=kl_weight, classification_weight=clf_weight, sample_weight=weights,
+                **extra,
+            )
         prefix = "train" if training else "valid"
         if training:
             self._check_finite(terms)

@@ -98,7 +98,7 @@ _TRAINING_PARAMS = (
     "pseudo_label_source",
 )
 # Parameters of a fit call, not of the model it builds.
-_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight")
+_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight", "compile")
 # Every other parameter shapes the model: a fit that builds a network
 # records it in setup_, which the fitted model uses until it is refitted.
 
@@ -120,7 +120,6 @@ _AUTO_EPOCHS_UNANCHORED = 1.5
 # make_classification), 0.2 beat 0.1 on make_classification with 20-200
 # features and on MNIST (784 pixels); digits (64) is the exception.
 _AUTO_DROPOUT_NARROW, _AUTO_DROPOUT_WIDE, _AUTO_DROPOUT_WIDE_FROM = 0.1, 0.2, 20
-
 
 
 def auto_max_epochs(n_samples, batch_size, *, arranges_classes=False):
@@ -347,10 +346,11 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         was done. The schedule's horizon counts the steps on the training
         part only. While the noise is chosen, each candidate network runs
         its own copy of ``callbacks``, and the chosen one goes on with its
-        copy. Not the default yet: with the noise chosen on the
-        validation rows the head gained 0.2-2.6 points at 8-D and lost
-        1.6-1.9 at 2-D on the sets measured (``docs/defaults.rst``,
-        "Choosing on validation rows").
+        copy. Not the default: on 8 data sets (24 fits, 2-D and 8-D) the
+        noise chosen on a held-out tenth scored 0.5 point below the width
+        rule on all the rows on average, and even the candidate best on the
+        test split 0.1 below (``docs/defaults.rst``, "Choosing on
+        validation rows").
         :meth:`partial_fit` does not support ``True``.
     validation_fraction : float, default=0.1
         Fraction of the training data held out when ``early_stopping``
@@ -497,6 +497,28 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         refuses ``"balanced"``, as one call's data may not show the
         classes' frequencies (pass a dict). May change between
         warm-started fits. Needs labels.
+    compile : bool, default=False
+        Whether training steps run their forward pass and loss compiled by
+        ``torch.compile`` (the backward pass, the fused optimizer step and
+        skorch's training loop stay as they are). The random draws stay
+        those of the fit's own generators, so a compiled fit depends on
+        ``random_state`` only, as an eager one does; its results equal those
+        of another compiled fit on the same machine, not those of an eager
+        fit (the compiled kernels round differently: the latent codes of a
+        short fit differ by about 1e-3). A process compiles once per network
+        shape -- the epochs, the smaller last batch, the fits of a grid
+        search and other training sizes reuse it -- and torch keeps the
+        compiled code on disk for later processes. Compiling takes time: on a
+        shared 2-core CPU 31-100 s with torch's compile cache cold, 3-17 s
+        with it warm, and the compiled steps were only 1.08-1.10x as fast as
+        the eager ones with the fused optimizer (every compiled default MNIST
+        fit took longer than the eager one beside it;
+        ``benchmarks/RESULTS.md``, "Compiled training step"), so it does not
+        pay on such CPUs (there is no ``"auto"`` until a device is measured
+        where it does). Where ``torch.compile`` fails (no C++ compiler,
+        an unsupported platform) training warns and runs eagerly. May change
+        between warm-started fits. The fitted model holds no compiled code:
+        it pickles, clones and saves as an eager one.
 
     Attributes
     ----------
@@ -555,6 +577,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         that epoch's weights are kept); None without them.
     max_epochs_ : int
         The training length in epochs (resolves ``max_epochs="auto"``).
+    compile_ : bool
+        Whether the last fit compiled its training steps (``compile`` may
+        change before a warm-started fit).
     image_shape_ : tuple of int or None
         ``(channels, height, width)`` of the data, when images.
     class_centroids_ : ndarray of shape (n_classes, n_components)
@@ -627,6 +652,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "pseudo_label_threshold": [Interval(Real, 0, 1, closed="both")],
         "pseudo_label_source": [StrOptions({"propagation", "head"})],
         "precision": [StrOptions({"32", "bf16-mixed", "16-mixed"})],
+        "compile": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
@@ -664,6 +690,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         pseudo_label_source="propagation",
         precision="32",
         class_weight=None,
+        compile=False,
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -696,6 +723,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.pseudo_label_source = pseudo_label_source
         self.precision = precision
         self.class_weight = class_weight
+        self.compile = compile
 
     def set_params(self, **params):
         # The default schedule is shared by every instance and frozen; a
@@ -857,10 +885,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
                     arranges_classes = y is not None and self.class_prior_means_ is None and len(self.classes_) > 1
                     self.max_epochs_ = auto_max_epochs(len(X), self.batch_size, arranges_classes=arranges_classes)
                 self.early_stopping_ = self._holds_rows_out(y_encoded, incremental)
+                self.compile_ = bool(self.compile)
                 self._initialize_net(X, y_encoded, sample_weight, 0 if y is None else len(self.classes_), class_pairs)
                 # Ctrl-C while the candidates trained: the chosen one stops there.
                 train = not self.net_.interrupted_
             else:
+                self.compile_ = bool(self.compile)
                 self.net_.set_params(**self._training_params())
                 if not incremental and len(self.net_.history) >= self.max_epochs_:
                     warnings.warn(
@@ -1352,11 +1382,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         params["classification_weight"] = as_schedule(self.classification_weight)
         params["max_epochs"] = self.max_epochs_
         params["verbose"] = int(self.verbose)
+        params["use_compiled_step"] = self.compile_
         return params
 
     def _net_training_params(self):
         """The values of :meth:`_training_params` that ``net_`` has now."""
-        return {name: getattr(self.net_, name) for name in self._training_params()}
+        return {name: getattr(self.net_, name) for name in (*_TRAINING_PARAMS, "use_compiled_step")}
 
     # ---------------------------------------------------------- persistence
 

@@ -49,6 +49,11 @@ __all__ = [
 ]
 
 
+#: Whether torch.compile is tracing the caller (always False before torch 2.3,
+#: whose compiler then breaks its graph where the eager code branches on data).
+_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)
+
+
 def weighted_mean(values, sample_weight=None):
     """Mean of the rows of ``values`` (over its first dimension), weighted.
 
@@ -186,6 +191,13 @@ def classification_loss(logits, y, sample_weight=None):
     weights the mean over the labelled samples.
     """
     labelled = y >= 0
+    if logits is not None and _is_compiling():
+        # The same value without the masks' data-dependent shapes, at which
+        # compiled code would break its graph: unlabelled rows weigh 0, and
+        # a batch without labelled rows gives 0 (see weighted_mean).
+        weights = labelled.to(logits.dtype) if sample_weight is None else sample_weight * labelled
+        per_sample = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
+        return weighted_mean(per_sample, weights)
     if logits is None or not bool(labelled.any()):
         return torch.zeros((), device=y.device)
     if sample_weight is None:

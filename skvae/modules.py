@@ -101,11 +101,19 @@ def _conv_sizes(size):
     return first, math.ceil(first / 2)
 
 
+def _autocast_dtype(device_type):
+    """The dtype of autocast on ``device_type`` in this thread, None when it is off."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        on = torch.is_autocast_enabled(device_type)
+        return torch.get_autocast_dtype(device_type) if on else None
+    if device_type == "cpu":
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+    return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+
+
 def _cpu_bf16_autocast():
     """Whether bfloat16 autocast is on for the CPU in this thread."""
-    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
-        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
-    return torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+    return _autocast_dtype("cpu") == torch.bfloat16
 
 
 class _FloatWeightGradConv(torch.autograd.Function):
@@ -301,16 +309,49 @@ class DisentangledVAEModule(nn.Module):
         self.output_activation = output_activation
         self.input_dropout = input_dropout
 
-    def forward(self, X, generator=None):
-        if self.training and self.input_dropout:
-            # Drawn from the fit's generator, not torch's global state, so
-            # that fits in threads stay reproducible.
-            keep = torch.rand(X.shape, generator=generator, device=X.device) >= self.input_dropout
+    def draw_noise(self, X, generator=None):
+        """The random draws of one training forward pass of ``X``, before it.
+
+        Returns ``(keep, noise)``: which input values the masking noise
+        keeps (None without ``input_dropout``), and the standard-normal
+        draws of the sampled latent codes, in the dtype of the latent means
+        (that of autocast when it is on). Drawn from ``generator`` in the
+        order :meth:`forward` draws them itself, so that a forward pass
+        handed them computes what one drawing them would: a compiled
+        forward pass (``torch.compile``) is handed them, as it cannot draw
+        from a generator. Needs the encoder's latent means to come from a
+        linear layer ``mu``, as in skvae's encoders.
+        """
+        means = self.encoder.mu
+        dtype = _autocast_dtype(X.device.type) or means.weight.dtype
+        keep = self._input_mask(X, generator)
+        noise = torch.randn((len(X), means.out_features), generator=generator, device=X.device, dtype=dtype)
+        return keep, noise
+
+    def _input_mask(self, X, generator):
+        """The input values the masking noise keeps; None without it."""
+        if not self.input_dropout:
+            return None
+        # Drawn from the fit's generator, not torch's global state, so
+        # that fits in threads stay reproducible.
+        return torch.rand(X.shape, generator=generator, device=X.device) >= self.input_dropout
+
+    def forward(self, X, generator=None, noise=None):
+        """``(output, mu, logvar, logits)`` of a batch ``X``.
+
+        In training mode the random draws are ``noise``, as returned by
+        :meth:`draw_noise`, or drawn from ``generator`` when None.
+        """
+        keep, latent_noise = (None, None) if noise is None else noise
+        if self.training and noise is None:
+            keep = self._input_mask(X, generator)
+        if self.training and keep is not None:
             X = X * keep / (1.0 - self.input_dropout)
         mu, logvar = self.encoder(X)
         if self.training:
-            noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            z = mu + noise * torch.exp(0.5 * logvar)
+            if latent_noise is None:
+                latent_noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + latent_noise * torch.exp(0.5 * logvar)
         else:
             z = mu
         logits = self.classifier(z) if self.classifier is not None else None

@@ -366,7 +366,8 @@ def _upgrade_metadata(metadata):
     * ``attributes["early_stopping_"]``: ``params["early_stopping"]``, a bool
       before ``early_stopping="auto"``;
     * ``net["grad_scaler"]``: ``{}``, no loss scale before
-      ``precision="16-mixed"``.
+      ``precision="16-mixed"``;
+    * ``attributes["compile_"]``: False, eager training before ``compile``.
     """
     if not isinstance(metadata, dict) or not all(
         isinstance(metadata.get(key), dict) for key in ("params", "attributes", "net")
@@ -383,6 +384,7 @@ def _upgrade_metadata(metadata):
                 )
             attributes[f"{name}_"] = params[name]
     metadata["net"].setdefault("grad_scaler", {})
+    attributes.setdefault("compile_", False)
     return metadata
 
 

@@ -1,4 +1,5 @@
-"""Smoke tests of the benchmarks: ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``, ``training_length``, ``wait_policy``, ``out_of_core`` and ``propagation_scale``, each ``--quick``."""
+"""Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``,
+``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step`` and ``propagation_scale``."""
 
 import json
 
@@ -252,6 +253,19 @@ def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path
     assert np.load(tmp_path / "out_of_core_data" / "images.npy", mmap_mode="r").dtype == np.uint8
     assert "fit_vs_in_memory" in stdout
     assert len(pd.read_csv(tmp_path / "out_of_core_runs.csv")) == 2
+
+
+def test_compiled_step_quick_run_reports_the_ladder_compile_time_and_break_even(tmp_path):
+    stdout = run_benchmark("compiled_step", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "compiled_step.csv")
+    steady = table[table.benchmark == "steady state"]
+    assert list(steady.setting) == [
+        "hand loop, eager, Adam(foreach)", "hand loop, eager, Adam(fused)", "hand loop, compiled + Adam(fused)",
+        "skvae fit, compile=False", "skvae fit, compile=True"]
+    assert (steady.value > 0).all() and (steady.unit == "samples/s").all()
+    assert list(table.setting[table.benchmark == "compile time"]) == ["fresh process, cache warm"]
+    assert len(table[table.benchmark == "break-even"]) == 1 and table.load.notna().all()
+    assert "load average" in (tmp_path / "compiled_step.md").read_text() and "samples/s" in stdout
 
 
 def test_propagation_scale_quick_run_measures_memory_and_time_both_ways(tmp_path):

@@ -748,7 +748,7 @@ def test_files_of_the_oldest_layout_load_with_the_values_they_were_trained_with(
 def test_upgrade_metadata_fills_what_older_files_lack():
     current = {
         "params": {"max_epochs": "auto", "input_dropout": "auto", "early_stopping": "auto"},
-        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2, "early_stopping_": True},
+        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2, "early_stopping_": True, "compile_": True},
         "history": [],
         "net": {"grad_scaler": {"scale": 2.0}},
     }
@@ -756,7 +756,7 @@ def test_upgrade_metadata_fills_what_older_files_lack():
     oldest = {"params": {"max_epochs": 7, "early_stopping": False}, "attributes": {}, "history": [], "net": {}}
     assert persistence._upgrade_metadata(oldest) == {
         "params": {"max_epochs": 7, "early_stopping": False, "input_dropout": 0.0},
-        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0, "early_stopping_": False},
+        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0, "early_stopping_": False, "compile_": False},
         "history": [],
         "net": {"grad_scaler": {}},
     }
