@@ -46,7 +46,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import add_output_argument, command_line, load_average, machine, markdown, output_folder, run_line
+from benchmarks.common import (
+    add_output_argument,
+    command_line,
+    load_average,
+    machine,
+    markdown,
+    output_folder,
+    run_line,
+)
 from benchmarks.out_of_core import PeakRssAnon, rss_anon_mb
 
 SIZES = (100_000,)

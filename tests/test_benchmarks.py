@@ -1,5 +1,6 @@
-"""Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``, ``regret``,
-``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step`` and ``propagation_scale``."""
+"""Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``,
+``regret``, ``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step`` and
+``propagation_scale``."""
 
 import json
 
