@@ -34,11 +34,10 @@ import numpy as np
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
-from skorch.callbacks import Callback
 
 from benchmarks import regret
 from benchmarks.common import MnistMissing, add_output_argument, markdown, output_folder
-from benchmarks.noise_choice import signals
+from benchmarks.noise_choice import TestAccuracy, signals
 from sklearn.model_selection import train_test_split
 from skvae._validation import INPUT_DROPOUT_CANDIDATES
 
@@ -46,23 +45,6 @@ SETS = ["digits", "waveforms", "glyphs16", "wide", "imbalanced", "signals", "mni
 RUNS = [(2, 0), (2, 1), (8, 0)]
 DEFAULT = "default"  # the defaults' fit: input_dropout="auto" by the width rule, every row trained on
 KEY = ("data", "dims", "seed", "noise")
-
-
-class TestCurve(Callback):
-    """The head's accuracy on the test rows after every epoch."""
-
-    def __init__(self, X, y):
-        self.X, self.y = X, y
-
-    def on_train_begin(self, net, **kwargs):
-        self.scores_ = []
-
-    def on_epoch_end(self, net, **kwargs):
-        net.module_.eval()
-        with torch.inference_mode():
-            logits = net.module_.head_logits(net.module_.encode(torch.as_tensor(self.X))[0])
-        net.module_.train()
-        self.scores_.append(float((logits.argmax(1).numpy() == self.y).mean()))
 
 
 def load(name):
@@ -82,7 +64,7 @@ def curve(name, dims, seed, noise, max_epochs, threads):
         pipe = regret.model(name, dims, seed, input_dropout=noise, early_stopping=True, n_iter_no_change=10**6,
                             max_epochs=max_epochs)
     X_scaled_test = pipe[:-1].fit(X_train).transform(X_test) if len(pipe) > 1 else X_test
-    test = TestCurve(np.asarray(X_scaled_test, dtype=np.float32), np.asarray(y_test))
+    test = TestAccuracy(np.asarray(X_scaled_test, dtype=np.float32), np.asarray(y_test))
     pipe[-1].set_params(callbacks=[test])
     pipe.fit(X_train, y_train)
     valid = pipe[-1].validation_scores_ if noise != DEFAULT else []
