@@ -11,6 +11,7 @@
 """
 
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -170,3 +171,15 @@ def output_folder(path):
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def run_measurement_child(module, args, n_rows):
+    """Run ``python -m <module> --measure <args>`` in a fresh process, so that
+    each peak of memory is its own; its last line of output, as JSON."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--measure", *map(str, args)],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
+    )
+    if result.returncode:
+        raise RuntimeError(f"the measurement of {n_rows} rows failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.splitlines()[-1])

@@ -29,9 +29,6 @@ reading data, the ratio of out-of-core to in-memory fit samples/s) to
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.common import run_measurement_child
 from benchmarks.common import (
     MNIST_HOME,
     add_output_argument,
@@ -163,14 +161,8 @@ def measure(images_path, labels_path, n_rows, in_memory):
 
 def measure_in_child(images_path, labels_path, n_rows, in_memory):
     """:func:`measure` in a fresh process, so that each peak is its own."""
-    args = [str(images_path), str(labels_path), str(n_rows), "memory" if in_memory else "disk"]
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.out_of_core", "--measure", *args],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
-    )
-    if result.returncode:
-        raise RuntimeError(f"the measurement of {n_rows} rows failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.splitlines()[-1])
+    args = [images_path, labels_path, n_rows, "memory" if in_memory else "disk"]
+    return run_measurement_child("benchmarks.out_of_core", args, n_rows)
 
 
 def main(argv=None):

@@ -36,9 +36,6 @@ scikit-learn's ``NearestNeighbors`` on a float64 copy of the rows.
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.common import run_measurement_child
 from benchmarks.common import (
     add_output_argument,
     command_line,
@@ -151,14 +149,8 @@ def measure(path, labels_path, n_rows, where, search="exact", block_mb=None):
 
 def measure_in_child(path, labels_path, n_rows, where, search, block_mb):
     """:func:`measure` in a fresh process, so that each peak is its own."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.propagation_scale", "--measure", str(path), str(labels_path),
-         str(n_rows), where, "--search", search, *(["--block-mb", str(block_mb)] if block_mb else [])],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
-    )
-    if result.returncode:
-        raise RuntimeError(f"the measurement of {n_rows} rows failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.splitlines()[-1])
+    args = [path, labels_path, n_rows, where, "--search", search, *(["--block-mb", block_mb] if block_mb else [])]
+    return run_measurement_child("benchmarks.propagation_scale", args, n_rows)
 
 
 def main(argv=None):
