@@ -170,8 +170,13 @@ def test_grid_search_on_dask_equals_n_jobs_1(client, digits, splits, reference):
         _fit_on_dask(search, digits, splits).result(timeout=SEARCH_TIMEOUT)
 
     _assert_same_results(search.cv_results_, reference)
-    # The search really fanned out: both workers ran fits.
-    assert len({task["worker"] for task in tasks.data}) == 2
+    # The fits ran on the cluster's workers, not in this process. Which
+    # workers is the scheduler's choice: with fits this short, one worker can
+    # take every task before the other asks (seen in CI), so spreading over
+    # both is not asserted.
+    cluster_workers = set(client.scheduler_info()["workers"])
+    task_workers = {task["worker"] for task in tasks.data}
+    assert task_workers and task_workers <= cluster_workers
 
 
 def test_fitted_model_comes_back_from_a_worker(client, digits):
