@@ -34,7 +34,6 @@ same shape (the report says which).
 import argparse
 import copy
 import math
-import time
 
 import numpy as np
 import pandas as pd

@@ -160,8 +160,9 @@ def main(argv=None):
     precisions = ["32", "bf16-mixed"] if bf16 else ["32"]
     contenders = {name: settings for name, settings in LADDER.items()
                   if settings.get("precision", "32") in precisions and not (args.quick and settings.get("compiled"))}
-    umap_version = (f"umap-learn {importlib.metadata.version('umap-learn')}, numba {importlib.metadata.version('numba')}"
-                    if umap_installed else "umap-learn not installed")
+    version = importlib.metadata.version
+    umap_version = (f"umap-learn {version('umap-learn')}, numba {version('numba')}" if umap_installed
+                    else "umap-learn not installed")
     print(f"{umap_version}; bfloat16 {'runs' if bf16 else 'does not run'} on this CPU; load {load_average()}",
           flush=True)
     datasets, max_epochs = (["digits"], 2) if args.quick else (["mnist", "digits"], None)
