@@ -8,7 +8,8 @@ hits both alike. Prints samples/s and the ratio skvae / hand loop.
 
 ``speed`` (through ``run_all --only speed``) and ``roofline`` run the same
 comparison inside their tables; ``compiled_step`` runs the loop eager, with
-fused Adam and compiled.
+fused Adam and compiled, and ``versus_umap`` the same also under bfloat16
+autocast.
 """
 
 import argparse
