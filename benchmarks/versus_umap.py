@@ -114,9 +114,10 @@ def side_by_side(datasets, methods, max_epochs):
 
 
 def ladder(X, y, epochs, repeats, contenders, precisions):
-    """samples/s of each contender, against eager fp32, and its share of each precision's GEMM rate."""
+    """The samples/s of each contender, against eager fp32, and its share of each precision's GEMM rate."""
     gemm = {precision: roofline.reference_gemm(precision) for precision in precisions}
-    beside = {f"GEMM {GEMM[p]} GFLOP/s": lambda p=p: gemm[p][1] / seconds_per_call(gemm[p][0], GEMM_SECONDS) / 1e9
+    reference = {precision: f"GEMM {GEMM[precision]} GFLOP/s" for precision in precisions}
+    beside = {reference[p]: lambda p=p: gemm[p][1] / seconds_per_call(gemm[p][0], GEMM_SECONDS) / 1e9
               for p in precisions}
     runs = {name: np.asarray(rates) for name, rates in
             compiled_step.steady_state(X, y, epochs, repeats, contenders, beside).items()}
@@ -128,13 +129,12 @@ def ladder(X, y, epochs, repeats, contenders, precisions):
                    vs_eager_fp32=roofline.paired(runs[name], runs[EAGER_FP32]),
                    gflops=float(np.median(runs[name])) * flops / 1e9)
         for precision in precisions:
-            gemm_name = f"GEMM {GEMM[precision]} GFLOP/s"
-            row[f"share_of_{GEMM[precision]}_gemm"] = roofline.paired(runs[name] * flops / 1e9, runs[gemm_name])
+            row[f"share_of_{GEMM[precision]}_gemm"] = roofline.paired(runs[name] * flops / 1e9,
+                                                                      runs[reference[precision]])
         rows.append(row)
     for precision in precisions:
-        gemm_name = f"GEMM {GEMM[precision]} GFLOP/s"
         rows.append(dict(contender=f"GEMM 4096x784 @ 784x512, {GEMM[precision]}", precision=precision,
-                         gflops=float(np.median(runs[gemm_name]))))
+                         gflops=float(np.median(runs[reference[precision]]))))
     return pd.DataFrame(rows)
 
 
