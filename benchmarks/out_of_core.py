@@ -162,7 +162,7 @@ def measure(images_path, labels_path, n_rows, in_memory):
 def measure_in_child(images_path, labels_path, n_rows, in_memory):
     """:func:`measure` in a fresh process, so that each peak is its own."""
     args = [images_path, labels_path, n_rows, "memory" if in_memory else "disk"]
-    return run_measurement_child("benchmarks.out_of_core", args, n_rows)
+    return run_measurement_child("benchmarks.out_of_core", args, f"{n_rows} rows")
 
 
 def main(argv=None):
