@@ -1,6 +1,6 @@
 """Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``,
 ``regret``, ``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step``,
-``propagation_scale`` and ``versus_umap``."""
+``propagation_scale``, ``versus_umap`` and ``noise_check``."""
 
 import importlib.util
 import json
@@ -320,3 +320,13 @@ def test_versus_umap_quick_run_puts_skvae_beside_umap_and_its_step_beside_the_ha
     assert ("share_of_bf16_gemm" in ladder) == bf16
     assert "supervised UMAP" in stdout or not with_umap
     assert "share_of_fp32_gemm" in stdout and "load average" in stdout
+
+
+def test_noise_check_quick_compares_the_default_with_the_rule_fixed(tmp_path):
+    run_benchmark("noise_check", "--quick", out=tmp_path)
+    (row,) = pd.read_csv(tmp_path / "noise_check.csv").to_dict("records")
+    assert row["data"] == "digits" and row["checked"] and row["rule"] == 0.2
+    assert row["chosen"] in (row["rule"], 0.0) and (row["chosen"] == 0.0) == (row["z"] > 2)
+    # Kept: the checked default is the fit with the rule's noise fixed.
+    assert row["same_model"] == (row["chosen"] == row["rule"])
+    assert row["head_default"] == row["head_rule"] or row["chosen"] == 0.0
