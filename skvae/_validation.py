@@ -162,7 +162,7 @@ def check_input_dropout(setup, build, X, y, sample_weight, max_epochs, validatio
     weights = None if sample_weight is None else sample_weight[pilot_rows]
     correct = []
     for rate in (rule, 0.0):
-        recorder = HeldOutPredictions(X[held_out], first_epoch=epochs - window + 1)
+        recorder = HeldOutPredictions(np.asarray(X[held_out], dtype=np.float32), first_epoch=epochs - window + 1)
         net = build(replace(setup, input_dropout=rate, validation_fraction=None, patience=None), [recorder])
         net.partial_fit(batch_dataset(X[pilot_rows], y[pilot_rows], weights), y[pilot_rows], epochs=epochs)
         if net.interrupted_:

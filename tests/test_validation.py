@@ -27,9 +27,11 @@ def test_auto_holds_rows_out_of_labelled_data_large_enough(digits_all, digits):
 
 
 def _sign_pattern_classes(n_samples=1500):
-    """The class is the sign pattern of two of six features: masking either erases it."""
+    """The class is the sign pattern of two of six features: masking either erases it.
+
+    float64, as users' arrays mostly are."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(n_samples, 6)).astype(np.float32)
+    X = rng.normal(size=(n_samples, 6))
     return X, (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
 
 
