@@ -548,7 +548,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ndarray of shape (2,), each pilot's head accuracy on the held-out
         rows, averaged over its last epochs; ``"z"``, the paired test's
         statistic, positive where no noise was right more often (no noise
-        is chosen above 2). Absent when the noise was not checked.
+        is chosen above 2). Absent when the noise was not checked; None
+        when Ctrl-C stopped a pilot (the fit then keeps the rule's noise
+        and its initial weights, with a warning).
     early_stopping_ : bool
         Whether the fit held validation rows out (resolves
         ``early_stopping="auto"``).

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from skorch.callbacks import Callback
+
 import skvae.estimator
 from skvae import DisentangledVAE
 from skvae._validation import MIN_VALIDATION_ROWS, SWITCH_Z, check_rows
@@ -132,3 +134,21 @@ def test_a_model_chosen_on_validation_rows_saves_and_loads(digits_all, tmp_path,
     np.testing.assert_array_equal(
         loaded.input_dropout_check_["validation_accuracy"], vae.input_dropout_check_["validation_accuracy"]
     )
+
+
+class _CtrlCOnFirstBatch(Callback):
+    """Ctrl-C in the first training batch of whichever net runs it first."""
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_a_pilot_stops_the_fit_with_the_rule_and_untrained_weights(digits_all):
+    X, y = digits_all
+    with pytest.warns(UserWarning, match="interrupted.*initial weights"):
+        vae = tiny_vae(max_epochs=4, callbacks=[_CtrlCOnFirstBatch()]).fit(X, y)
+    assert vae.input_dropout_check_ is None and vae.input_dropout_ == 0.2
+    assert vae.n_iter_ == 0
+    trained = tiny_vae(max_epochs=4, input_dropout=0.2).fit(X, y)
+    assert not np.array_equal(trained.transform(X), vae.transform(X))
