@@ -245,7 +245,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         stratified half of the rows for half of the epochs and classify a
         held-out ``validation_fraction`` of the rows; no noise replaces the
         rule's only when it was right significantly more often on the rows
-        where the two disagree (a paired test, z > 2). The pilots cost
+        where the two disagree (a paired test, z > 3). The pilots cost
         about half a fit, run their own copies of ``callbacks``, and
         ``input_dropout_check_`` records them. Where the
         rule's noise stays, the model is the one a fit with that fixed
@@ -548,7 +548,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         ndarray of shape (2,), each pilot's head accuracy on the held-out
         rows, averaged over its last epochs; ``"z"``, the paired test's
         statistic, positive where no noise was right more often (no noise
-        is chosen above 2). Absent when the noise was not checked; None
+        is chosen above 3). Absent when the noise was not checked; None
         when Ctrl-C stopped a pilot (the fit then keeps the rule's noise
         and its initial weights, with a warning).
     early_stopping_ : bool

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from benchmark_runs import run_benchmark
 
+from skvae._validation import SWITCH_Z
+
 # One xdist worker runs the whole module (make test uses --dist loadgroup), so
 # the module-scoped quick run happens once, not once per xdist worker.
 pytestmark = pytest.mark.xdist_group("benchmarks")
@@ -255,6 +257,7 @@ def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path
     assert np.load(tmp_path / "out_of_core_data" / "images.npy", mmap_mode="r").dtype == np.uint8
     assert "fit_vs_in_memory" in stdout
     assert len(pd.read_csv(tmp_path / "out_of_core_runs.csv")) == 2
+    assert (tmp_path / "out_of_core.png").stat().st_size > 0
 
 
 def test_compiled_step_quick_run_reports_the_ladder_compile_time_and_break_even(tmp_path):
@@ -326,7 +329,7 @@ def test_noise_check_quick_compares_the_default_with_the_rule_fixed(tmp_path):
     run_benchmark("noise_check", "--quick", out=tmp_path)
     (row,) = pd.read_csv(tmp_path / "noise_check.csv").to_dict("records")
     assert row["data"] == "digits" and row["checked"] and row["rule"] == 0.2
-    assert row["chosen"] in (row["rule"], 0.0) and (row["chosen"] == 0.0) == (row["z"] > 2)
+    assert row["chosen"] in (row["rule"], 0.0) and (row["chosen"] == 0.0) == (row["z"] > SWITCH_Z)
     # Kept: the checked default is the fit with the rule's noise fixed.
     assert row["same_model"] == (row["chosen"] == row["rule"])
     assert row["head_default"] == row["head_rule"] or row["chosen"] == 0.0
