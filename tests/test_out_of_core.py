@@ -1,4 +1,4 @@
-"""Input larger than memory: memmaps, chunked stores and dask arrays, read in blocks."""
+"""Input larger than memory: memmaps, chunked stores (HDF5 through h5py), and dask arrays, read in blocks."""
 
 import dask.array as da
 import numpy as np
@@ -139,6 +139,23 @@ def test_dask_array_trains_like_a_chunked_store_of_the_same_chunks(digits):
     np.testing.assert_array_equal(from_dask.transform(X), from_store.transform(X))
     assert from_dask.loss_curve_ != in_memory.loss_curve_
     assert from_dask.loss_curve_[-1] == pytest.approx(in_memory.loss_curve_[-1], rel=0.1)
+
+
+def test_hdf5_dataset_trains_like_a_chunked_store_of_the_same_chunks(digits, tmp_path):
+    """An h5py.Dataset, chunked on disk, is read as any chunked store: its
+    chunks shuffle in windows, and fit, transform and predict read it in blocks."""
+    h5py = pytest.importorskip("h5py")
+    X, y = digits
+    with h5py.File(tmp_path / "digits.h5", "w") as file:
+        file.create_dataset("X", data=X, chunks=(100, X.shape[1]))
+    with h5py.File(tmp_path / "digits.h5", "r") as file:
+        stored = file["X"]
+        from_hdf5 = DisentangledVAE(**FAST).fit(stored, y)
+        latents, predictions = from_hdf5.transform(stored), from_hdf5.predict(stored)
+    from_store = DisentangledVAE(**FAST).fit(RowStore(X, chunk_rows=100), y)
+    assert from_hdf5.loss_curve_ == from_store.loss_curve_
+    np.testing.assert_array_equal(latents, from_store.transform(X))
+    np.testing.assert_array_equal(predictions, from_store.predict(X))
 
 
 def test_scaled_uint8_on_disk_trains_as_the_scaled_array_in_memory(tmp_path):
