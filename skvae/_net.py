@@ -613,10 +613,10 @@ class DisentangledVAENet(NeuralNet):
 
     def infer(self, x, **fit_params):
         # The module draws its noise in training only: from the training call's generator.
-        generator = self.training_run_.noise_generator_
-        group = self.training_run_.group_
-        if group is not None and self.module_.training and not fit_params:
-            return self._infer_share(x, generator, group)
+        run = self.training_run_
+        generator = run.noise_generator_
+        if run.group_ is not None and self.module_.training and not fit_params:
+            return self._infer_share(x, generator, run.group_)
         with self.autocast():
             if self.use_compiled_step and self.module_.training and not fit_params:
                 x = to_tensor(x, device=self.device)

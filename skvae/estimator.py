@@ -530,7 +530,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         share of every batch; together they train the model one process
         trains at the same ``batch_size`` (the global batch), up to float
         rounding, and every process ends with that same model. Only rank 0
-        prints, writes checkpoints and ``save``\s. ``"auto"``: when a
+        prints, writes checkpoints and saves (``save``). ``"auto"``: when a
         default process group of more than one process is initialised;
         True: over the default process group, which must be initialised
         (of any size); False: never, each process fits a model of its own
