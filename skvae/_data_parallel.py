@@ -142,8 +142,14 @@ class TrainingGroup:
         Returns
         -------
         outputs : tuple of Tensor or None
-            The outputs of the whole batch, in float32.
+            The outputs of the whole batch, in float32; with one rank,
+            ``outputs`` themselves, so that its training is that of no
+            process group bit for bit.
         """
+        if self.world_size == 1:
+            if self.stop_requested:
+                self._stop()
+            return outputs
         present = [output.float() for output in outputs if output is not None]
         widths = [math.prod(output.shape[1:]) for output in present]
         local = torch.cat([output.reshape(len(output), -1) for output in present], dim=1)
@@ -169,6 +175,8 @@ class TrainingGroup:
 
     def sum_gradients(self, parameters):
         """Sum the gradients of ``parameters`` over the ranks, in one exchange."""
+        if self.world_size == 1:
+            return
         grads = [p.grad for p in parameters if p.grad is not None]
         if not grads:
             return

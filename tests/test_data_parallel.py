@@ -143,6 +143,25 @@ def test_example_runs_under_torchrun(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.fixture
+def group_of_one():
+    """This process alone in a gloo process group, for the test's duration."""
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
+    yield
+    torch.distributed.destroy_process_group()
+
+
+def test_one_rank_trains_as_no_process_group(group_of_one, tmp_path):
+    X, y = load_digits(return_X_y=True)
+    params = dict(hidden_dims=(16,), max_epochs=2, random_state=0)
+    alone = DisentangledVAE(data_parallel=False, **params).fit(X, y)
+    grouped = DisentangledVAE(data_parallel=True, **params).fit(X, y)
+    assert_array_equal(grouped.transform(X), alone.transform(X))
+    # Rank 0 of a group of one writes.
+    grouped.save(tmp_path / "model.skvae")
+    assert_array_equal(DisentangledVAE.load(tmp_path / "model.skvae").transform(X), alone.transform(X))
+
+
 def test_data_parallel_true_needs_a_process_group():
     X, y = load_digits(return_X_y=True)
     with pytest.raises(RuntimeError, match="data_parallel=True trains over torch.distributed's default process"):
