@@ -259,9 +259,9 @@ def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path
 def test_data_parallel_quick_run_compares_one_process_with_two(tmp_path):
     stdout = run_benchmark("data_parallel", "--quick", out=tmp_path)
     table = pd.read_csv(tmp_path / "data_parallel.csv")
-    assert list(table.run) == ["1 process", "DDP, 1 process", "DDP, 2 processes"]
-    assert list(table.processes) == [1, 1, 2] and list(table.threads_each) == [2, 2, 1]
-    assert (table[["fit_s", "samples_s"]] > 0).all().all()
+    assert list(table.run) == ["1 process", "1 process, 1 thread", "DDP, 1 process", "DDP, 2 processes"]
+    assert list(table.processes) == [1, 1, 1, 2] and list(table.threads_each) == [2, 1, 2, 1]
+    assert (table[["fit_s", "samples_s", "best_fit_s", "best_samples_s"]] > 0).all().all()
     # The same model at the same global batch, up to float rounding.
     assert table.max_latent_diff.iloc[0] == 0 and (table.max_latent_diff < 1e-4).all()
     assert table.head_acc.nunique() == 1
