@@ -6,7 +6,7 @@
 * the run -- :func:`machine` (where and when it ran), :func:`run_line` (the
   sentence a markdown report opens with), :func:`command_line`;
 * tables -- :func:`markdown`;
-* timing -- :func:`timed`;
+* timing -- :func:`timed`, :func:`seconds_per_call`;
 * output -- :func:`add_output_argument` and :func:`output_folder`.
 """
 
@@ -160,6 +160,22 @@ def timed(call):
     return result, time.perf_counter() - start
 
 
+def seconds_per_call(call, min_seconds):
+    """Mean seconds of ``call()``, called until ``min_seconds`` have passed.
+
+    One call first is not timed: it warms up what a first call pays once
+    (kernel selection, first touch of memory, compilation).
+    """
+    call()
+    calls, start = 0, time.perf_counter()
+    while True:
+        call()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / calls
+
+
 def add_output_argument(parser, files):
     """``--output``: the folder the script writes ``files`` (a description) to."""
     parser.add_argument("--output", type=Path, default=RESULTS_DIR,
@@ -173,13 +189,15 @@ def output_folder(path):
     return path
 
 
-def run_measurement_child(module, args, n_rows):
+def run_measurement_child(module, args, what):
     """Run ``python -m <module> --measure <args>`` in a fresh process, so that
-    each peak of memory is its own; its last line of output, as JSON."""
+    each peak of memory, and each first call, is its own; its last line of
+    output, as JSON. ``what`` names the measurement in the error raised when
+    the child fails."""
     result = subprocess.run(
         [sys.executable, "-m", module, "--measure", *map(str, args)],
         capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"),
     )
     if result.returncode:
-        raise RuntimeError(f"the measurement of {n_rows} rows failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"the measurement of {what} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.splitlines()[-1])

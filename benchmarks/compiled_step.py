@@ -44,9 +44,14 @@ from benchmarks.roofline import load_data
 from skvae import DisentangledVAE, _compile
 
 COLUMNS = ["benchmark", "setting", "value", "unit", "load"]
-#: The steady-state contenders: (name, how it trains ``epochs`` epochs).
-LADDER = ("hand loop, eager, Adam(foreach)", "hand loop, eager, Adam(fused)",
-          "hand loop, compiled + Adam(fused)", "skvae fit, compile=False", "skvae fit, compile=True")
+#: The steady-state contenders: name -> the keyword arguments of :func:`train`.
+LADDER = {
+    "hand loop, eager, Adam(foreach)": dict(loop="hand", fused=False),
+    "hand loop, eager, Adam(fused)": dict(loop="hand"),
+    "hand loop, compiled + Adam(fused)": dict(loop="hand", compiled=True),
+    "skvae fit, compile=False": dict(loop="skvae"),
+    "skvae fit, compile=True": dict(loop="skvae", compiled=True),
+}
 
 # A fresh process's one-epoch fit, timed from before the fit to after it
 # (the imports are not counted); argv: rows file, compile.
@@ -68,29 +73,40 @@ def _params(**extra):
     return dict(random_state=0, warmup_steps=0, **extra)
 
 
-def _train(name, X, y, epochs):
-    """Seconds that contender ``name`` takes to train ``epochs`` epochs."""
-    if name.startswith("skvae"):
-        vae = DisentangledVAE(**_params(max_epochs=epochs, compile=name.endswith("True")))
+def train(X, y, epochs, loop, fused=True, compiled=False, precision="32"):
+    """Seconds that a contender takes to train ``epochs`` epochs at ``precision``.
+
+    ``loop="skvae"``: ``fit`` with ``compile=compiled`` (its optimizer is
+    fused where torch has a fused kernel); ``loop="hand"``:
+    ``training_speed.hand_loop`` with Adam fused or not and its forward pass
+    and loss compiled or not.
+    """
+    if loop == "skvae":
+        vae = DisentangledVAE(**_params(max_epochs=epochs, compile=compiled, precision=precision))
         return timed(lambda: vae.fit(X, y))[1]
-    fused = "foreach" not in name
-    return training_speed.hand_loop(DisentangledVAE(**_params()), X, y, epochs, fused=fused,
-                                    compiled="compiled" in name)
+    return training_speed.hand_loop(DisentangledVAE(**_params(precision=precision)), X, y, epochs, fused=fused,
+                                    compiled=compiled)
 
 
-def steady_state(X, y, epochs, repeats, add):
-    """Median samples/s of every contender, after a first run that compiles."""
-    for name in LADDER:
-        _train(name, X, y, 1)
-    rates = {name: [] for name in LADDER}
+def steady_state(X, y, epochs, repeats, ladder=LADDER, beside=None):
+    """Samples/s of every contender of ``ladder`` in each repeat, after a first run that compiles.
+
+    ``beside`` ({name: call returning a rate}): measurements made in every
+    repeat among the contenders, such as a reference GEMM rate. The order
+    is reversed every other repeat, so that load hits all alike. Returns
+    ``{name: [rate of each repeat]}``.
+    """
+    for settings in ladder.values():
+        train(X, y, 1, **settings)
+    calls = {name: lambda settings=settings: len(X) * epochs / train(X, y, epochs, **settings)
+             for name, settings in ladder.items()}
+    calls.update(beside or {})
+    rates = {name: [] for name in calls}
     for repeat in range(repeats):
-        order = LADDER if repeat % 2 == 0 else LADDER[::-1]
-        for name in order:
-            rates[name].append(len(X) * epochs / _train(name, X, y, epochs))
-            print(f"  {name:<36} {rates[name][-1]:>9,.0f} samples/s (load {load_average()})", flush=True)
-    for name in LADDER:
-        add("steady state", name, float(np.median(rates[name])), "samples/s")
-    return {name: float(np.median(rates[name])) for name in LADDER}
+        for name in list(calls)[:: 1 if repeat % 2 == 0 else -1]:
+            rates[name].append(calls[name]())
+            print(f"  {name:<50} {rates[name][-1]:>9,.0f} (load {load_average()})", flush=True)
+    return rates
 
 
 def _fresh_fit(rows_file, compile, cache, epochs=None):
@@ -139,10 +155,13 @@ def main(argv=None):
         rows.append(dict(benchmark=benchmark, setting=setting, value=value, unit=unit, load=load_average()))
         print(f"{benchmark:<22} {setting:<38} {value:>10,.2f} {unit} (load {rows[-1]['load']})", flush=True)
 
-    rates = steady_state(X, y, epochs, repeats, add)
+    rates = {name: float(np.median(runs)) for name, runs in steady_state(X, y, epochs, repeats).items()}
+    for name, rate in rates.items():
+        add("steady state", name, rate, "samples/s")
     batch = DisentangledVAE().batch_size
     saved = {}
-    for kind, eager, compiled in (("hand loop", LADDER[1], LADDER[2]), ("skvae fit", LADDER[3], LADDER[4])):
+    names = list(LADDER)
+    for kind, eager, compiled in (("hand loop", names[1], names[2]), ("skvae fit", names[3], names[4])):
         saved[kind] = batch / rates[eager] - batch / rates[compiled]
         add("speed-up", f"{kind}, compiled / eager (both Adam(fused))", rates[compiled] / rates[eager], "x")
     with tempfile.TemporaryDirectory() as scratch:

@@ -24,7 +24,10 @@ medians. Writes ``out_of_core_runs.csv`` (one row per run) and
 ``out_of_core.csv`` (one row per size and input: seconds of fit and
 transform, samples/s, peak RssAnon and its rise over the process before
 reading data, the ratio of out-of-core to in-memory fit samples/s) to
-``--output``, and prints the table.
+``--output``, prints the table, and plots it (``out_of_core.png``: time
+and peak memory against ``n`` on a logarithmic axis, with a line of slope
+one through the largest out-of-core size). ``--plot-only`` redraws the
+plot from a saved ``out_of_core.csv``.
 """
 
 import argparse
@@ -162,7 +165,35 @@ def measure(images_path, labels_path, n_rows, in_memory):
 def measure_in_child(images_path, labels_path, n_rows, in_memory):
     """:func:`measure` in a fresh process, so that each peak is its own."""
     args = [images_path, labels_path, n_rows, "memory" if in_memory else "disk"]
-    return run_measurement_child("benchmarks.out_of_core", args, n_rows)
+    return run_measurement_child("benchmarks.out_of_core", args, f"{n_rows} rows")
+
+
+def plot_scaling(table, path):
+    """Seconds of fit + transform and peak RssAnon against rows, per input; a linear-cost guide line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (time_axis, memory_axis) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for name, rows in table.groupby("input", sort=False):
+        rows = rows.sort_values("n")
+        time_axis.plot(rows.n, rows.fit_s + rows.transform_s, "o-", label=name)
+        memory_axis.plot(rows.n, rows.peak_rss_anon_mb, "o-", label=name)
+    disk = table[~table.input.str.startswith("in memory")].sort_values("n")
+    # Through the largest size: fixed costs (process start, the first
+    # optimizer step) dominate the small ones.
+    last = disk.iloc[-1]
+    n = np.array([disk.n.min(), last.n])
+    time_axis.plot(n, (last.fit_s + last.transform_s) * n / last.n, ":", color="grey", label="linear in n")
+    time_axis.set(xscale="log", yscale="log", xlabel="rows", ylabel="seconds (1 epoch of fit + transform)")
+    memory_axis.set(xscale="log", xlabel="rows", ylabel="peak RssAnon (MB)", ylim=(0, None))
+    memory_axis.axhline(1024, color="grey", ls="--", label="goal: 1 GB")
+    for axis in (time_axis, memory_axis):
+        axis.legend()
+        axis.grid(True, which="both", alpha=0.3)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def main(argv=None):
@@ -173,6 +204,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1, help="runs of each size and input; the table has medians")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "skvae_out_of_core")
     parser.add_argument("--quick", action="store_true", help="3,000 rows, the data in the output folder")
+    parser.add_argument("--plot-only", action="store_true", help="redraw out_of_core.png from out_of_core.csv")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)  # the child process of one measurement
     add_output_argument(parser, "out_of_core.csv")
     args = parser.parse_args(argv)
@@ -181,6 +213,9 @@ def main(argv=None):
         print(json.dumps(measure(images_path, labels_path, int(n_rows), where == "memory")))
         return
     out = output_folder(args.output)
+    if args.plot_only:
+        plot_scaling(pd.read_csv(out / "out_of_core.csv"), out / "out_of_core.png")
+        return
     sizes, data_dir = sorted(args.sizes), args.data_dir
     if args.quick:
         sizes, data_dir = [3000], out / "out_of_core_data"
@@ -201,6 +236,7 @@ def main(argv=None):
     in_memory_rate = table[from_memory].set_index("n").fit_samples_s
     table["fit_vs_in_memory"] = (table.fit_samples_s / table.n.map(in_memory_rate)).where(~from_memory)
     table.to_csv(out / "out_of_core.csv", index=False)
+    plot_scaling(table, out / "out_of_core.png")
     print(run_line(command_line("out_of_core", argv), info, load_average()))
     print(markdown(table, floatfmt=",.2f"))
 

@@ -150,7 +150,7 @@ def measure(path, labels_path, n_rows, where, search="exact", block_mb=None):
 def measure_in_child(path, labels_path, n_rows, where, search, block_mb):
     """:func:`measure` in a fresh process, so that each peak is its own."""
     args = [path, labels_path, n_rows, where, "--search", search, *(["--block-mb", block_mb] if block_mb else [])]
-    return run_measurement_child("benchmarks.propagation_scale", args, n_rows)
+    return run_measurement_child("benchmarks.propagation_scale", args, f"{n_rows} rows")
 
 
 def main(argv=None):

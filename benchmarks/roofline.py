@@ -34,7 +34,6 @@ same shape (the report says which).
 import argparse
 import copy
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -44,7 +43,7 @@ from torch import nn
 from benchmarks import training_speed
 from benchmarks.common import (
     MnistMissing, add_output_argument, command_line, load_average, load_mnist_split, machine, output_folder,
-    run_line, timed,
+    run_line, seconds_per_call, timed,
 )
 from skvae import DisentangledVAE
 from skvae._inference import BLOCK_ROWS
@@ -63,18 +62,6 @@ COLUMNS = ["benchmark", "architecture", "setting", "precision", "value", "unit",
 # --------------------------------------------------------------------- GEMM
 
 
-def _time_matmul(a, b, min_seconds):
-    """Seconds per ``a @ b``, looping until ``min_seconds`` have passed."""
-    torch.matmul(a, b)  # warm-up: kernel selection, first-touch
-    calls, start = 0, time.perf_counter()
-    while True:
-        torch.matmul(a, b)
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            return elapsed / calls
-
-
 def gemm_rates(repeats, min_seconds):
     """GFLOP/s of ``torch.matmul`` per (shape, precision): median of ``repeats``.
 
@@ -88,7 +75,8 @@ def gemm_rates(repeats, min_seconds):
             b = torch.rand(inner, outer, generator=generator)
             for precision in PRECISIONS[:: 1 if repeat % 2 == 0 else -1]:
                 dtype = DTYPES[precision]
-                seconds = _time_matmul(a.to(dtype), b.to(dtype), min_seconds)
+                a_cast, b_cast = a.to(dtype), b.to(dtype)
+                seconds = seconds_per_call(lambda: torch.matmul(a_cast, b_cast), min_seconds)
                 times.setdefault((f"{rows}x{inner}x{outer}", precision), []).append(seconds)
     shapes = {f"{r}x{i}x{o}": 2 * r * i * o for r, i, o in GEMM_SHAPES}
     return {key: shapes[key[0]] / float(np.median(seconds)) / 1e9 for key, seconds in times.items()}
@@ -180,18 +168,6 @@ def load_data(quick):
 # ----------------------------------------------------------------- training
 
 
-def hand_loop(vae, X, y, epochs, precision):
-    """``training_speed.hand_loop``, under bfloat16 autocast for bf16.
-
-    The autocast context spans the whole loop, so its cast cache is turned
-    off: with it, the bfloat16 copies of the weights made in the first step
-    would be reused, stale, by every later step (the cache lives as long as
-    the context), which skips work that a correct loop, and skvae, do.
-    """
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed", cache_enabled=False):
-        return training_speed.hand_loop(vae, X, y, epochs)
-
-
 def reference_gemm(precision, calls=4):
     """A call of ``calls`` 4096x784 @ 784x512 products at ``precision``, and its FLOPs.
 
@@ -235,7 +211,7 @@ def training(arch, X, y, epochs, repeats):
                     epochs_only = sum(row["dur"] for row in vae.history_)
                     rates.setdefault(("skvae epochs only", precision), []).append(len(X) * epochs / epochs_only)
                 else:
-                    seconds = hand_loop(vae, X, y, epochs, precision)
+                    seconds = training_speed.hand_loop(vae, X, y, epochs)
                 rates.setdefault((who, precision), []).append(len(X) * epochs / seconds)
                 print(f"  {arch} train {precision:>10} {who:<9} {rates[who, precision][-1]:>9,.0f} samples/s "
                       f"(load {load_average()})", flush=True)

@@ -1,7 +1,8 @@
 """Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``,
 ``regret``, ``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step``,
-``propagation_scale`` and ``data_parallel``."""
+``propagation_scale``, ``versus_umap``, ``noise_check`` and ``data_parallel``."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -298,3 +299,47 @@ def test_propagation_scale_quick_run_measures_memory_and_time_both_ways(tmp_path
     # The search before blocks finds the same labels.
     run_benchmark("propagation_scale", "--quick", "--inputs", "memory", "--search", "sklearn", out=tmp_path)
     assert pd.read_csv(tmp_path / "propagation_scale.csv").hidden_accuracy[0] == table.hidden_accuracy[0]
+
+
+# versus_umap --quick: digits, 2 epochs, the eager ladder; about 25 s on 2 busy cores
+# (more with umap-learn installed, whose first fit compiles).
+def test_versus_umap_quick_run_puts_skvae_beside_umap_and_its_step_beside_the_hand_loops(tmp_path):
+    stdout = run_benchmark("versus_umap", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "versus_umap.csv")
+    with_umap = importlib.util.find_spec("umap") is not None
+    methods = ["skvae fp32", "skvae bf16-mixed", "supervised UMAP"]
+    assert set(table.dataset) == {"digits"} and list(table.method) == [
+        m for m in methods if m in set(table.method)]
+    assert "skvae fp32" in set(table.method) and ("supervised UMAP" in set(table.method)) == with_umap
+    assert (table[["first_fit_s", "warm_fit_s", "transform_rows_s"]] > 0).all().all()
+    assert (table.n_train == 1437).all() and (table.n_test == 360).all()
+    skvae = table[table.method != "supervised UMAP"]
+    assert (skvae.epochs == 2).all() and skvae.head_acc.between(0, 1).all()
+    assert table.knn5_acc.between(0, 1).all() and table.silhouette.between(-1, 1).all()
+    # UMAP has no head; every ratio is to UMAP's figure, empty without it.
+    assert table.head_acc[table.method == "supervised UMAP"].isna().all()
+    ratios = table[["first_fit_vs_umap", "warm_fit_vs_umap", "transform_rows_vs_umap"]]
+    assert (ratios.notna().all().all() if with_umap else ratios.isna().all().all())
+    ladder = pd.read_csv(tmp_path / "versus_umap_ladder.csv")
+    bf16 = "skvae bf16-mixed" in set(table.method)
+    expected = ["hand loop, eager, Adam(foreach)", "hand loop, eager, Adam(fused)"]
+    expected += ["hand loop, eager, Adam(fused), bf16 autocast"] * bf16 + ["skvae fit, compile=False"]
+    expected += ["skvae fit, bf16-mixed, compile=False"] * bf16 + ["GEMM 4096x784 @ 784x512, fp32"]
+    expected += ["GEMM 4096x784 @ 784x512, bf16"] * bf16
+    assert list(ladder.contender) == expected  # --quick compiles nothing
+    steps = ladder[ladder.samples_s.notna()]
+    assert len(steps) == len(expected) - 1 - bf16 and steps.vs_eager_fp32.iloc[0] == 1
+    assert (ladder.gflops > 0).all() and (steps.share_of_fp32_gemm > 0).all()
+    assert ("share_of_bf16_gemm" in ladder) == bf16
+    assert "supervised UMAP" in stdout or not with_umap
+    assert "share_of_fp32_gemm" in stdout and "load average" in stdout
+
+
+def test_noise_check_quick_compares_the_default_with_the_rule_fixed(tmp_path):
+    run_benchmark("noise_check", "--quick", out=tmp_path)
+    (row,) = pd.read_csv(tmp_path / "noise_check.csv").to_dict("records")
+    assert row["data"] == "digits" and row["checked"] and row["rule"] == 0.2
+    assert row["chosen"] in (row["rule"], 0.0) and (row["chosen"] == 0.0) == (row["z"] > 2)
+    # Kept: the checked default is the fit with the rule's noise fixed.
+    assert row["same_model"] == (row["chosen"] == row["rule"])
+    assert row["head_default"] == row["head_rule"] or row["chosen"] == 0.0
