@@ -56,12 +56,12 @@ def fail(net, X):
     raise RuntimeError("a failure of this rank alone")
 
 
-def fit_outcome(X, y, **params):
+def fit_outcome(X, y, sample_weight=None, **params):
     """``(estimator or None, outcome)`` of a fit: "fitted", "interrupted" or the error's type."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            vae = DisentangledVAE(**{**PARAMS, **params}).fit(X, y)
+            vae = DisentangledVAE(**{**PARAMS, **params}).fit(X, y, sample_weight=sample_weight)
         except Exception as exc:  # noqa: BLE001 -- the outcome is what the test checks
             return None, f"{type(exc).__name__}: {exc}"
     interrupted = any("interrupted" in str(w.message) for w in caught)
@@ -85,6 +85,16 @@ def main(rank, world_size, port, out, backend="gloo"):
         arrays.update(z_alone=alone.transform(X), proba_alone=alone.predict_proba(X), loss_alone=alone.loss_curve_)
     if backend == "nccl":
         return finish(out, rank, arrays, outcomes)
+
+    # Semi-supervised, weighted: the class balance term is no sum over rows.
+    rng = np.random.RandomState(0)
+    y_semi = np.where(rng.rand(len(y)) < 0.2, y, -1)
+    semi = dict(unlabeled_label=-1, sample_weight=rng.rand(len(y)) + 0.5)
+    vae, outcomes["semi"] = fit_outcome(X, y_semi, **semi)
+    arrays.update(z_semi=vae.transform(X))
+    if rank == 0:
+        alone, outcomes["semi_alone"] = fit_outcome(X, y_semi, data_parallel=False, **semi)
+        arrays.update(z_semi_alone=alone.transform(X))
 
     checkpoint = Checkpoint(dirname=os.path.join(out, f"checkpoints_of_rank{rank}"), monitor=None)
     outcomes["checkpoint"] = fit_outcome(X, y, callbacks=[checkpoint])[1]

@@ -85,9 +85,17 @@ def test_equals_one_process_at_the_same_batch(runs):
     assert_allclose(arrays["loss"], arrays["loss_alone"], rtol=1e-6)
 
 
+def test_semi_supervised_weighted_equals_one_process(runs):
+    # Pseudo-labels propagated over the kNN graph, and the class balance
+    # term, which is no sum over rows: computed on the whole batch by every rank.
+    _, [(arrays, outcomes), _] = runs
+    assert outcomes["semi"] == outcomes["semi_alone"] == "fitted"
+    assert_allclose(arrays["z_semi"], arrays["z_semi_alone"], rtol=0, atol=LATENT_TOLERANCE)
+
+
 def test_ranks_hold_the_same_model(runs):
     _, [(first, _), (second, _)] = runs
-    for name in ("z", "proba", "loss", "z_interrupt_one"):
+    for name in ("z", "proba", "loss", "z_semi", "z_interrupt_one"):
         assert_array_equal(first[name], second[name])
 
 
