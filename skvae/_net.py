@@ -20,7 +20,9 @@ Training is skorch's own loop; this subclass only adds what the method needs:
 * a copy of the state at the end of every finished epoch, which training
   goes back to when an exception (Ctrl-C, divergence, any error) stops it
   mid-epoch, so that the net is always that of a finished epoch and can be
-  resumed exactly where that epoch left it.
+  resumed exactly where that epoch left it,
+* data-parallel training over a ``torch.distributed`` process group, each
+  rank running its share of every batch (:mod:`skvae._data_parallel`).
 
 Undoing a whole failed training call is the estimator's part
 (:meth:`DisentangledVAENet.training_checkpoint` and :meth:`~DisentangledVAENet.rewind`).
@@ -40,6 +42,7 @@ from skorch.utils import TeeGenerator, to_tensor
 
 from ._arrays import BlockRows, ChunkCache, ChunkWindowBatches, SelectedRows, shuffle_window_chunks
 from ._compile import compiled_forward, compiled_loss
+from ._data_parallel import interrupts_deferred, is_main_process, quiet_rank
 from ._progress import EpochTable
 from ._training import TrainingRun, initial_rng_state
 from .exceptions import DivergenceError
@@ -267,6 +270,11 @@ class DisentangledVAENet(NeuralNet):
         ``torch.compile`` (:mod:`skvae._compile`); the random draws, the
         backward pass and the optimizer step stay eager. Not skorch's
         ``compile``, which would make ``module_`` a compiled module.
+    data_parallel : {"auto", True, False}
+        Whether training runs data-parallel over torch.distributed's default
+        process group (see :func:`~skvae._data_parallel.training_group`):
+        each rank runs the rows of its share of every batch, and only rank 0
+        prints and writes checkpoints.
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
 
@@ -324,6 +332,7 @@ class DisentangledVAENet(NeuralNet):
         pseudo_label_threshold=0.8,
         pseudo_label_source="head",
         use_compiled_step=False,
+        data_parallel=False,
         **kwargs,
     ):
         kwargs.setdefault("dataset", TensorBatchDataset)
@@ -339,6 +348,7 @@ class DisentangledVAENet(NeuralNet):
         self.pseudo_label_threshold = pseudo_label_threshold
         self.pseudo_label_source = pseudo_label_source
         self.use_compiled_step = use_compiled_step
+        self.data_parallel = data_parallel
 
     @property
     def _default_callbacks(self):
@@ -456,7 +466,10 @@ class DisentangledVAENet(NeuralNet):
         run = self.training_run_
         run.start(self, epochs)
         try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            if run.group_ is not None:
+                self._check_ranks_agree(X, epochs)
+            with interrupts_deferred(run.group_):
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except BaseException as exc:
             run.go_back(self)
             if isinstance(exc, KeyboardInterrupt):
@@ -464,6 +477,29 @@ class DisentangledVAENet(NeuralNet):
                     isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
                 )
             raise
+
+    def _check_ranks_agree(self, dataset, epochs):
+        """Raise on every rank of a data-parallel training unless all train
+        the same net on the same number of rows: ranks that differ would
+        wait for each other forever, or train apart."""
+        with torch.no_grad():
+            checksum = sum(float(p.double().sum()) for p in self.module_.parameters())
+        self.training_run_.group_.check_same(
+            {
+                "the number of rows": len(dataset),
+                "the epochs to train": epochs,
+                "batch_size": self.batch_size,
+                "the optimizer steps taken": self.n_steps_,
+                "the weights": checksum,
+            }
+        )
+
+    def notify(self, method_name, **cb_kwargs):
+        if is_main_process(self.data_parallel):
+            return super().notify(method_name, **cb_kwargs)
+        # Another rank of a data-parallel training, whose model is rank 0's.
+        with quiet_rank(self):
+            return super().notify(method_name, **cb_kwargs)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
@@ -577,12 +613,30 @@ class DisentangledVAENet(NeuralNet):
 
     def infer(self, x, **fit_params):
         # The module draws its noise in training only: from the training call's generator.
-        generator = self.training_run_.noise_generator_
+        run = self.training_run_
+        generator = run.noise_generator_
+        if run.group_ is not None and self.module_.training and not fit_params:
+            return self._infer_share(x, generator, run.group_)
         with self.autocast():
             if self.use_compiled_step and self.module_.training and not fit_params:
                 x = to_tensor(x, device=self.device)
                 return compiled_forward(self.module_, x, self.module_.draw_noise(x, generator))
             return super().infer(x, generator=generator, **fit_params)
+
+    def _infer_share(self, x, generator, group):
+        """The training outputs of batch ``x`` in a data-parallel training:
+        this rank runs its rows forward, with their part of the batch's
+        noise, and gets the other rows' outputs from the other ranks."""
+        x = to_tensor(x, device=self.device)
+        rows = group.rows(len(x))
+        with self.autocast():
+            # Drawn for the whole batch, as one process does, on every rank alike.
+            noise = tuple(None if draws is None else draws[rows] for draws in self.module_.draw_noise(x, generator))
+            if self.use_compiled_step:
+                outputs = compiled_forward(self.module_, x[rows], noise)
+            else:
+                outputs = self.module_(x[rows], noise=noise)
+        return group.gather_outputs(outputs, len(x))
 
     def autocast(self):
         """The autocast context of ``precision`` on the net's device."""
@@ -591,6 +645,9 @@ class DisentangledVAENet(NeuralNet):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+        if self.training_run_.group_ is not None:
+            # A Ctrl-C during validation stops every rank here.
+            self.training_run_.group_.check_interrupted()
         # A finite loss can still be followed by a step to non-finite
         # weights; checked here, that never becomes a finished epoch.
         if not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
@@ -713,6 +770,18 @@ class DisentangledVAENet(NeuralNet):
             "unscaled inputs (scale X, e.g. with StandardScaler or MinMaxScaler)."
         )
 
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        self._sum_gradients()
+        return step
+
+    def _sum_gradients(self):
+        """In a data-parallel training, the gradients of the batch: the sum
+        of the ranks', each of which holds its rows' part."""
+        group = self.training_run_.group_
+        if group is not None:
+            group.sum_gradients([param for _, param in self.get_all_learnable_params()])
+
     def train_step(self, batch, **fit_params):
         if self.grad_scaler_.is_enabled():
             step = self._scaled_train_step(batch, **fit_params)
@@ -738,6 +807,7 @@ class DisentangledVAENet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         self.grad_scaler_.scale(loss).backward()
+        self._sum_gradients()
         self.grad_scaler_.unscale_(self.optimizer_)
         self.notify("on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()), batch=batch)
         self.grad_scaler_.step(self.optimizer_)

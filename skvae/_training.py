@@ -12,6 +12,8 @@ callbacks, from the call's start to its end.
 import torch
 from skorch.callbacks import Callback
 
+from ._data_parallel import training_group
+
 __all__ = ["TrainingRun", "initial_rng_state"]
 
 
@@ -79,6 +81,10 @@ class TrainingRun(Callback):
         ``(labels, certainty)`` of each row of the training data's source
         dataset, by the row numbers that batches carry, set by the net when
         the first epoch begins; None unless the net propagates labels.
+    group_ : TrainingGroup or None
+        The ranks of a data-parallel training
+        (:class:`~skvae._data_parallel.TrainingGroup`); None when the call
+        trains in this process alone.
     """
 
     def initialize(self):
@@ -87,6 +93,7 @@ class TrainingRun(Callback):
         self.shuffle_generator_ = self.noise_generator_ = None
         self.last_finished_epoch_ = None
         self.propagated_labels_ = None
+        self.group_ = None
         return self
 
     def start(self, net, epochs):
@@ -95,6 +102,7 @@ class TrainingRun(Callback):
         self.first_epoch_ = len(net.history) + 1
         self.shuffle_generator_, self.noise_generator_ = _generators(net.rng_state_, torch.device(net.device))
         self.propagated_labels_ = None
+        self.group_ = training_group(net.data_parallel, torch.device(net.device))
         self.last_finished_epoch_ = net.training_checkpoint()
 
     def on_epoch_end(self, net, **kwargs):
@@ -111,6 +119,7 @@ class TrainingRun(Callback):
     def on_train_end(self, net, **kwargs):
         # Training ended with a finished epoch: its copy would only take memory.
         self.last_finished_epoch_ = None
+        self.group_ = None
 
     def __getstate__(self):
         # A call in progress is not part of the model; the net's rng_state_
@@ -118,5 +127,8 @@ class TrainingRun(Callback):
         # weights once, and no CUDA generator or tensor that a machine
         # without CUDA could not unpickle.
         state = self.__dict__.copy()
-        state.update(shuffle_generator_=None, noise_generator_=None, last_finished_epoch_=None, propagated_labels_=None)
+        state.update(
+            shuffle_generator_=None, noise_generator_=None, last_finished_epoch_=None, propagated_labels_=None,
+            group_=None,
+        )
         return state

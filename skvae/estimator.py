@@ -39,6 +39,7 @@ from sklearn.utils.validation import (
 from skorch.callbacks import Callback
 
 from . import persistence
+from ._data_parallel import is_main_process, training_group
 from ._arrays import BlockRows, is_out_of_core, validate_blocks, weighted_class_means
 from ._inference import (
     check_float32_range,
@@ -98,7 +99,7 @@ _TRAINING_PARAMS = (
     "pseudo_label_source",
 )
 # Parameters of a fit call, not of the model it builds.
-_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight", "compile")
+_CALL_PARAMS = ("warm_start", "random_state", "unlabeled_label", "class_weight", "compile", "data_parallel")
 # Every other parameter shapes the model: a fit that builds a network
 # records it in setup_, which the fitted model uses until it is refitted.
 
@@ -517,6 +518,22 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         an unsupported platform) training warns and runs eagerly. May change
         between warm-started fits. The fitted model holds no compiled code:
         it pickles, clones and saves as an eager one.
+    data_parallel : {"auto", True, False}, default="auto"
+        Whether ``fit`` and ``partial_fit`` train data-parallel over
+        ``torch.distributed``'s default process group: in a script started
+        by ``torchrun --nproc_per_node N`` (one process per CPU socket or
+        GPU) that calls ``torch.distributed.init_process_group()`` and fits
+        the same estimator on the same data in every process (user guide,
+        "Several processes or GPUs"). Each process runs the network on its
+        share of every batch; together they train the model one process
+        trains at the same ``batch_size`` (the global batch), up to float
+        rounding, and every process ends with that same model. Only rank 0
+        prints, writes checkpoints and saves (``save``). ``"auto"``: when a
+        default process group of more than one process is initialised;
+        True: over the default process group, which must be initialised
+        (of any size); False: never, each process fits a model of its own
+        (e.g. the fits of a search spread over the processes). May change
+        between warm-started fits.
 
     Attributes
     ----------
@@ -655,6 +672,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         "pseudo_label_source": [StrOptions({"propagation", "head"})],
         "precision": [StrOptions({"32", "bf16-mixed", "16-mixed"})],
         "compile": ["boolean"],
+        "data_parallel": ["boolean", StrOptions({"auto"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
@@ -693,6 +711,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         precision="32",
         class_weight=None,
         compile=False,
+        data_parallel="auto",
     ):
         self.n_components = n_components
         self.architecture = architecture
@@ -726,6 +745,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self.precision = precision
         self.class_weight = class_weight
         self.compile = compile
+        self.data_parallel = data_parallel
 
     def set_params(self, **params):
         # The default schedule is shared by every instance and frozen; a
@@ -1182,6 +1202,10 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         device = resolve_device(self.device)
         check_precision(self.precision, device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        group = training_group(self.data_parallel, device)
+        if group is not None:
+            # random_state=None draws from each process's own global state.
+            seed = group.broadcast_seed(seed)
         if self.input_dropout != "auto":
             self.input_dropout_ = self.input_dropout
         else:
@@ -1398,11 +1422,12 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         params["max_epochs"] = self.max_epochs_
         params["verbose"] = int(self.verbose)
         params["use_compiled_step"] = self.compile_
+        params["data_parallel"] = self.data_parallel
         return params
 
     def _net_training_params(self):
         """The values of :meth:`_training_params` that ``net_`` has now."""
-        return {name: getattr(self.net_, name) for name in (*_TRAINING_PARAMS, "use_compiled_step")}
+        return {name: getattr(self.net_, name) for name in (*_TRAINING_PARAMS, "use_compiled_step", "data_parallel")}
 
     # ---------------------------------------------------------- persistence
 
@@ -1437,8 +1462,17 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             symlink is written through (the link stays), a new file gets the
             mode the umask allows, an existing file keeps its mode, and a
             read-only file is refused with a ``PermissionError``.
+
+        Notes
+        -----
+        In a process group that the model trains over (``data_parallel``),
+        every rank holds the same model and only rank 0 writes the file; the
+        other ranks return without writing, and need
+        ``torch.distributed.barrier()`` after ``save`` before they read it.
         """
         check_is_fitted(self)
+        if not is_main_process(self.data_parallel):
+            return
         split_seed = getattr(self.net_.train_split, "random_state", None)
         # The model as fitted: parameters changed by set_params since do not
         # describe it. Callbacks only act in training: not part of the model.

@@ -1,6 +1,6 @@
 """Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``,
 ``regret``, ``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step``,
-``propagation_scale``, ``versus_umap`` and ``noise_check``."""
+``propagation_scale``, ``versus_umap``, ``noise_check`` and ``data_parallel``."""
 
 import importlib.util
 import json
@@ -255,6 +255,19 @@ def test_out_of_core_quick_run_measures_memory_and_throughput_both_ways(tmp_path
     assert "fit_vs_in_memory" in stdout
     assert len(pd.read_csv(tmp_path / "out_of_core_runs.csv")) == 2
     assert (tmp_path / "out_of_core.png").stat().st_size > 0
+
+
+def test_data_parallel_quick_run_compares_one_process_with_two(tmp_path):
+    stdout = run_benchmark("data_parallel", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "data_parallel.csv")
+    assert list(table.run) == ["1 process", "1 process, 1 thread", "DDP, 1 process", "DDP, 2 processes"]
+    assert list(table.processes) == [1, 1, 1, 2] and list(table.threads_each) == [2, 1, 2, 1]
+    assert (table[["fit_s", "samples_s", "best_fit_s", "best_samples_s"]] > 0).all().all()
+    # The same model at the same global batch, up to float rounding.
+    assert table.max_latent_diff.iloc[0] == 0 and (table.max_latent_diff < 1e-4).all()
+    assert table.head_acc.nunique() == 1
+    assert "load average" in stdout
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data_parallel.csv", "data_parallel_runs.csv"]
 
 
 def test_compiled_step_quick_run_reports_the_ladder_compile_time_and_break_even(tmp_path):
