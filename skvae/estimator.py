@@ -1224,7 +1224,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             )
             self.input_dropout_ = rate
             self.setup_ = dataclasses.replace(self.setup_, input_dropout=rate)
-            if self.verbose and self.input_dropout_check_ is not None:
+            if self.verbose and self.input_dropout_check_ is not None and is_main_process(self.data_parallel):
                 accuracy = self.input_dropout_check_["validation_accuracy"]
                 print(
                     f"input_dropout={rate}: the held-out head accuracy of pilot fits was {accuracy[0]:.3f} "
