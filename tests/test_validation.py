@@ -40,12 +40,12 @@ def _sign_pattern_classes(n_samples=1500):
 def test_a_rule_far_off_is_overruled(monkeypatch):
     # A rule as wrong as the width rule's 0.2 was on signals whose class is
     # their amplitude (benchmarks.noise_check): noise that erases the class.
-    monkeypatch.setattr(skvae.estimator, "auto_input_dropout", lambda n_features: 0.6)
-    X, y = _sign_pattern_classes()
+    monkeypatch.setattr(skvae.estimator, "auto_input_dropout", lambda n_features: 0.8)
+    X, y = _sign_pattern_classes(2500)
     params = dict(hidden_dims=(32,), max_epochs=24, batch_size=64, random_state=0)
     vae = DisentangledVAE(**params).fit(X, y)
     check = vae.input_dropout_check_
-    assert check["input_dropout"] == (0.6, 0.0)
+    assert check["input_dropout"] == (0.8, 0.0)
     assert check["z"] > SWITCH_Z and check["validation_accuracy"][1] > check["validation_accuracy"][0]
     assert vae.input_dropout_ == vae.setup_.input_dropout == vae.net_.module_.input_dropout == 0.0
     # The final fit trains on every row, for every epoch, as a fit without noise does.
