@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import run_measurement_child
 from benchmarks.common import (
     MNIST_HOME,
     add_output_argument,
@@ -50,6 +49,7 @@ from benchmarks.common import (
     markdown,
     output_folder,
     run_line,
+    run_measurement_child,
 )
 
 SIZES = (10_000, 100_000, 1_000_000, 5_000_000)

@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import run_measurement_child
 from benchmarks.common import (
     add_output_argument,
     command_line,
@@ -52,6 +51,7 @@ from benchmarks.common import (
     markdown,
     output_folder,
     run_line,
+    run_measurement_child,
 )
 from benchmarks.out_of_core import PeakRssAnon, rss_anon_mb
 
