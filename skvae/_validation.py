@@ -78,9 +78,9 @@ class BestValidationEpoch(EarlyStopping):
     """skorch's ``EarlyStopping`` that restores the best epoch only when training is over.
 
     skorch's callback loads the best weights at the end of every call of
-    ``fit_loop``; the candidates of :func:`select_input_dropout` train in
-    such a call in the middle of training, and must go on from their last
-    weights. Here the best weights are loaded once the net has trained its
+    ``fit_loop``; a training split over several calls (``warm_start``, a fit
+    interrupted by Ctrl-C and continued) must go on from its last weights.
+    Here the best weights are loaded once the net has trained its
     ``max_epochs`` or been stopped.
     """
 
