@@ -54,6 +54,24 @@ def load_mnist_split():
         ) from error
 
 
+def sets_present(names, load):
+    """The names of ``names`` whose data ``load(name)`` finds; the others are skipped with a message.
+
+    Raises SystemExit when none is left.
+    """
+    present = []
+    for name in names:
+        try:
+            load(name)
+        except MnistMissing as missing:
+            print(f"{name}: skipped. {missing}", flush=True)
+            continue
+        present.append(name)
+    if not present:
+        raise SystemExit("no set left to measure")
+    return present
+
+
 def load_dataset(name):
     """``(X_train, X_test, y_train, y_test)`` of a benchmark's data set.
 

@@ -1,7 +1,7 @@
 """One conv training step (batch 256, MNIST-sized images): skvae's conv path vs plain layers.
 
-skvae's :class:`~skvae.modules.ConvEncoder` and :class:`~skvae.modules.ConvDecoder`
-run their convolutions through ``modules._run_conv`` (channels-last
+skvae's :class:`~skvae.modules.ConvEncoder` runs its convolutions through
+``modules._run_conv`` (channels-last
 activations on the CPU; float32 weight gradients under bfloat16 autocast).
 This script times a training step (forward, loss, backward, fused Adam) of
 the same weights four ways, per precision, alternating them so that the
@@ -25,7 +25,6 @@ import statistics
 
 import numpy as np
 import torch
-from torch import nn
 
 from benchmarks.common import command_line, cpu_runs_bf16, load_average, machine, run_line, timed
 from skvae import DisentangledVAE, modules
@@ -45,11 +44,7 @@ def channels_last(layer, x):
 def float_weight_grad(layer, x):
     if not (torch.is_grad_enabled() and modules._cpu_bf16_autocast()):
         return layer(x)
-    transposed = isinstance(layer, nn.ConvTranspose2d)
-    return modules._FloatWeightGradConv.apply(
-        x, layer.weight, layer.bias, transposed, list(layer.stride), list(layer.padding),
-        list(layer.output_padding) if transposed else [0, 0], layer.groups,
-    )
+    return modules._FloatWeightGradConv.apply(x, layer.weight, layer.bias, list(layer.stride), list(layer.padding))
 
 
 WAYS = {"plain": plain, "channels-last": channels_last, "fp32 weight grad": float_weight_grad, "skvae": LIBRARY}

@@ -69,8 +69,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.common import (
-    MnistMissing, add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder,
-    run_line, timed,
+    add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder,
+    run_line, sets_present, timed,
 )
 from skvae import DisentangledVAE
 from skvae.datasets import make_glyphs, make_waveforms, perturb_images
@@ -226,16 +226,7 @@ def main(argv=None):
     for option, value in (QUICK_RUN if args.quick else FULL_RUN).items():
         if getattr(args, option) is None:
             setattr(args, option, value)
-    sets = []
-    for name in args.sets:
-        try:
-            load(name)  # here only to skip what is missing: each task makes its data again, from the same seeds
-        except MnistMissing as missing:
-            print(f"{name}: skipped. {missing}", flush=True)
-            continue
-        sets.append(name)
-    if not sets:
-        raise SystemExit("no set left to measure")
+    sets = sets_present(args.sets, load)  # each task makes its data again, from the same seeds
     torch.set_num_threads(args.threads)  # in this process too: with --jobs 1 it does the fitting
     out = output_folder(args.output)
     info = machine()

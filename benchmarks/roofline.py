@@ -90,9 +90,7 @@ def layer_flops(module, n_features):
 
     ``2 * in * out`` per Linear; ``2 * out_positions * in_channels * kh * kw``
     per output channel of a Conv2d (its output size taken from one row run
-    through the module); ``2 * in_positions * in_channels * out_channels *
-    kh * kw`` for a ConvTranspose2d, which scatters each input position
-    through its whole kernel. Biases and activations are not counted.
+    through the module). Biases and activations are not counted.
 
     Returns
     -------
@@ -106,11 +104,6 @@ def layer_flops(module, n_features):
         if isinstance(layer, nn.Linear):
             flops = 2 * layer.in_features * layer.out_features
             text = f"Linear {layer.in_features}->{layer.out_features}"
-        elif isinstance(layer, nn.ConvTranspose2d):
-            _, c_in, h, w = inputs[0].shape
-            kh, kw = layer.kernel_size
-            flops = 2 * h * w * c_in * (layer.out_channels // layer.groups) * kh * kw
-            text = f"ConvTranspose2d {c_in}x{h}x{w}->{tuple(output.shape[1:])} k{kh}x{kw}"
         elif isinstance(layer, nn.Conv2d):
             _, c_out, h, w = output.shape
             kh, kw = layer.kernel_size

@@ -19,7 +19,6 @@ from ._progress import FitProgressBar
 from ._validation import BestValidationEpoch
 from .losses import DisentangledVAELoss
 from .modules import (
-    ConvDecoder,
     ConvEncoder,
     DisentangledVAEModule,
     LatentClassifier,
@@ -144,6 +143,30 @@ def check_precision(precision, device):
     raise ValueError(f"{problem}. Use {advice}.")
 
 
+#: The smallest image side (in pixels) that ``architecture="auto"`` gives the
+#: convolutional encoder: its two stride-2 convolutions leave a 4x4 map of
+#: 14x14 images, 2x2 of 8x8 ones, where they lost to the MLP.
+MIN_CONV_IMAGE_SIDE = 14
+
+
+def resolve_architecture(architecture, image_shape):
+    """The encoder ``architecture`` names: ``"auto"`` is ``"conv"`` for images, ``"mlp"`` otherwise.
+
+    Images are data whose ``image_shape`` the user gave, at least
+    :data:`MIN_CONV_IMAGE_SIDE` pixels high and wide: there the
+    convolutional encoder's head matched or beat the MLP's on every image
+    set measured, at 2-D and 8-D; on 8x8 digits it did not
+    (``benchmarks/RESULTS.md``, "Convolutional encoder"). A feature count
+    alone does not tell images from a table, so ``"auto"`` does not guess
+    the shape.
+    """
+    if architecture != "auto":
+        return architecture
+    if image_shape is None or min(tuple(image_shape)[-2:]) < MIN_CONV_IMAGE_SIDE:
+        return "mlp"
+    return "conv"
+
+
 def image_shape_of(image_shape, architecture, n_features):
     """``(channels, height, width)`` of an ``image_shape`` parameter, or None."""
     if image_shape is None:
@@ -195,6 +218,7 @@ class FittedSetup:
         Width of the data, number of classes (0 for a plain VAE) and of
         latent dimensions.
     architecture : {"mlp", "conv"}
+        The encoder (``"auto"`` resolved).
     hidden_dims, classifier_hidden : tuple of int
     image_shape : tuple of int or None
         ``(channels, height, width)`` of the images, or None.
@@ -264,7 +288,7 @@ def fitted_setup(params, *, n_features, n_classes, input_dropout, reconstruction
         n_features=int(n_features),
         n_classes=int(n_classes),
         n_components=int(params["n_components"]),
-        architecture=params["architecture"],
+        architecture=resolve_architecture(params["architecture"], params["image_shape"]),
         hidden_dims=_check_widths(params["hidden_dims"], "hidden_dims"),
         classifier_hidden=_check_widths(params["classifier_hidden"], "classifier_hidden"),
         image_shape=image_shape_of(params["image_shape"], params["architecture"], n_features),
@@ -284,11 +308,10 @@ def fitted_setup(params, *, n_features, n_classes, input_dropout, reconstruction
 
 def _build_module(setup):
     if setup.architecture == "conv":
-        encoder = ConvEncoder(setup.image_shape, setup.n_components)
-        decoder = ConvDecoder(setup.n_components, setup.image_shape)
+        encoder = ConvEncoder(setup.image_shape, setup.hidden_dims, setup.n_components)
     else:
         encoder = MLPEncoder(setup.n_features, setup.hidden_dims, setup.n_components)
-        decoder = MLPDecoder(setup.n_components, setup.hidden_dims, setup.n_features)
+    decoder = MLPDecoder(setup.n_components, setup.hidden_dims, setup.n_features)
     classifier = (
         LatentClassifier(setup.n_components, setup.classifier_hidden, setup.n_classes) if setup.n_classes else None
     )
@@ -307,7 +330,7 @@ def build_module_on_meta(setup, max_tensors):
     file) is refused first, with a :class:`ValueError`: every hidden layer
     has a weight and a bias.
     """
-    hidden_layers = (len(setup.hidden_dims) * 2 if setup.architecture == "mlp" else 0) + (
+    hidden_layers = len(setup.hidden_dims) * 2 + (
         len(setup.classifier_hidden) if setup.n_classes else 0
     )
     if 2 * hidden_layers > max_tensors:

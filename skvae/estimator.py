@@ -216,18 +216,24 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     ----------
     n_components : int, default=2
         Dimension of the latent space.
-    architecture : {"mlp", "conv"}, default="mlp"
-        Fully connected encoder/decoder, or the convolutional pair of the
-        Keras VAE example (two stride-2 convolutions, a 16-unit dense layer,
-        and a mirrored transposed-convolution decoder); ``"conv"`` needs
-        ``image_shape``.
+    architecture : {"auto", "mlp", "conv"}, default="auto"
+        The encoder. ``"mlp"``: fully connected layers of ``hidden_dims``.
+        ``"conv"``: two stride-2 3x3 convolutions (8 and 16 filters) in
+        front of those layers, for images; needs ``image_shape``. The
+        decoder is fully connected in both. ``"auto"`` is ``"conv"`` when
+        ``image_shape`` is given and the images are at least 14 pixels high
+        and wide, ``"mlp"`` otherwise: on such image sets the convolutional
+        encoder's head was as good or better (up to 2 points on shifted and
+        rotated digits) for 1.4-2x the fit time; on 8x8 digits it was not.
+        Resolved in ``architecture_``.
     hidden_dims : tuple of int, default=(512, 256)
-        Widths of the MLP encoder's hidden layers; the decoder mirrors them.
-        Ignored for ``architecture="conv"``.
+        Widths of the encoder's hidden dense layers; the decoder mirrors
+        them.
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(channels, height, width)`` of the images
-        whose pixels are the features (channels first, row-major).
-        Required for ``architecture="conv"``.
+        whose pixels are the features (channels first, row-major). Required
+        for ``architecture="conv"``; with ``architecture="auto"`` it makes
+        the encoder convolutional for images of 14x14 pixels or more.
     classifier_hidden : tuple of int, default=(10, 10)
         Widths of the latent classifier's LeakyReLU hidden layers.
     input_dropout : float in [0, 1) or "auto", default="auto"
@@ -555,6 +561,9 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
     reconstruction_ : {"bce", "mse"}
         The reconstruction loss the network was trained with (resolves
         ``reconstruction="auto"``).
+    architecture_ : {"mlp", "conv"}
+        The encoder the network was built with (resolves
+        ``architecture="auto"``).
     input_dropout_ : float
         The masking noise the network trains with: ``input_dropout``, or
         the value ``"auto"`` chose (on the validation rows, or by the width
@@ -642,7 +651,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
 
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "architecture": [StrOptions({"mlp", "conv"})],
+        "architecture": [StrOptions({"auto", "mlp", "conv"})],
         "hidden_dims": ["array-like"],
         "image_shape": ["array-like", None],
         "classifier_hidden": ["array-like"],
@@ -680,7 +689,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
         self,
         n_components=2,
         *,
-        architecture="mlp",
+        architecture="auto",
         hidden_dims=(512, 256),
         image_shape=None,
         classifier_hidden=(10, 10),
@@ -1277,6 +1286,7 @@ class DisentangledVAE(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transfor
             seed=seed,
         )
         self.image_shape_ = self.setup_.image_shape
+        self.architecture_ = self.setup_.architecture
 
     def _build_net(self, device):
         """``net_``: a new, initialised net of ``setup_`` on ``device``."""

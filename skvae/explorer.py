@@ -54,10 +54,6 @@ def _b64(array, dtype="<f4"):
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
-def _pair(value):
-    return [int(v) for v in (value if isinstance(value, tuple) else (value, value))]
-
-
 def _layer_ops(layers):
     """The operations of a list of torch layers as JSON-ready dicts the page runs.
 
@@ -68,7 +64,7 @@ def _layer_ops(layers):
 
 
 def _layer_op(module):
-    """The page's operations for one torch layer (none for a flattening)."""
+    """The page's operations for one torch layer."""
     if isinstance(module, nn.Linear):
         weight = module.weight.detach().cpu().numpy()
         bias = np.zeros(weight.shape[0]) if module.bias is None else module.bias.detach().cpu().numpy()
@@ -80,41 +76,10 @@ def _layer_op(module):
         return [{"op": "leaky_relu", "slope": float(module.negative_slope)}]
     if isinstance(module, nn.Sigmoid):
         return [{"op": "sigmoid"}]
-    if isinstance(module, nn.Flatten) and module.start_dim == 1 and module.end_dim == -1:
-        return []  # the page keeps every activation flat, in (channel, row, column) order
-    if isinstance(module, nn.Unflatten) and module.dim == 1:
-        return [{"op": "shape", "shape": [int(s) for s in module.unflattened_size]}]
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and _plain_conv(module):
-        weight = module.weight.detach().cpu().numpy()
-        bias = np.zeros(module.out_channels) if module.bias is None else module.bias.detach().cpu().numpy()
-        transposed = isinstance(module, nn.ConvTranspose2d)
-        op = {
-            "op": "conv_transpose2d" if transposed else "conv2d",
-            "in_channels": int(module.in_channels),
-            "out_channels": int(module.out_channels),
-            "kernel": _pair(module.kernel_size),
-            "stride": _pair(module.stride),
-            "padding": _pair(module.padding),
-            "w": _b64(weight),
-            "b": _b64(bias),
-        }
-        if transposed:
-            op["output_padding"] = _pair(module.output_padding)
-        return [op]
     raise TypeError(
         f"LatentExplorer runs the decoder and the latent classifier in the browser and "
-        f"knows linear, (transposed) convolution, ReLU, LeakyReLU and sigmoid layers; it "
+        f"knows linear, ReLU, LeakyReLU and sigmoid layers; it "
         f"cannot run a {type(module).__name__}."
-    )
-
-
-def _plain_conv(module):
-    """A convolution the page can run: zero padding given as numbers, no groups or dilation."""
-    return (
-        module.groups == 1
-        and _pair(module.dilation) == [1, 1]
-        and module.padding_mode == "zeros"
-        and not isinstance(module.padding, str)
     )
 
 
@@ -380,7 +345,6 @@ class LatentExplorer:
             "unlabeled_color": UNLABELED_COLOR,
             "label_title": label_title if class_names else "",
             "decoder": decoder,
-            "decoder_kind": "convolutional" if any(op["op"].startswith("conv") for op in decoder) else "MLP",
             "head": _classifier_ops(estimator),
             "output": _output_spec(estimator, X),
             "n_steps": int(n_steps),

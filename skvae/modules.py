@@ -7,7 +7,6 @@ import torch
 from torch import nn
 
 __all__ = [
-    "ConvDecoder",
     "ConvEncoder",
     "DisentangledVAEModule",
     "LatentClassifier",
@@ -117,7 +116,7 @@ def _cpu_bf16_autocast():
 
 
 class _FloatWeightGradConv(torch.autograd.Function):
-    """A 2-D (transposed) convolution in bfloat16 whose weight gradient is float32 work.
+    """A 2-D convolution in bfloat16 whose weight gradient is float32 work.
 
     The forward pass and the gradient of the input are those of autocast
     (the same oneDNN kernels, on bfloat16 copies of the input and weights).
@@ -125,18 +124,18 @@ class _FloatWeightGradConv(torch.autograd.Function):
     same bfloat16 values, widened. oneDNN's bfloat16 weight-gradient kernel
     (``jit_bf16``, AVX-512 BF16) stalled on a 2-core CPU shared with other
     processes: 0.1-3 s per call instead of 5-20 ms, for every convolution
-    of the conv encoder and decoder, so that a training step took up to 26 s
+    of the former conv encoder and decoder, so that a training step took up to 26 s
     (``benchmarks/RESULTS.md``, "Conv training step"); with one thread, or in float32,
     it did not. The gradient is at least as exact as autocast's (float32
     sums, not rounded to bfloat16).
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, transposed, stride, padding, output_padding, groups):
+    def forward(ctx, x, weight, bias, stride, padding):
         x16, weight16 = x.to(torch.bfloat16), weight.to(torch.bfloat16)
         bias16 = None if bias is None else bias.to(torch.bfloat16)
         ctx.save_for_backward(x16, weight16)
-        ctx.settings = (stride, padding, [1, 1], transposed, output_padding, groups)
+        ctx.settings = (stride, padding, [1, 1], False, [0, 0], 1)
         ctx.has_bias, ctx.x_dtype = bias is not None, x.dtype
         return torch.convolution(x16, weight16, bias16, *ctx.settings)
 
@@ -144,8 +143,7 @@ class _FloatWeightGradConv(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         x16, weight16 = ctx.saved_tensors
-        transposed, groups = ctx.settings[3], ctx.settings[5]
-        bias_sizes = [weight16.shape[1] * groups if transposed else weight16.shape[0]]
+        bias_sizes = [weight16.shape[0]]
         need_x, need_weight, need_bias = ctx.needs_input_grad[:3]
         grad_x = grad_weight = grad_bias = None
         if need_x:
@@ -157,11 +155,11 @@ class _FloatWeightGradConv(torch.autograd.Function):
                 grad.float(), x16.float(), weight16.float(), bias_sizes, *ctx.settings,
                 [False, need_weight, need_bias and ctx.has_bias],
             )
-        return grad_x, grad_weight, grad_bias, None, None, None, None, None
+        return grad_x, grad_weight, grad_bias, None, None
 
 
 def _run_conv(layer, x):
-    """``layer(x)`` for a 2-D (transposed) convolution, the fast way on the CPU.
+    """``layer(x)`` for a 2-D convolution, the fast way on the CPU.
 
     On the CPU the activations are channels-last (NHWC), the layout oneDNN
     computes in: NCHW activations are reordered to it and back around every
@@ -176,87 +174,53 @@ def _run_conv(layer, x):
     needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters())
     if not (needs_grad and _cpu_bf16_autocast()):
         return layer(x)
-    if layer.padding_mode != "zeros" or tuple(layer.dilation) != (1, 1) or isinstance(layer.padding, str):
+    plain = layer.padding_mode == "zeros" and tuple(layer.dilation) == (1, 1) and layer.groups == 1
+    if not plain or isinstance(layer.padding, str):
         return layer(x)  # not the layers of this module; autocast's own path
-    transposed = isinstance(layer, nn.ConvTranspose2d)
-    output_padding = list(layer.output_padding) if transposed else [0, 0]
-    return _FloatWeightGradConv.apply(
-        x, layer.weight, layer.bias, transposed, list(layer.stride), list(layer.padding), output_padding, layer.groups
-    )
+    return _FloatWeightGradConv.apply(x, layer.weight, layer.bias, list(layer.stride), list(layer.padding))
 
 
 def _run_body(body, x):
     """``body(x)`` for an ``nn.Sequential``, its convolutions through :func:`_run_conv`."""
     for layer in body:
-        x = _run_conv(layer, x) if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) else layer(x)
+        x = _run_conv(layer, x) if isinstance(layer, nn.Conv2d) else layer(x)
     return x
 
 
 class ConvEncoder(nn.Module):
-    """Two stride-2 convolutions and a small dense layer (Keras VAE example)."""
+    """Two stride-2 convolutions, then the MLP encoder's hidden layers.
 
-    def __init__(self, image_shape, n_components, channels=(32, 64), dense=16):
+    The convolutions (3x3, ``channels`` filters, ReLU) see the image as an
+    image, so that a stroke moved by a pixel or two makes the same features;
+    the dense layers of ``hidden_dims`` that follow are those of
+    :class:`MLPEncoder`. Its decoder is an :class:`MLPDecoder`: the latent
+    code, which the classifier reads, is made by the encoder, and a
+    transposed-convolution decoder cost 20 times the dense one's work per
+    image on the CPU for no better head (``benchmarks/RESULTS.md``,
+    "Convolutional encoder").
+    """
+
+    def __init__(self, image_shape, hidden_dims, n_components, channels=(8, 16)):
         super().__init__()
         self.image_shape = tuple(image_shape)
         n_channels, height, width = self.image_shape
         _, h2 = _conv_sizes(height)
         _, w2 = _conv_sizes(width)
-        self.body = nn.Sequential(
+        self.convolutions = nn.Sequential(
             nn.Conv2d(n_channels, channels[0], 3, stride=2, padding=1),
             nn.ReLU(),
             nn.Conv2d(channels[0], channels[1], 3, stride=2, padding=1),
             nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(channels[1] * h2 * w2, dense),
-            nn.ReLU(),
         )
-        self.mu = nn.Linear(dense, n_components)
-        self.logvar = nn.Linear(dense, n_components)
+        self.body = _mlp([channels[1] * h2 * w2, *hidden_dims])
+        width = hidden_dims[-1] if hidden_dims else channels[1] * h2 * w2
+        self.mu = nn.Linear(width, n_components)
+        self.logvar = nn.Linear(width, n_components)
 
     def forward(self, X):
-        h = _run_body(self.body, X.reshape(-1, *self.image_shape))
+        h = self.body(_run_body(self.convolutions, X.reshape(-1, *self.image_shape)))
         return self.mu(h), self.logvar(h)
-
-
-class ConvDecoder(nn.Module):
-    """Dense layer and transposed convolutions mirroring :class:`ConvEncoder`.
-
-    The output padding of each transposed convolution is chosen so that the
-    decoded image has exactly the input's height and width, odd sizes
-    included.
-    """
-
-    def __init__(self, n_components, image_shape, channels=(32, 64)):
-        super().__init__()
-        self.image_shape = tuple(image_shape)
-        n_channels, height, width = self.image_shape
-        h1, h2 = _conv_sizes(height)
-        w1, w2 = _conv_sizes(width)
-        self.start_shape = (channels[1], h2, w2)
-
-        def upsample(c_in, c_out, size_in, size_out):
-            # Output size of a k=3, s=2, p=1 transposed conv is 2*in - 1 + pad.
-            pad = (size_out[0] - 2 * size_in[0] + 1, size_out[1] - 2 * size_in[1] + 1)
-            return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad)
-
-        self.body = nn.Sequential(
-            nn.Linear(n_components, channels[1] * h2 * w2),
-            nn.ReLU(),
-            nn.Unflatten(1, self.start_shape),
-            upsample(channels[1], channels[1], (h2, w2), (h1, w1)),
-            nn.ReLU(),
-            upsample(channels[1], channels[0], (h1, w1), (height, width)),
-            nn.ReLU(),
-            nn.Conv2d(channels[0], n_channels, 3, padding=1),
-            nn.Flatten(),
-        )
-
-    def forward(self, z):
-        return _run_body(self.body, z)
-
-    def layers(self):
-        """The torch layers that :meth:`forward` runs, in order."""
-        return list(self.body)
 
 
 class LatentClassifier(nn.Module):

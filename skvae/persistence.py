@@ -367,7 +367,11 @@ def _upgrade_metadata(metadata):
       before ``early_stopping="auto"``;
     * ``net["grad_scaler"]``: ``{}``, no loss scale before
       ``precision="16-mixed"``;
-    * ``attributes["compile_"]``: False, eager training before ``compile``.
+    * ``attributes["compile_"]``: False, eager training before ``compile``;
+    * ``attributes["architecture_"]``: ``params["architecture"]``, ``"mlp"``
+      or ``"conv"`` before ``architecture="auto"``. Their ``"conv"`` models
+      had a transposed-convolution decoder, which this version does not
+      build: those files are refused, to be refitted.
     """
     if not isinstance(metadata, dict) or not all(
         isinstance(metadata.get(key), dict) for key in ("params", "attributes", "net")
@@ -385,6 +389,15 @@ def _upgrade_metadata(metadata):
             attributes[f"{name}_"] = params[name]
     metadata["net"].setdefault("grad_scaler", {})
     attributes.setdefault("compile_", False)
+    if "architecture_" not in attributes:
+        params.setdefault("architecture", "mlp")
+        if params["architecture"] != "mlp":
+            raise ValueError(
+                f"its architecture={params['architecture']!r} model comes without architecture_: "
+                "it was written before architecture='auto', when 'conv' had a transposed-convolution "
+                "decoder, which this skvae does not build; refit it with this skvae"
+            )
+        attributes["architecture_"] = "mlp"
     return metadata
 
 

@@ -213,6 +213,22 @@ def test_regret_skips_mnist_sets_where_mnist_is_missing(tmp_path, monkeypatch):
     assert list(pd.read_csv(tmp_path / "regret.csv").data.unique()) == ["waveforms"]
 
 
+def test_architecture_quick_run_pairs_the_conv_default_with_the_mlp(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKVAE_DATA", str(tmp_path / "no_mnist"))
+    stdout = run_benchmark("architecture", "--quick", "--sets", "mnist14", "glyphs16", out=tmp_path)
+    assert "mnist14: skipped" in stdout
+    table = pd.read_csv(tmp_path / "architecture.csv")
+    # 16x16 glyphs: "auto" picks the conv encoder.
+    assert list(zip(table.architecture, table.is_auto)) == [("conv", True), ("mlp", False)]
+    assert (table.data == "glyphs16").all() and (table.max_epochs == 2).all() and (table.fit_s > 0).all()
+    assert table[["head_acc", "knn5_acc"]].stack().between(0, 1).all()
+    conv, mlp = table.iloc[0], table.iloc[1]
+    summary = (tmp_path / "architecture.md").read_text()
+    assert "`python -m benchmarks.architecture --quick --sets mnist14 glyphs16`" in summary
+    assert f"{100 * (conv.head_acc - mlp.head_acc):.3f}" in summary
+    assert f"{conv.fit_s / mlp.fit_s:.3f}" in summary
+
+
 def test_training_length_quick_run_compares_the_two_lengths(tmp_path):
     stdout = run_benchmark("training_length", "--quick", out=tmp_path)
     table = pd.read_csv(tmp_path / "training_length.csv")

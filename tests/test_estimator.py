@@ -19,6 +19,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skvae import Constant, DisentangledVAE, DivergenceError, SigmoidDecay
 from skvae.datasets import mnist_standard_split
 from skvae.estimator import auto_input_dropout, auto_max_epochs
+from skvae.modules import ConvEncoder
 
 
 def small_vae(**params):
@@ -196,11 +197,34 @@ def test_conv_architecture(digits):
     X, y = digits
     vae = small_vae(architecture="conv", image_shape=(8, 8), max_epochs=2).fit(X, y)
     assert vae.image_shape_ == (1, 8, 8)
+    assert vae.architecture_ == "conv"
+    assert isinstance(vae.net_.module_.encoder, ConvEncoder)
     assert vae.inverse_transform(vae.transform(X[:5])).shape == (5, 64)
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, "mlp"),
+        ({"image_shape": (14, 14)}, "conv"),
+        ({"image_shape": (2, 14, 16)}, "conv"),
+        ({"image_shape": (14, 13)}, "mlp"),  # too small for two stride-2 convolutions to pay
+        ({"architecture": "mlp", "image_shape": (14, 14)}, "mlp"),
+        ({"architecture": "conv", "image_shape": (7, 28)}, "conv"),
+    ],
+)
+def test_auto_architecture_is_conv_for_images_only(params, expected):
+    # image_shape says the features are pixels; a feature count alone does not.
+    n_features = int(np.prod(params.get("image_shape", (14, 14))))
+    X = np.random.default_rng(0).random((60, n_features))
+    y = np.arange(60) % 3
+    vae = small_vae(max_epochs=1, **params).fit(X, y)
+    assert vae.architecture_ == expected
+    assert isinstance(vae.net_.module_.encoder, ConvEncoder) == (expected == "conv")
+
+
 @pytest.mark.parametrize("shape", [(7, 7), (1, 9, 5), (3, 4, 4)])
-def test_conv_decoder_matches_odd_image_sizes(shape):
+def test_conv_encoder_takes_odd_image_sizes(shape):
     n_features = int(np.prod(shape))
     X = np.random.default_rng(0).random((40, n_features))
     y = np.arange(40) % 2

@@ -747,19 +747,28 @@ def test_files_of_the_oldest_layout_load_with_the_values_they_were_trained_with(
 
 def test_upgrade_metadata_fills_what_older_files_lack():
     current = {
-        "params": {"max_epochs": "auto", "input_dropout": "auto", "early_stopping": "auto"},
-        "attributes": {"max_epochs_": 12, "input_dropout_": 0.2, "early_stopping_": True, "compile_": True},
+        "params": {"max_epochs": "auto", "input_dropout": "auto", "early_stopping": "auto", "architecture": "auto"},
+        "attributes": {
+            "max_epochs_": 12, "input_dropout_": 0.2, "early_stopping_": True, "compile_": True, "architecture_": "conv"
+        },
         "history": [],
         "net": {"grad_scaler": {"scale": 2.0}},
     }
     assert persistence._upgrade_metadata(json.loads(json.dumps(current))) == current
     oldest = {"params": {"max_epochs": 7, "early_stopping": False}, "attributes": {}, "history": [], "net": {}}
     assert persistence._upgrade_metadata(oldest) == {
-        "params": {"max_epochs": 7, "early_stopping": False, "input_dropout": 0.0},
-        "attributes": {"max_epochs_": 7, "input_dropout_": 0.0, "early_stopping_": False, "compile_": False},
+        "params": {"max_epochs": 7, "early_stopping": False, "input_dropout": 0.0, "architecture": "mlp"},
+        "attributes": {
+            "max_epochs_": 7, "input_dropout_": 0.0, "early_stopping_": False, "compile_": False, "architecture_": "mlp"
+        },
         "history": [],
         "net": {"grad_scaler": {}},
     }
+    # The conv models of files without architecture_ had a decoder this skvae does not build.
+    old_conv = {"params": {"max_epochs": 7, "early_stopping": False, "architecture": "conv"}, "attributes": {},
+                "history": [], "net": {}}
+    with pytest.raises(ValueError, match="architecture='conv' model comes without architecture_.*refit"):
+        persistence._upgrade_metadata(old_conv)
     # "auto" existed only once max_epochs_ was saved: a file without it is not one skvae wrote.
     with pytest.raises(ValueError, match="max_epochs='auto' comes without max_epochs_"):
         persistence._upgrade_metadata(

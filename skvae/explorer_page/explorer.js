@@ -34,7 +34,6 @@ const n = spec.n_components;
 function run(ops, z, round32) {
   const Arr = round32 ? Float32Array : Float64Array;
   let x = Arr.from(z);
-  let shape = null;
   for (const op of ops) {
     switch (op.op) {
       case "linear": {
@@ -45,78 +44,15 @@ function run(ops, z, round32) {
           for (let i = 0; i < nin; i++) s += w[row + i] * x[i];
           y[o] = s;
         }
-        x = y; shape = null; break;
+        x = y; break;
       }
       case "relu": for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0; break;
       case "leaky_relu": for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] *= op.slope; break;
       case "sigmoid": for (let i = 0; i < x.length; i++) x[i] = 1 / (1 + Math.exp(-x[i])); break;
-      case "shape": shape = op.shape.slice(); break;
-      case "conv_transpose2d": { const r = convTranspose(op, x, shape, Arr); x = r[0]; shape = r[1]; break; }
-      case "conv2d": { const r = conv(op, x, shape, Arr); x = r[0]; shape = r[1]; break; }
       default: throw new Error("unknown operation " + op.op);
     }
   }
   return x;
-}
-
-function convTranspose(op, x, shape, Arr) {
-  const [cin, hin, win] = shape, cout = op.out_channels;
-  const [kh, kw] = op.kernel, [sh, sw] = op.stride, [ph, pw] = op.padding, [oph, opw] = op.output_padding;
-  const hout = (hin - 1) * sh - 2 * ph + kh + oph, wout = (win - 1) * sw - 2 * pw + kw + opw;
-  const plane = hout * wout, acc = new Float64Array(cout * plane), w = op.w;
-  // weight layout (cin, cout, kh, kw); scatter each input value.
-  for (let ci = 0; ci < cin; ci++) {
-    for (let iy = 0; iy < hin; iy++) {
-      for (let ix = 0; ix < win; ix++) {
-        const v = x[(ci * hin + iy) * win + ix];
-        if (v === 0) continue;
-        for (let ky = 0; ky < kh; ky++) {
-          const oy = iy * sh - ph + ky;
-          if (oy < 0 || oy >= hout) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ox = ix * sw - pw + kx;
-            if (ox < 0 || ox >= wout) continue;
-            const base = oy * wout + ox;
-            let wi = (ci * cout * kh + ky) * kw + kx;
-            for (let co = 0; co < cout; co++, wi += kh * kw) acc[co * plane + base] += v * w[wi];
-          }
-        }
-      }
-    }
-  }
-  const y = new Arr(cout * plane);
-  for (let co = 0; co < cout; co++) {
-    const b = op.b[co];
-    for (let p = 0; p < plane; p++) y[co * plane + p] = acc[co * plane + p] + b;
-  }
-  return [y, [cout, hout, wout]];
-}
-
-function conv(op, x, shape, Arr) {
-  const [cin, hin, win] = shape, cout = op.out_channels;
-  const [kh, kw] = op.kernel, [sh, sw] = op.stride, [ph, pw] = op.padding;
-  const hout = Math.floor((hin + 2 * ph - kh) / sh) + 1, wout = Math.floor((win + 2 * pw - kw) / sw) + 1;
-  const y = new Arr(cout * hout * wout), w = op.w;
-  for (let co = 0; co < cout; co++) {
-    for (let oy = 0; oy < hout; oy++) {
-      for (let ox = 0; ox < wout; ox++) {
-        let s = op.b[co];
-        for (let ci = 0; ci < cin; ci++) {
-          for (let ky = 0; ky < kh; ky++) {
-            const iy = oy * sh - ph + ky;
-            if (iy < 0 || iy >= hin) continue;
-            for (let kx = 0; kx < kw; kx++) {
-              const ix = ox * sw - pw + kx;
-              if (ix < 0 || ix >= win) continue;
-              s += x[(ci * hin + iy) * win + ix] * w[((co * cin + ci) * kh + ky) * kw + kx];
-            }
-          }
-        }
-        y[(co * hout + oy) * wout + ox] = s;
-      }
-    }
-  }
-  return [y, [cout, hout, wout]];
 }
 
 function decode(z) { return run(decoderOps, Float32Array.from(z), true); }
@@ -354,7 +290,7 @@ function showCursor() {
     "plane (" + state.cursor.map((v) => v.toFixed(2)).join(", ") + ")  z = [" + zs + "]";
   const times = state.decodeTimes, mean = times.reduce((a, b) => a + b, 0) / times.length;
   document.getElementById("timing").textContent =
-    "decoding in the browser (" + spec.decoder_kind + " decoder): " + ms.toFixed(3) +
+    "decoding in the browser: " + ms.toFixed(3) +
     " ms for this point, " + mean.toFixed(3) + " ms on average over the last " + times.length;
 }
 
@@ -474,8 +410,7 @@ about.push(spec.points.n < spec.n_points_total
   ? spec.points.n + " of " + spec.n_points_total + " latent means drawn." : spec.points.n + " latent means drawn.");
 if (headOps) about.push("Shaded: the class the latent classifier predicts, on a " + G + "x" + G + " grid.");
 about.push("Move the cursor to decode a latent point; drag to decode the straight path between two points (" +
-  spec.n_steps + " steps). Everything is computed in this page, from the embedded " + spec.decoder_kind +
-  " decoder weights (float32).");
+  spec.n_steps + " steps). Everything is computed in this page, from the embedded decoder weights (float32).");
 document.getElementById("about").textContent = about.join(" ");
 
 drawRegions(); drawPoints(); composite();
