@@ -159,20 +159,17 @@ class _FloatWeightGradConv(torch.autograd.Function):
 
 
 def _run_conv(layer, x):
-    """``layer(x)`` for a 2-D convolution, the fast way on the CPU.
+    """``layer(x)`` for a 2-D convolution; under bfloat16 autocast with gradients on the CPU,
+    its weight gradient is float32 work (:class:`_FloatWeightGradConv`).
 
-    On the CPU the activations are channels-last (NHWC), the layout oneDNN
-    computes in: NCHW activations are reordered to it and back around every
-    convolution, in the forward and backward passes. Under bfloat16 autocast
-    with gradients, the weight gradient is float32 work
-    (:class:`_FloatWeightGradConv`). The values computed are those of
-    ``layer(x)`` up to rounding.
+    The values computed are those of ``layer(x)`` up to rounding. The
+    activations stay NCHW: channels-last, which paid 1.4x for the former
+    conv pair's 32-64 channels, left this encoder's 8-16-channel step no
+    faster (0.88-1.03x in three runs; ``benchmarks/RESULTS.md``, "Conv
+    training step").
     """
-    if x.device.type != "cpu":
-        return layer(x)
-    x = x.contiguous(memory_format=torch.channels_last)
     needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in layer.parameters())
-    if not (needs_grad and _cpu_bf16_autocast()):
+    if x.device.type != "cpu" or not (needs_grad and _cpu_bf16_autocast()):
         return layer(x)
     plain = layer.padding_mode == "zeros" and tuple(layer.dilation) == (1, 1) and layer.groups == 1
     if not plain or isinstance(layer.padding, str):

@@ -70,10 +70,9 @@ def test_precision_cannot_change_in_a_warm_start(digits_all):
 
 @pytest.mark.parametrize("bf16", [False, pytest.param(True, marks=needs_bf16)])
 def test_conv_layers_give_autocasts_values_and_gradients(bf16):
-    # The conv encoder runs its convolutions channels-last, and under bf16
-    # autocast computes the weight gradients in float32 kernels
-    # (modules._run_conv): the same function and gradients as calling the
-    # layers plainly, up to rounding.
+    # Under bf16 autocast the conv encoder computes the weight gradients in
+    # float32 kernels (modules._run_conv): the same function and gradients as
+    # calling the layers plainly, up to rounding.
     import copy
 
     from skvae.modules import ConvEncoder, build_seeded
