@@ -7,7 +7,7 @@ from skorch.callbacks import Callback
 
 import skvae.estimator
 from skvae import DisentangledVAE
-from skvae._validation import MIN_VALIDATION_ROWS, SWITCH_Z, check_rows
+from skvae._validation import MIN_LEAD, MIN_VALIDATION_ROWS, SWITCH_Z, check_rows, no_noise_wins
 from skvae.estimator import auto_input_dropout
 from tiny import tiny_vae
 
@@ -46,11 +46,26 @@ def test_a_rule_far_off_is_overruled(monkeypatch):
     vae = DisentangledVAE(**params).fit(X, y)
     check = vae.input_dropout_check_
     assert check["input_dropout"] == (0.8, 0.0)
-    assert check["z"] > SWITCH_Z and check["validation_accuracy"][1] > check["validation_accuracy"][0]
+    assert check["z"] > SWITCH_Z and check["validation_accuracy"][1] - check["validation_accuracy"][0] > MIN_LEAD
     assert vae.input_dropout_ == vae.setup_.input_dropout == vae.net_.module_.input_dropout == 0.0
     # The final fit trains on every row, for every epoch, as a fit without noise does.
     assert not vae.early_stopping_ and len(vae.history_) == vae.max_epochs_
     np.testing.assert_array_equal(DisentangledVAE(**params, input_dropout=0.0).fit(X, y).transform(X), vae.transform(X))
+
+
+@pytest.mark.parametrize(
+    ("z", "accuracy", "wins"),
+    [
+        (10.18, (0.158, 0.529), True),  # amplitudes 2-D: the rule's noise erased the class
+        (8.66, (0.174, 0.470), True),  # amplitudes 8-D
+        (4.47, (0.746, 0.808), False),  # 14x14 MNIST 2-D, conv: noise won by 2 points at the end
+        (3.04, (0.688, 0.755), False),  # glyphs16 8-D seed 1: noise won by 2.2 points
+        (2.90, (0.20, 0.60), False),  # far ahead, on too few disputed rows
+    ],
+)
+def test_no_noise_must_win_the_pilots_by_far_and_significantly(z, accuracy, wins):
+    # Pilots measured by benchmarks.noise_check and benchmarks.architecture.
+    assert no_noise_wins(z, np.array(accuracy)) is wins
 
 
 def test_the_rule_stays_where_no_noise_is_not_significantly_better(digits_all):
