@@ -2,6 +2,7 @@
 
     python -m benchmarks.architecture --jobs 2    # 4 image sets, 2-D and 8-D, seeds 0-2 (~40 min on 2 free cores)
     python -m benchmarks.architecture --quick     # smoke test: glyphs16, 2-D, seed 0, 2 epochs
+    python -m benchmarks.architecture --sets mnist14 --dims 2 --seeds 0 --update   # rerun some rows
 
 ``architecture="auto"`` gives data whose ``image_shape`` is set the
 convolutional encoder where the images are at least 14 pixels high and
@@ -76,6 +77,15 @@ def measure(name, dims, seed, quick, threads):
     return rows
 
 
+def merged(old, new):
+    """``new`` rows, and those of ``old`` (or None) whose data, dims and seed ``new`` does not have."""
+    if old is None:
+        return new
+    key = ["data", "dims", "seed"]
+    keep = old[~old.set_index(key).index.isin(new.set_index(key).index)]
+    return pd.concat([keep, new], ignore_index=True)
+
+
 def summarize(table):
     """Per set and dims, means over seeds: both heads and 5-NNs, the difference and the time ratio."""
     rows = []
@@ -106,6 +116,8 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2")
     parser.add_argument("--jobs", type=int, default=1, help="sets, dims and seeds measured in parallel (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
+    parser.add_argument("--update", action="store_true",
+                        help="merge into the existing architecture.csv, replacing rows of the same data, dims and seed")
     add_output_argument(parser, "architecture.csv and architecture.md")
     args = parser.parse_args(argv)
     for option, value in (QUICK_RUN if args.quick else FULL_RUN).items():
@@ -116,6 +128,8 @@ def main(argv=None):
     out = output_folder(args.output)
     info = machine()
     print(f"machine: {json.dumps(info)}", flush=True)
+    path = out / "architecture.csv"
+    old = pd.read_csv(path) if args.update and path.exists() else None
     start = time.perf_counter()
     tasks = [(name, dims, seed) for seed in args.seeds for name in sets for dims in args.dims]
     done = []
@@ -126,15 +140,16 @@ def main(argv=None):
         print(f"[{time.perf_counter() - start:.0f} s] {conv['data']} {conv['dims']}-D seed {conv['seed']}: conv head "
               f"{conv['head_acc']:.3f} in {conv['fit_s']:.0f} s, mlp {mlp['head_acc']:.3f} in {mlp['fit_s']:.0f} s",
               flush=True)
-        pd.DataFrame(done).to_csv(out / "architecture.csv", index=False)  # a stopped run keeps what it did
-    table = pd.DataFrame(done)
+        merged(old, pd.DataFrame(done)).to_csv(path, index=False)  # a stopped run keeps what it did
+    table = merged(old, pd.DataFrame(done))
     table["order"] = table.data.map(list(SHAPES).index)
     table = table.sort_values(["order", "dims", "seed", "architecture"], kind="stable").drop(columns="order")
-    table.to_csv(out / "architecture.csv", index=False)
+    table.to_csv(path, index=False)
     summary = summarize(table)
     report = "\n\n".join([
         run_line(command_line("architecture", argv), info, load_average())
-        + f" {len(table)} fits in {time.perf_counter() - start:.0f} s.",
+        + f" {len(done)} fits in {time.perf_counter() - start:.0f} s"
+        + (f", merged into {len(table)} rows." if old is not None else "."),
         markdown(summary, floatfmt=".3f"),
     ])
     (out / "architecture.md").write_text(report + "\n")

@@ -227,6 +227,15 @@ def test_architecture_quick_run_pairs_the_conv_default_with_the_mlp(tmp_path, mo
     assert "`python -m benchmarks.architecture --quick --sets mnist14 glyphs16`" in summary
     assert f"{100 * (conv.head_acc - mlp.head_acc):.3f}" in summary
     assert f"{conv.fit_s / mlp.fit_s:.3f}" in summary
+    # --update replaces the rows of what it reruns and keeps the others.
+    table.assign(data="mnist", fit_s=1.0).to_csv(tmp_path / "old.csv", index=False)
+    both = pd.concat([pd.read_csv(tmp_path / "old.csv"), table])
+    both.to_csv(tmp_path / "architecture.csv", index=False)
+    run_benchmark("architecture", "--quick", "--update", out=tmp_path)
+    updated = pd.read_csv(tmp_path / "architecture.csv")
+    assert list(updated.data) == ["glyphs16", "glyphs16", "mnist", "mnist"]
+    assert (updated.fit_s[updated.data == "mnist"] == 1.0).all()
+    assert "merged into 4 rows" in (tmp_path / "architecture.md").read_text()
 
 
 def test_training_length_quick_run_compares_the_two_lengths(tmp_path):
