@@ -72,7 +72,7 @@ SWITCH_Z = 3.0
 
 #: The lead in held-out accuracy that no noise must also have. A z grows with
 #: the number of held-out rows for the same lead, and the pilots' bias is a
-#: lead: on image sets where the rule's noise won by 1-2 points at the end,
+#: lead: on image sets where the rule's noise won by 1.5-2.3 points at the end,
 #: no noise led the pilots by 5-7 points (z 2.3-4.5 on 400-800 held-out
 #: rows: glyphs16 8-D, 14x14 MNIST 2-D with the conv encoder), where the
 #: noise that erased the class trailed by 30-37 points
