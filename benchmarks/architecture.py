@@ -28,7 +28,6 @@ over seeds: heads, 5-NN, the conv-minus-MLP difference in points and the
 fit-time ratio) to ``--output`` (default ``benchmarks/results``).
 """
 
-import argparse
 import json
 import time
 
@@ -39,7 +38,7 @@ from joblib import Parallel, delayed
 from sklearn.neighbors import KNeighborsClassifier
 
 from benchmarks.common import (
-    add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder,
+    command_line, grid_arguments, load_average, load_dataset, machine, markdown, output_folder,
     run_line, sets_present, timed,
 )
 from benchmarks.regret import load as load_regret_set
@@ -107,22 +106,10 @@ def summarize(table):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK_EPOCHS} epochs per fit; glyphs16, 2-D, seed 0 "
-                             "unless --sets, --dims or --seeds say otherwise")
-    parser.add_argument("--sets", nargs="+", choices=list(SHAPES), help="default: all")
-    parser.add_argument("--dims", nargs="+", type=int, help="default: 2 8")
-    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2")
-    parser.add_argument("--jobs", type=int, default=1, help="sets, dims and seeds measured in parallel (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
-    parser.add_argument("--update", action="store_true",
-                        help="merge into the existing architecture.csv, replacing rows of the same data, dims and seed")
-    add_output_argument(parser, "architecture.csv and architecture.md")
-    args = parser.parse_args(argv)
-    for option, value in (QUICK_RUN if args.quick else FULL_RUN).items():
-        if getattr(args, option) is None:
-            setattr(args, option, value)
+    args = grid_arguments(
+        __doc__.splitlines()[0], argv, sets=list(SHAPES), quick_run=QUICK_RUN, full_run=FULL_RUN,
+        quick_help=f"{QUICK_EPOCHS} epochs per fit; glyphs16, 2-D, seed 0", table="architecture.csv", files="architecture.csv and architecture.md",
+    )
     sets = sets_present(args.sets, load)  # each task makes its data again, from the same seeds
     torch.set_num_threads(args.threads)
     out = output_folder(args.output)

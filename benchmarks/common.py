@@ -10,6 +10,7 @@
 * output -- :func:`add_output_argument` and :func:`output_folder`.
 """
 
+import argparse
 import datetime
 import json
 import os
@@ -198,6 +199,33 @@ def add_output_argument(parser, files):
     """``--output``: the folder the script writes ``files`` (a description) to."""
     parser.add_argument("--output", type=Path, default=RESULTS_DIR,
                         help=f"folder for {files} (default: benchmarks/results)")
+
+
+def grid_arguments(description, argv, *, sets, quick_run, full_run, quick_help, table, files):
+    """Parsed arguments of a script that measures sets x latent dims x seeds.
+
+    ``--quick`` (``quick_help`` says what it does), ``--sets`` (of ``sets``),
+    ``--dims``, ``--seeds``, ``--jobs``, ``--threads``, ``--update`` (merge
+    into ``table``) and ``--output`` (for ``files``); what ``--sets``,
+    ``--dims`` and ``--seeds`` leave unset comes from ``quick_run`` or
+    ``full_run`` (dicts by option name).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test: {quick_help} unless --sets, --dims or --seeds say otherwise")
+    parser.add_argument("--sets", nargs="+", choices=list(sets), help="default: all")
+    parser.add_argument("--dims", nargs="+", type=int, help="default: 2 8")
+    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2")
+    parser.add_argument("--jobs", type=int, default=1, help="sets, dims and seeds measured in parallel (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
+    parser.add_argument("--update", action="store_true",
+                        help=f"merge into the existing {table}, replacing rows of the same data, dims and seed")
+    add_output_argument(parser, files)
+    args = parser.parse_args(argv)
+    for option, value in (quick_run if args.quick else full_run).items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    return args
 
 
 def output_folder(path):

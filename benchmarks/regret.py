@@ -53,7 +53,6 @@ and for the default the 5-NN of its latent space, ``knn5_acc`` and
 with the command and machine).
 """
 
-import argparse
 import json
 import time
 
@@ -69,7 +68,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.common import (
-    add_output_argument, command_line, load_average, load_dataset, machine, markdown, output_folder,
+    command_line, grid_arguments, load_average, load_dataset, machine, markdown, output_folder,
     run_line, sets_present, timed,
 )
 from skvae import DisentangledVAE
@@ -210,22 +209,10 @@ def shown(summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK_EPOCHS} epochs per fit; waveforms and imbalanced, 2-D, seed 0 "
-                             "unless --sets, --dims or --seeds say otherwise")
-    parser.add_argument("--sets", nargs="+", choices=SETS, help="default: all")
-    parser.add_argument("--dims", nargs="+", type=int, help="default: 2 8")
-    parser.add_argument("--seeds", nargs="+", type=int, help="default: 0 1 2")
-    parser.add_argument("--jobs", type=int, default=1, help="sets, dims and seeds measured in parallel (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
-    parser.add_argument("--update", action="store_true",
-                        help="merge into the existing regret.csv, replacing rows of the same data, dims and seed")
-    add_output_argument(parser, "regret.csv, regret_summary.csv, regret_grid.csv and regret.md")
-    args = parser.parse_args(argv)
-    for option, value in (QUICK_RUN if args.quick else FULL_RUN).items():
-        if getattr(args, option) is None:
-            setattr(args, option, value)
+    args = grid_arguments(
+        __doc__.splitlines()[0], argv, sets=SETS, quick_run=QUICK_RUN, full_run=FULL_RUN,
+        quick_help=f"{QUICK_EPOCHS} epochs per fit; waveforms and imbalanced, 2-D, seed 0", table="regret.csv", files="regret.csv, regret_summary.csv, regret_grid.csv and regret.md",
+    )
     sets = sets_present(args.sets, load)  # each task makes its data again, from the same seeds
     torch.set_num_threads(args.threads)  # in this process too: with --jobs 1 it does the fitting
     out = output_folder(args.output)
