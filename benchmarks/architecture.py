@@ -45,7 +45,9 @@ from benchmarks.regret import load as load_regret_set
 from skvae import DisentangledVAE
 from skvae._build import resolve_architecture
 
-SHAPES = {"glyphs16": (16, 16), "mnist_perturbed": (28, 28), "mnist14": (14, 14), "mnist": (28, 28), "digits": (8, 8)}
+#: (channels, height, width), as the estimator resolves image_shape.
+SHAPES = {"glyphs16": (1, 16, 16), "mnist_perturbed": (1, 28, 28), "mnist14": (1, 14, 14), "mnist": (1, 28, 28),
+          "digits": (1, 8, 8)}
 ARCHITECTURES = ["conv", "mlp"]
 QUICK_EPOCHS = 2
 FULL_RUN = {"sets": list(SHAPES), "dims": [2, 8], "seeds": [0, 1, 2]}

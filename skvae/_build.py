@@ -152,6 +152,9 @@ MIN_CONV_IMAGE_SIDE = 14
 def resolve_architecture(architecture, image_shape):
     """The encoder ``architecture`` names: ``"auto"`` is ``"conv"`` for images, ``"mlp"`` otherwise.
 
+    ``image_shape`` is ``(channels, height, width)``, as :func:`image_shape_of`
+    returns it, or None.
+
     Images are data whose ``image_shape`` the user gave, at least
     :data:`MIN_CONV_IMAGE_SIDE` pixels high and wide: there the
     convolutional encoder's head matched or beat the MLP's on every image
@@ -162,7 +165,7 @@ def resolve_architecture(architecture, image_shape):
     """
     if architecture != "auto":
         return architecture
-    if image_shape is None or min(tuple(image_shape)[-2:]) < MIN_CONV_IMAGE_SIDE:
+    if image_shape is None or min(image_shape[1:]) < MIN_CONV_IMAGE_SIDE:
         return "mlp"
     return "conv"
 
@@ -283,15 +286,16 @@ def fitted_setup(params, *, n_features, n_classes, input_dropout, reconstruction
         array.setflags(write=False)
         return array
 
+    image_shape = image_shape_of(params["image_shape"], params["architecture"], n_features)
     return FittedSetup(
         params=dict(params),
         n_features=int(n_features),
         n_classes=int(n_classes),
         n_components=int(params["n_components"]),
-        architecture=resolve_architecture(params["architecture"], params["image_shape"]),
+        architecture=resolve_architecture(params["architecture"], image_shape),
         hidden_dims=_check_widths(params["hidden_dims"], "hidden_dims"),
         classifier_hidden=_check_widths(params["classifier_hidden"], "classifier_hidden"),
-        image_shape=image_shape_of(params["image_shape"], params["architecture"], n_features),
+        image_shape=image_shape,
         input_dropout=float(input_dropout),
         reconstruction=reconstruction,
         kl=params["kl"],

@@ -368,10 +368,10 @@ def _upgrade_metadata(metadata):
     * ``net["grad_scaler"]``: ``{}``, no loss scale before
       ``precision="16-mixed"``;
     * ``attributes["compile_"]``: False, eager training before ``compile``;
-    * ``attributes["architecture_"]``: ``params["architecture"]``, ``"mlp"``
-      or ``"conv"`` before ``architecture="auto"``. Their ``"conv"`` models
-      had a transposed-convolution decoder, which this version does not
-      build: those files are refused, to be refitted.
+    * ``attributes["architecture_"]``: ``"mlp"``, and ``params["architecture"]``
+      ``"mlp"`` where missing. Files from before ``architecture="auto"`` of
+      ``"conv"`` models are refused, to be refitted: their
+      transposed-convolution decoder is no longer built.
     """
     if not isinstance(metadata, dict) or not all(
         isinstance(metadata.get(key), dict) for key in ("params", "attributes", "net")
