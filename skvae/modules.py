@@ -124,9 +124,9 @@ class _FloatWeightGradConv(torch.autograd.Function):
     same bfloat16 values, widened. oneDNN's bfloat16 weight-gradient kernel
     (``jit_bf16``, AVX-512 BF16) stalled on a 2-core CPU shared with other
     processes: 0.1-3 s per call instead of 5-20 ms, for every convolution
-    of the former conv encoder and decoder, so that a training step took up to 26 s
-    (``benchmarks/RESULTS.md``, "Conv training step"); with one thread, or in float32,
-    it did not. The gradient is at least as exact as autocast's (float32
+    of the former conv encoder and decoder, so that a training step took up
+    to 26 s (``benchmarks/RESULTS.md``, "Conv training step"); with one
+    thread, or in float32, it did not. The gradient is at least as exact as autocast's (float32
     sums, not rounded to bfloat16).
     """
 
@@ -190,11 +190,11 @@ class ConvEncoder(nn.Module):
     The convolutions (3x3, ``channels`` filters, ReLU) see the image as an
     image, so that a stroke moved by a pixel or two makes the same features;
     the dense layers of ``hidden_dims`` that follow are those of
-    :class:`MLPEncoder`. Its decoder is an :class:`MLPDecoder`: the latent
-    code, which the classifier reads, is made by the encoder, and a
-    transposed-convolution decoder cost 20 times the dense one's work per
-    image on the CPU for no better head (``benchmarks/RESULTS.md``,
-    "Convolutional encoder").
+    :class:`MLPEncoder`. Its decoder is an :class:`MLPDecoder`: the
+    classifier reads the code the encoder makes, and the transposed
+    convolutions of the former conv decoder did about 10 times the dense
+    decoder's arithmetic per 28x28 image (5.6 million multiply-adds against
+    0.53 million; ``benchmarks/RESULTS.md``, "Convolutional encoder").
     """
 
     def __init__(self, image_shape, hidden_dims, n_components, channels=(8, 16)):
