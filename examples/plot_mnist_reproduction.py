@@ -98,7 +98,9 @@ print(f"train: {X_train.shape}, test: {X_test.shape}")
 # --------
 # A 2-D latent space so that we can look at it directly, 20 epochs (less
 # than half of what the default ``max_epochs="auto"`` picks for 8,000
-# images) after a reconstruction-only warm-up of 100 optimizer steps. The
+# images) after a reconstruction-only warm-up of 100 optimizer steps.
+# ``image_shape`` makes the default encoder convolutional (two stride-2
+# convolutions in front of the dense layers, ``architecture="auto"``). The
 # other parameters are the estimator's defaults: binary cross-entropy
 # reconstruction, the standard KL term, and a classification weight that
 # decays from 100 to a floor of 30 along a sigmoid centred halfway through
