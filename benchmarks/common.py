@@ -201,14 +201,15 @@ def add_output_argument(parser, files):
                         help=f"folder for {files} (default: benchmarks/results)")
 
 
-def grid_arguments(description, argv, *, sets, quick_run, full_run, quick_help, table, files):
+def grid_arguments(description, argv, *, sets, quick_run, full_run, quick_help, table, files, switches=None):
     """Parsed arguments of a script that measures sets x latent dims x seeds.
 
     ``--quick`` (``quick_help`` says what it does), ``--sets`` (of ``sets``),
     ``--dims``, ``--seeds``, ``--jobs``, ``--threads``, ``--update`` (merge
     into ``table``) and ``--output`` (for ``files``); what ``--sets``,
     ``--dims`` and ``--seeds`` leave unset comes from ``quick_run`` or
-    ``full_run`` (dicts by option name).
+    ``full_run`` (dicts by option name). ``switches`` adds the script's own
+    on/off options (a dict of option to help text).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true",
@@ -220,6 +221,8 @@ def grid_arguments(description, argv, *, sets, quick_run, full_run, quick_help, 
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job (default 1)")
     parser.add_argument("--update", action="store_true",
                         help=f"merge into the existing {table}, replacing rows of the same data, dims and seed")
+    for option, help_text in (switches or {}).items():
+        parser.add_argument(option, action="store_true", help=help_text)
     add_output_argument(parser, files)
     args = parser.parse_args(argv)
     for option, value in (quick_run if args.quick else full_run).items():

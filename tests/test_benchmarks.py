@@ -171,7 +171,7 @@ def test_noise_choice_quick_tables(tmp_path):
     assert "final test" in stdout
 
 
-# regret --quick: 2 sets x 8 fits of 2-4 epochs, about 10 s.
+# regret --quick: 2 sets x 8 fits of 2-4 epochs, about 10 s; --sets imbalanced: about 3 s.
 
 
 def test_regret_quick_run_fits_the_grid_and_reports_the_regret(tmp_path):
@@ -204,6 +204,39 @@ def test_regret_quick_run_fits_the_grid_and_reports_the_regret(tmp_path):
     assert grid.shape == (2, 2 + 8)
     report = (tmp_path / "regret.md").read_text()
     assert "`python -m benchmarks.regret --quick --jobs 2`" in report and "regret_pts" in stdout
+
+
+def test_regret_defaults_only_update_refits_the_defaults_and_keeps_the_grid(tmp_path):
+    run_benchmark("regret", "--quick", "--sets", "imbalanced", out=tmp_path)
+    before = pd.read_csv(tmp_path / "regret.csv")
+    stdout = run_benchmark("regret", "--quick", "--sets", "imbalanced", "--defaults-only", "--update", out=tmp_path)
+    after = pd.read_csv(tmp_path / "regret.csv")
+    cells = ["input_dropout", "epochs", "is_default", "head_acc"]
+    # The same seed refits the same default, which still stands for its own cell.
+    pd.testing.assert_frame_equal(after[cells], before[cells])
+    assert (after.fit_s[after.is_default] != before.fit_s[before.is_default]).all()  # it was fitted again
+    assert "2 fits in" not in stdout and "1 fits in" in stdout
+
+
+def test_regret_merge_keeps_a_former_default_as_its_cell():
+    from benchmarks.regret import COLUMNS, merge
+
+    def rows(*cells):
+        return pd.DataFrame([dict(data="digits", dims=2, seed=0, input_dropout=p, epochs=e, is_default=d, head_acc=h)
+                             for p, e, d, h in cells]).reindex(columns=COLUMNS)
+
+    old = rows((0.2, "1x", True, 0.90), (0.2, "2x", False, 0.95), (0.0, "1x", False, 0.80))
+    # A default trained 1.5 times the base length is a cell of no grid: the former default stays as p=0.2, 1x.
+    merged = merge(old, rows((0.2, "1.5x", True, 0.93)), defaults_only=True)
+    assert sorted(zip(merged.epochs, merged.input_dropout, merged.is_default, merged.head_acc)) == [
+        ("1.5x", 0.2, True, 0.93), ("1x", 0.0, False, 0.80), ("1x", 0.2, False, 0.90), ("2x", 0.2, False, 0.95)]
+    # A default that resolves to a cell replaces that cell's row.
+    merged = merge(old, rows((0.0, "1x", True, 0.85)), defaults_only=True)
+    assert sorted(zip(merged.epochs, merged.input_dropout, merged.is_default, merged.head_acc)) == [
+        ("1x", 0.0, True, 0.85), ("1x", 0.2, False, 0.90), ("2x", 0.2, False, 0.95)]
+    # A run of the whole grid replaces every row of its data, dims and seed.
+    merged = merge(old, rows((0.1, "1x", True, 0.91)), defaults_only=False)
+    assert list(merged.head_acc) == [0.91]
 
 
 def test_regret_skips_mnist_sets_where_mnist_is_missing(tmp_path, monkeypatch):
