@@ -1,14 +1,16 @@
 """Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``,
 ``regret``, ``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step``,
-``propagation_scale``, ``versus_umap``, ``noise_check`` and ``data_parallel``."""
+``propagation_scale``, ``versus_umap``, ``noise_check``, ``data_parallel`` and ``commit_speed``."""
 
 import importlib.util
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from benchmark_runs import run_benchmark
+from benchmark_runs import REPO, run_benchmark
 
 from skvae._validation import no_noise_wins
 
@@ -402,3 +404,27 @@ def test_noise_check_quick_compares_the_default_with_the_rule_fixed(tmp_path):
     # Kept: the checked default is the fit with the rule's noise fixed.
     assert row["same_model"] == (row["chosen"] == row["rule"])
     assert row["head_default"] == row["head_rule"] or row["chosen"] == 0.0
+
+
+# commit_speed --quick: one pair of 1-epoch digits fits, each in a fresh process, about 10 s.
+
+
+def _in_git_checkout():
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _in_git_checkout(), reason="commit_speed exports a commit: needs a git checkout")
+def test_commit_speed_quick_run_fits_both_versions(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the exported tree and the data go there
+    stdout = run_benchmark("commit_speed", "--quick", out=tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "commit_speed.csv")
+    assert len(table) == 2 and table.version.iloc[0].startswith("baseline ") and table.version.iloc[1] == "working tree"
+    assert (table.fit_s > 0).all() and table.head_acc.between(0, 1).all() and (table.latent_abs_sum > 0).all()
+    assert "ratio of medians" in stdout
+    assert not list(tmp_path.glob("skvae_commit_speed_*"))  # the exported tree is removed
+
+
+def test_commit_speed_refuses_a_revision_that_is_no_commit(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.commit_speed", "--quick", "--baseline", "no-such-rev",
+                           "--output", str(tmp_path)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode != 0 and "--baseline 'no-such-rev' is no commit" in proc.stderr
