@@ -2,6 +2,8 @@
 
     python -m benchmarks.propagation_scale                       # 100k rows, in memory and memmap
     python -m benchmarks.propagation_scale --sizes 100000 200000 --inputs memory
+    python -m benchmarks.propagation_scale --sizes 1000000 --inputs memory   # 1M rows: the approximate search
+    python -m benchmarks.propagation_scale --sizes 1000000 --inputs memory --search exact   # ~70 min on one core
     python -m benchmarks.propagation_scale --sizes 1000000 --search random   # all but the search
     python -m benchmarks.propagation_scale --inputs memory --search sklearn  # the search before blocks
     python -m benchmarks.propagation_scale --block-mb 8         # blocks of 8 MB: 100k rows in 4 blocks
@@ -20,11 +22,14 @@ classes) while a thread samples the process's ``RssAnon`` every 10 ms (the
 memmap's pages, which the kernel can drop, do not count). Writes
 ``propagation_scale.csv`` (one row per run: seconds, peak RssAnon, its rise
 over the process with its data loaded, and the accuracy of the propagated
-labels on the hidden rows) to ``--output`` and prints the table with the
-time that 1,000,000 rows would take at each run's rate of an exact search
-(``n**2``).
+labels on the hidden rows; ``searched``: the search that ran, exact or
+cells) to ``--output`` and prints the table with the time that 1,000,000
+rows would take at each exact run's rate (``n**2``).
 
-The search of a million rows takes hours on two cores. ``--search random``
+``--search`` picks the neighbour search: ``auto`` is skvae's (exact below
+``skvae._neighbors.APPROXIMATE_FROM`` rows, in cells of nearby rows from
+there), ``exact`` and ``cells`` force one of the two at every size. An
+exact search of a million rows takes over an hour on one core. ``--search random``
 measures the rest: the search is replaced by neighbours drawn at random
 (the row itself first, then ``k`` others at increasing distances), so the
 run shows the memory and time of the search's result, the graph and the
@@ -35,6 +40,7 @@ scikit-learn's ``NearestNeighbors`` on a float64 copy of the rows.
 """
 
 import argparse
+import functools
 import json
 import tempfile
 import time
@@ -106,21 +112,35 @@ def sklearn_neighbors(X, n_neighbors):
     return NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
 
 
-SEARCHES = {"exact": None, "random": random_neighbors, "sklearn": sklearn_neighbors}
+SEARCHES = ("auto", "exact", "cells", "random", "sklearn")
+REPLACEMENTS = {"random": random_neighbors, "sklearn": sklearn_neighbors}
 
 
-def measure(path, labels_path, n_rows, where, search="exact", block_mb=None):
+def search_function(search, skvae_search):
+    """The neighbour search that ``--search search`` measures, given skvae's
+    ``nearest_neighbors``: skvae's as it is (``auto``), its exact or its
+    approximate search at every size, or a replacement."""
+    if search in REPLACEMENTS:
+        return REPLACEMENTS[search]
+    if search == "auto":
+        return skvae_search
+    return functools.partial(skvae_search, approximate=search == "cells")
+
+
+def measure(path, labels_path, n_rows, where, search="auto", block_mb=None):
     """``propagate_labels`` on the first ``n_rows`` rows, read from ``where``, in this process,
-    its neighbour search replaced by that of ``SEARCHES[search]`` unless ``"exact"``, in blocks of
-    ``block_mb`` MB (None: skvae's)."""
+    with the neighbour search of ``search_function(search, ...)``, in blocks of ``block_mb`` MB
+    (None: skvae's)."""
     from skvae import _neighbors
     from skvae.losses import propagate_labels
 
     if block_mb is not None:
         _neighbors.BLOCK_BYTES = int(block_mb * 2**20)
-
-    if SEARCHES[search] is not None:
-        _neighbors.nearest_neighbors = SEARCHES[search]
+    _neighbors.nearest_neighbors = search_function(search, _neighbors.nearest_neighbors)
+    if search == "auto":  # what skvae's search does for an ndarray (or memmap) of n_rows
+        searched = "cells" if n_rows >= _neighbors.APPROXIMATE_FROM else "exact"
+    else:
+        searched = {"sklearn": "exact"}.get(search, search)
 
     X = np.load(path, mmap_mode="r")[:n_rows]
     if where == "memory":
@@ -139,6 +159,7 @@ def measure(path, labels_path, n_rows, where, search="exact", block_mb=None):
         "n": n_rows,
         "input": "in memory (float32)" if where == "memory" else "memmap (float32)",
         "search": search,
+        "searched": searched,
         "block_mb": _neighbors.BLOCK_BYTES / 2**20,
         "seconds": seconds,
         "peak_rss_anon_mb": peak.peak_mb,
@@ -158,8 +179,10 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS))
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "skvae_propagation")
-    parser.add_argument("--search", choices=SEARCHES, default="exact",
-                        help="exact (skvae's), random (all but the search) or sklearn (the search before blocks)")
+    parser.add_argument("--search", choices=SEARCHES, default="auto",
+                        help="auto (skvae's: exact below 200,000 rows, cells from there), exact or cells (skvae's "
+                             "exact or approximate search at any size), random (all but the search) or sklearn "
+                             "(the search before blocks)")
     parser.add_argument("--block-mb", type=float, help="MB of float64 rows per block of the search")
     parser.add_argument("--quick", action="store_true", help="3,000 rows, the data in the output folder")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)  # the child process of one measurement
@@ -182,7 +205,7 @@ def main(argv=None):
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     # An exact search compares every pair of rows: its time grows as n**2.
-    table["projected_1m_s"] = (table.seconds * (PROJECTED_ROWS / table.n) ** 2).where(table.search != "random")
+    table["projected_1m_s"] = (table.seconds * (PROJECTED_ROWS / table.n) ** 2).where(table.searched == "exact")
     table.to_csv(out / "propagation_scale.csv", index=False)
     print(run_line(command_line("propagation_scale", argv), info, load_average()))
     print(markdown(table, floatfmt=",.3f"))

@@ -298,9 +298,11 @@ def propagate_labels(X, y, n_classes, n_neighbors=PROPAGATION_NEIGHBORS, alpha=0
     X : array-like of shape (n_samples, n_features)
         The samples: an ndarray, or rows read a block at a time by slices
         (a :class:`numpy.memmap`, :class:`~skvae._arrays.BlockRows`). The
-        neighbours are found exactly, in blocks, without a copy of ``X``
+        neighbours are found without a copy of ``X``
         (:func:`~skvae._neighbors.nearest_neighbors`), so that the memory
-        besides ``X`` grows as ``n_samples * n_neighbors``.
+        besides ``X`` grows as ``n_samples * n_neighbors``: exactly, in
+        blocks, or, from ``APPROXIMATE_FROM`` (200,000) rows of an ndarray or
+        memmap, approximately, among the rows of nearby k-means cells.
     y : ndarray of shape (n_samples,)
         Class indices, negative for unlabelled samples.
     n_classes : int

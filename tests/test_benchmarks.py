@@ -348,6 +348,7 @@ def test_propagation_scale_quick_run_measures_memory_and_time_both_ways(tmp_path
     table = pd.read_csv(tmp_path / "propagation_scale.csv")
     assert list(table.input) == ["in memory (float32)", "memmap (float32)"] and set(table.n) == {3000}
     assert (table[["seconds", "peak_rss_anon_mb", "rise_mb"]] > 0).all().all()
+    assert list(table.searched) == ["exact", "exact"]  # "auto" below 200,000 rows
     assert table.projected_1m_s.tolist() == pytest.approx((table.seconds * (1e6 / 3000) ** 2).tolist())
     # Both inputs give the same labels, better than chance (0.1) from 30 labels.
     assert table.hidden_accuracy.nunique() == 1 and table.hidden_accuracy.iloc[0] > 0.2
@@ -356,6 +357,11 @@ def test_propagation_scale_quick_run_measures_memory_and_time_both_ways(tmp_path
     run_benchmark("propagation_scale", "--quick", "--inputs", "memory", "--search", "random", out=tmp_path)
     graph_only = pd.read_csv(tmp_path / "propagation_scale.csv")
     assert list(graph_only.search) == ["random"] and graph_only.projected_1m_s.isna().all()
+    # The approximate search, forced at 3,000 rows: an exact run's time does not project it.
+    run_benchmark("propagation_scale", "--quick", "--inputs", "memory", "--search", "cells", out=tmp_path)
+    cells = pd.read_csv(tmp_path / "propagation_scale.csv")
+    assert list(cells.searched) == ["cells"] and cells.projected_1m_s.isna().all()
+    assert cells.hidden_accuracy.iloc[0] > 0.2
     # The search before blocks finds the same labels.
     run_benchmark("propagation_scale", "--quick", "--inputs", "memory", "--search", "sklearn", out=tmp_path)
     assert pd.read_csv(tmp_path / "propagation_scale.csv").hidden_accuracy[0] == table.hidden_accuracy[0]

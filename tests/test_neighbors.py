@@ -1,5 +1,6 @@
-"""The blocked exact neighbour search of label propagation: the neighbours and
-labels of a whole-data float64 search, from memory or from disk."""
+"""The neighbour search of label propagation: the blocked exact search gives the
+neighbours and labels of a whole-data float64 search, from memory or from disk;
+the approximate one (cells) finds most neighbours and labels as well."""
 
 import numpy as np
 import pytest
@@ -117,3 +118,53 @@ def test_tiny_data_and_bad_neighbor_counts():
         nearest_neighbors(X, 4)
     with pytest.raises(TypeError, match="SelectedRows reads slices"):
         SelectedRows(BlockRows(X, np.float64), np.arange(2))[0]
+
+
+@pytest.fixture
+def few_probes(monkeypatch):
+    """Cells searched per row: 4 of the ~70 cells of 5,000 rows, so that most rows are not compared."""
+    monkeypatch.setattr(_neighbors, "PROBED_CELLS", 4)
+
+
+def test_approximate_search_finds_most_neighbours_and_never_nearer_ones(few_probes):
+    X, _ = make_blobs(n_samples=5000, n_features=10, centers=6, cluster_std=2.0, random_state=3)
+    exact_distances, exact = nearest_neighbors(X, 8, approximate=False)
+    distances, neighbors = nearest_neighbors(X, 8, approximate=True)
+    assert_array_equal(neighbors[:, 0], np.arange(len(X)))  # each row finds itself
+    assert np.all(np.diff(distances, axis=1) >= 0)
+    # The k-th distance found is never shorter than the true k-th: only true rows are measured.
+    assert np.all(distances >= exact_distances - 1e-9)
+    assert_allclose(distances, np.linalg.norm(X[neighbors] - X[:, None], axis=2), atol=1e-9)
+    recall = np.mean([len(np.intersect1d(a[1:], b[1:])) / 7 for a, b in zip(neighbors, exact)])
+    assert 0.6 < recall < 1  # approximate (0.70 here, with 4 of ~70 cells searched), yet it finds most
+    # Deterministic.
+    again = nearest_neighbors(X, 8, approximate=True)
+    assert_array_equal(again[1], neighbors)
+
+
+def test_auto_searches_approximately_from_approximate_from_rows_of_arrays(monkeypatch, tmp_path):
+    calls = []
+    cell_search = _neighbors._cell_search
+    monkeypatch.setattr(_neighbors, "_cell_search", lambda *args: calls.append(len(args[0])) or cell_search(*args))
+    monkeypatch.setattr(_neighbors, "APPROXIMATE_FROM", 1000)
+    X, _ = make_blobs(n_samples=1000, n_features=5, random_state=0)
+    nearest_neighbors(X[:999], 3)
+    assert calls == []
+    nearest_neighbors(X, 3)
+    np.save(tmp_path / "X.npy", X)
+    nearest_neighbors(np.load(tmp_path / "X.npy", mmap_mode="r"), 3)
+    assert calls == [1000, 1000]
+    # Rows that only slice (a chunked store) are searched exactly.
+    nearest_neighbors(BlockRows(X, np.float64), 3)
+    assert calls == [1000, 1000]
+
+
+def test_propagation_over_the_approximate_graph_labels_as_well(few_probes, monkeypatch):
+    X, y = make_blobs(n_samples=5000, n_features=10, centers=6, cluster_std=2.0, random_state=3)
+    y_partly = _partly_labelled(y, 0.02)
+    hidden = y_partly < 0
+    exact_labels, _ = propagate_labels(X, y_partly, 6)
+    monkeypatch.setattr(_neighbors, "APPROXIMATE_FROM", 1000)
+    labels, certainty = propagate_labels(X, y_partly, 6)
+    assert abs(np.mean(labels[hidden] == y[hidden]) - np.mean(exact_labels[hidden] == y[hidden])) < 0.02
+    assert np.mean(labels[hidden] == y[hidden]) > 0.8 and np.all((certainty >= 0) & (certainty <= 1))
