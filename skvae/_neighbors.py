@@ -15,8 +15,11 @@ into cells around k-means centres, and each row is compared with the rows
 of the cells nearest its own (an inverted-file search).
 """
 
+import warnings
+
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import pairwise_distances_argmin
 from sklearn.neighbors import NearestNeighbors
 
@@ -122,8 +125,12 @@ def _cell_search(X, n_neighbors, block_rows):
     n_cells = max(1, int(np.sqrt(n_samples)))
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(n_samples, size=min(n_samples, CENTER_SAMPLE_PER_CELL * n_cells), replace=False))
-    centers = KMeans(n_clusters=n_cells, n_init=1, max_iter=20, random_state=0).fit(
-        np.asarray(X[sample], dtype=np.float64)).cluster_centers_
+    with warnings.catch_warnings():
+        # Data with fewer distinct rows than cells leave centres that coincide;
+        # each cell still searches its own rows first, so that is no concern of the user's.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        centers = KMeans(n_clusters=n_cells, n_init=1, max_iter=20, random_state=0).fit(
+            np.asarray(X[sample], dtype=np.float64)).cluster_centers_
     cells = np.concatenate([
         pairwise_distances_argmin(_read(X, start, block_rows), centers)
         for start in range(0, n_samples, block_rows)

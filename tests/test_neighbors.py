@@ -2,6 +2,8 @@
 neighbours and labels of a whole-data float64 search, from memory or from disk;
 the approximate one (cells) finds most neighbours and labels as well."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -168,3 +170,13 @@ def test_propagation_over_the_approximate_graph_labels_as_well(few_probes, monke
     labels, certainty = propagate_labels(X, y_partly, 6)
     assert abs(np.mean(labels[hidden] == y[hidden]) - np.mean(exact_labels[hidden] == y[hidden])) < 0.02
     assert np.mean(labels[hidden] == y[hidden]) > 0.8 and np.all((certainty >= 0) & (certainty <= 1))
+
+
+def test_approximate_search_of_few_distinct_rows_warns_nothing(few_probes):
+    # 5 distinct rows, 400 copies each: fewer distinct rows than the 44 cells' centres.
+    X = np.repeat(np.arange(5.0)[:, None], 400, axis=0) * np.ones((1, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distances, neighbors = nearest_neighbors(X, 4, approximate=True)
+    assert_allclose(distances, 0, atol=1e-12)  # every row's neighbours are copies of it
+    assert_array_equal(X[neighbors][..., 0], np.repeat(X[:, :1], 4, axis=1))
