@@ -3,7 +3,7 @@
     python -m benchmarks.regret --jobs 2       # the whole table: 7 sets, 2-D and 8-D, seeds 0-2 (~1 h on 2 free cores)
     python -m benchmarks.regret --quick        # smoke test: waveforms and imbalanced, 2-D, seed 0, 2 epochs
     python -m benchmarks.regret --sets waveforms glyphs16 --dims 8 --seeds 0 1 2 --update   # add rows
-    python -m benchmarks.regret --defaults-only --update --jobs 2   # refit the defaults only, keep the grid (~20 min)
+    python -m benchmarks.regret --defaults-only --update   # refit the defaults only, keep the grid (~20 min in one process)
 
 A user judges skvae on their own data with default parameters. On each set
 and latent dimension, this fits ``DisentangledVAE(n_components=dims,
@@ -14,7 +14,7 @@ default's length where the classes have fixed centres) and for twice it
 (``2x``). Where the default resolves to one cell of that grid
 (``input_dropout_`` and ``max_epochs_`` equal to the cell's), it is fitted
 once and stands for that cell: 8 fits per set, dims and seed; where it does
-not (10 classes in 2-D train 1.5 times the base length, labelled ``1.5x``),
+not (4 or more classes in 2-D train 1.5 times the base length: ``1.5x``),
 it is a ninth fit. **regret** is the best cell's head accuracy (the cell
 chosen by its mean over seeds) minus the default's mean, in points: what a
 user loses by not tuning these two knobs; it is negative where the default
