@@ -5,6 +5,7 @@
     python -m benchmarks.propagation_scale --sizes 1000000 --inputs memory   # 1M rows: the approximate search
     python -m benchmarks.propagation_scale --sizes 1000000 --inputs memory --search exact   # ~70 min on one core
     python -m benchmarks.propagation_scale --sizes 1000000 --search random   # all but the search
+    python -m benchmarks.propagation_scale --sizes 100000 200000 --recall 8 16 32   # true neighbours the cells find
     python -m benchmarks.propagation_scale --inputs memory --search sklearn  # the search before blocks
     python -m benchmarks.propagation_scale --block-mb 8         # blocks of 8 MB: 100k rows in 4 blocks
     python -m benchmarks.propagation_scale --quick               # smoke test: 3,000 rows
@@ -25,6 +26,12 @@ over the process with its data loaded, and the accuracy of the propagated
 labels on the hidden rows; ``searched``: the search that ran, exact or
 cells) to ``--output`` and prints the table with the time that 1,000,000
 rows would take at each exact run's rate (``n**2``).
+
+``--recall`` measures instead how many of the true neighbours the cell
+search finds (``recall``: the share of each row's neighbours, itself left
+out, that the exact search finds too; ``distance_ratio``: their mean
+distance over the true ones'), with the given numbers of probed cells, and
+writes ``propagation_recall.csv``.
 
 ``--search`` picks the neighbour search: ``auto`` is skvae's (exact below
 ``skvae._neighbors.APPROXIMATE_FROM`` rows, in cells of nearby rows from
@@ -168,6 +175,37 @@ def measure(path, labels_path, n_rows, where, search="auto", block_mb=None):
     }
 
 
+def recall(path, n_rows, probes):
+    """Rows of ``propagation_recall.csv``: the exact search and the cell search with each number of
+    ``probes`` cells, on the first ``n_rows`` rows in memory (this process, one after the other), for
+    the neighbours ``propagate_labels`` asks for (its own and the row itself)."""
+    from skvae import _neighbors
+    from skvae.losses import PROPAGATION_NEIGHBORS
+
+    n_neighbors = PROPAGATION_NEIGHBORS + 1
+
+    X = np.array(np.load(path, mmap_mode="r")[:n_rows])
+    start = time.perf_counter()
+    exact_distances, exact = _neighbors.nearest_neighbors(X, n_neighbors, approximate=False)
+    rows = [{"n": n_rows, "search": "exact", "probed_cells": None, "seconds": time.perf_counter() - start,
+             "recall": 1.0, "distance_ratio": 1.0}]
+    default_probes = _neighbors.PROBED_CELLS
+    try:
+        for probed in probes:
+            _neighbors.PROBED_CELLS = probed
+            start = time.perf_counter()
+            distances, found = _neighbors.nearest_neighbors(X, n_neighbors, approximate=True)
+            seconds = time.perf_counter() - start
+            # Each row's first neighbour is itself: the others are compared.
+            hits = sum(np.isin(row[1:], true_row[1:]).sum() for row, true_row in zip(found, exact))
+            rows.append({"n": n_rows, "search": "cells", "probed_cells": probed, "seconds": seconds,
+                         "recall": hits / (n_rows * (n_neighbors - 1)),
+                         "distance_ratio": distances[:, 1:].mean() / exact_distances[:, 1:].mean()})
+    finally:
+        _neighbors.PROBED_CELLS = default_probes
+    return rows
+
+
 def measure_in_child(path, labels_path, n_rows, where, search, block_mb):
     """:func:`measure` in a fresh process, so that each peak is its own."""
     args = [path, labels_path, n_rows, where, "--search", search, *(["--block-mb", block_mb] if block_mb else [])]
@@ -184,6 +222,9 @@ def main(argv=None):
                              "exact or approximate search at any size), random (all but the search) or sklearn "
                              "(the search before blocks)")
     parser.add_argument("--block-mb", type=float, help="MB of float64 rows per block of the search")
+    parser.add_argument("--recall", type=int, nargs="+", metavar="PROBED_CELLS",
+                        help="instead: how many true neighbours the cell search finds with these numbers of probed "
+                             "cells, against the exact search, at each size (propagation_recall.csv)")
     parser.add_argument("--quick", action="store_true", help="3,000 rows, the data in the output folder")
     parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)  # the child process of one measurement
     add_output_argument(parser, "propagation_scale.csv")
@@ -198,6 +239,12 @@ def main(argv=None):
         sizes, data_dir = [3000], out / "propagation_data"
     info = machine()
     path, labels_path = blobs_file(data_dir, max(sizes))
+    if args.recall:
+        table = pd.DataFrame([row for n_rows in sizes for row in recall(path, n_rows, args.recall)])
+        table.to_csv(out / "propagation_recall.csv", index=False)
+        print(run_line(command_line("propagation_scale", argv), info, load_average()))
+        print(markdown(table, floatfmt=",.3f"))
+        return
     rows = []
     for n_rows in sizes:
         for where in args.inputs:

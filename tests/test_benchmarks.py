@@ -362,6 +362,12 @@ def test_propagation_scale_quick_run_measures_memory_and_time_both_ways(tmp_path
     cells = pd.read_csv(tmp_path / "propagation_scale.csv")
     assert list(cells.searched) == ["cells"] and cells.projected_1m_s.isna().all()
     assert cells.hidden_accuracy.iloc[0] > 0.2
+    # Recall: 2 of the 54 cells miss neighbours; all 54 (100 asked) are the exact search.
+    run_benchmark("propagation_scale", "--quick", "--recall", "2", "100", out=tmp_path)
+    recall = pd.read_csv(tmp_path / "propagation_recall.csv")
+    assert list(recall.search) == ["exact", "cells", "cells"] and list(recall.probed_cells.fillna(0)) == [0, 2, 100]
+    assert 0.2 < recall.recall[1] < 1 and recall.distance_ratio[1] > 1
+    assert recall.recall[2] == 1 and recall.distance_ratio[2] == pytest.approx(1)
     # The search before blocks finds the same labels.
     run_benchmark("propagation_scale", "--quick", "--inputs", "memory", "--search", "sklearn", out=tmp_path)
     assert pd.read_csv(tmp_path / "propagation_scale.csv").hidden_accuracy[0] == table.hidden_accuracy[0]
