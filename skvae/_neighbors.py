@@ -118,8 +118,10 @@ def _cell_search(X, n_neighbors, block_rows):
     and the cells whose centres lie nearest its centre, more where these
     hold fewer than ``n_neighbors`` rows -- so each row is compared with
     about ``PROBED_CELLS * sqrt(n_samples)`` others instead of all. A true
-    neighbour in a cell not searched is missed; the row itself never is.
-    Deterministic: the same ``X`` gives the same neighbours.
+    neighbour in a cell not searched is missed; the row itself (or, where
+    rows repeat, copies of it at distance 0) never is, since each cell
+    searches its own rows. Deterministic: the same ``X`` gives the same
+    neighbours.
     """
     n_samples = len(X)
     n_cells = max(1, int(np.sqrt(n_samples)))
