@@ -1,6 +1,6 @@
 """Smoke tests of the benchmarks (each ``--quick``): ``run_all``, ``borders``, ``front``, ``semi_supervised``,
 ``regret``, ``training_length``, ``wait_policy``, ``noise_selection``, ``out_of_core``, ``compiled_step``,
-``propagation_scale``, ``versus_umap``, ``noise_check``, ``data_parallel`` and ``commit_speed``."""
+``propagation_scale``, ``versus_umap``, ``noise_check``, ``pilot_length``, ``data_parallel`` and ``commit_speed``."""
 
 import importlib.util
 import json
@@ -417,6 +417,40 @@ def test_noise_check_quick_compares_the_default_with_the_rule_fixed(tmp_path):
     assert row["same_model"] == (row["chosen"] == row["rule"])
     assert row["head_default"] == row["head_rule"] or row["chosen"] == 0.0
 
+
+
+def test_pilot_length_decides_as_the_check_at_each_share():
+    from benchmarks.pilot_length import decisions
+
+    y = np.arange(100) % 10
+    wrong = (y + 1) % 10
+    # Both pilots right on the first 40 rows from epoch 1; from epoch 5 on, no
+    # noise is also right on the other 60 rows, the rule's noise on none.
+    rule = np.tile(np.where(np.arange(100) < 40, y, wrong), (8, 1))
+    none = rule.copy()
+    none[4:] = y
+    rows = decisions([rule, none], y, max_epochs=16, shares=(1 / 4, 1 / 2))
+    # Stopped at epoch 4 (window: the last 2 epochs, 3-4): nothing disputed.
+    assert rows[0]["stop_epoch"] == 4 and rows[0]["window"] == 2
+    assert rows[0]["lead_pts"] == 0 and rows[0]["z"] == 0 and not rows[0]["switches"]
+    # At epoch 8 (window 7-8): no noise right on 60 more rows, a lead of 60 points.
+    assert rows[1]["acc_rule"] == 0.4 and rows[1]["acc_none"] == 1.0
+    assert rows[1]["lead_pts"] == pytest.approx(60) and rows[1]["z"] == pytest.approx(np.sqrt(60))
+    assert rows[1]["switches"]
+
+
+def test_pilot_length_quick_writes_a_row_per_share(tmp_path):
+    from benchmarks.pilot_length import SHARES
+
+    stdout = run_benchmark("pilot_length", "--quick", out=tmp_path)
+    table = pd.read_csv(tmp_path / "pilot_length.csv")
+    assert list(table.share) == pytest.approx(SHARES)
+    assert set(table.data) == {"digits"} and (table.encoder == "mlp").all() and (table.rule == 0.2).all()
+    assert list(table.stop_epoch) == [2, 3, 4, 6, 8]  # of the quick run's 16 epochs
+    assert table.acc_rule.between(0, 1).all() and table.acc_none.between(0, 1).all()
+    summary = pd.read_csv(tmp_path / "pilot_length_summary.csv")
+    assert len(summary) == len(SHARES) and (summary["others switched"] == "0 of 1").all() == (~table.switches).all()
+    assert "amplitudes switched" in stdout
 
 # commit_speed --quick: one pair of 1-epoch digits fits, each in a fresh process, about 10 s.
 
