@@ -34,11 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmarks import training_speed
 from benchmarks.common import (
-    add_output_argument, command_line, load_average, machine, markdown, output_folder, run_line, timed,
+    add_output_argument, command_line, load_average, machine, markdown, output_folder, run_line,
 )
 from benchmarks.roofline import load_data
 from skvae import DisentangledVAE, _compile
@@ -82,8 +81,7 @@ def train(X, y, epochs, loop, fused=True, compiled=False, precision="32"):
     and loss compiled or not.
     """
     if loop == "skvae":
-        vae = DisentangledVAE(**_params(max_epochs=epochs, compile=compiled, precision=precision))
-        return timed(lambda: vae.fit(X, y))[1]
+        return training_speed.skvae_fit(DisentangledVAE(**_params(compile=compiled, precision=precision)), X, y, epochs)
     return training_speed.hand_loop(DisentangledVAE(**_params(precision=precision)), X, y, epochs, fused=fused,
                                     compiled=compiled)
 

@@ -37,14 +37,7 @@ from joblib import Parallel, delayed
 
 from benchmarks import architecture, noise_check
 from benchmarks.common import (
-    command_line,
-    grid_arguments,
-    load_average,
-    machine,
-    markdown,
-    output_folder,
-    run_line,
-    sets_present,
+    command_line, grid_arguments, load_average, machine, markdown, output_folder, run_line, sets_present,
 )
 from skvae import DisentangledVAE
 from skvae._validation import (
