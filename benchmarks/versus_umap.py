@@ -27,7 +27,8 @@ batch 256, ``warmup_steps=0``) on the same rows (MNIST's 8,000 training rows;
 (``training_speed.hand_loop``) eager with Adam(foreach), eager with fused Adam,
 ``torch.compile`` of forward and loss with fused Adam, and the latter two
 under bfloat16 autocast; skvae's ``fit`` with ``compile=False`` (the default)
-and ``compile=True``, in float32 and ``bf16-mixed``. Each contender's FLOP
+and ``compile=True``, in float32 and ``bf16-mixed``, timed by its epochs (the
+noise fixed at the width rule's, ``training_speed.skvae_epochs``). Each contender's FLOP
 rate (``roofline.flop_counts``) is also given as a share of the float32 and of
 the bfloat16 GEMM rate (``roofline.reference_gemm``) measured in the same
 repeats: the median over repeats of the ratio of the two.
