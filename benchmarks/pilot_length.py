@@ -10,12 +10,12 @@ rows for half of the fit's epochs, then classify a held-out tenth. Shorter
 pilots would cost less. This script trains the same two pilots through the
 public API -- ``partial_fit`` one epoch at a time, with the full fit's
 ``max_epochs`` so that the schedules run as in the fit, on rows split as the
-check splits them (:func:`skvae._validation.check_rows`) -- and predicts the held-out rows after
-every epoch up to half of the fit. For each share of the epochs in
-:data:`SHARES` it then makes the check's decision
-(:func:`skvae._validation.no_noise_wins` on the paired z and the lead, over
-the last tenth of the fit's epochs before that point), as pilots stopped there
-would.
+check splits them (:func:`skvae._validation.check_rows`) -- and predicts the
+held-out rows after every epoch up to half of the fit. For each share of the
+epochs in :data:`SHARES` it then makes the check's decision with the check's
+own functions (``selection_epochs``, ``paired_comparison``,
+``no_noise_wins``: the paired z and the lead over the last tenth of the fit's
+epochs before that point), as pilots stopped there would.
 
 What the check is for: the ``amplitudes`` signals of
 :mod:`benchmarks.noise_check`, where the rule's noise erases the class (head
@@ -40,12 +40,7 @@ from benchmarks.common import (
     command_line, grid_arguments, load_average, machine, markdown, output_folder, run_line, sets_present,
 )
 from skvae import DisentangledVAE
-from skvae._validation import (
-    PILOT_ROW_SHARE,
-    SCORE_WINDOW_SHARE,
-    check_rows,
-    no_noise_wins,
-)
+from skvae._validation import PILOT_ROW_SHARE, check_rows, no_noise_wins, paired_comparison, selection_epochs
 from skvae.estimator import auto_input_dropout, auto_max_epochs
 
 #: Shares of the fit's epochs at which pilots could stop; the check stops at 1/2.
@@ -95,14 +90,8 @@ def decisions(predictions, y_held_out, max_epochs, shares):
     """For each share, what pilots stopped there decide: accuracies, lead, paired z, switch."""
     rows = []
     for share in shares:
-        stop = max(1, round(max_epochs * share))
-        window = min(stop, max(1, round(max_epochs * SCORE_WINDOW_SHARE)))
-        correct = [p[stop - window:stop] == y_held_out for p in predictions]
-        noisy_only = np.mean((correct[0] & ~correct[1]).sum(axis=1))
-        clean_only = np.mean((correct[1] & ~correct[0]).sum(axis=1))
-        disputed = noisy_only + clean_only
-        z = float((clean_only - noisy_only) / np.sqrt(disputed)) if disputed else 0.0
-        accuracy = np.array([c.mean() for c in correct])
+        stop, window = selection_epochs(max_epochs, share)
+        z, accuracy = paired_comparison(*(p[stop - window:stop] == y_held_out for p in predictions))
         rows.append({"share": share, "stop_epoch": stop, "window": window, "acc_rule": accuracy[0],
                      "acc_none": accuracy[1], "lead_pts": 100 * (accuracy[1] - accuracy[0]), "z": z,
                      "switches": no_noise_wins(z, accuracy)})

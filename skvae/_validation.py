@@ -51,6 +51,7 @@ __all__ = [
     "BestValidationEpoch",
     "check_input_dropout",
     "no_noise_wins",
+    "paired_comparison",
     "selection_epochs",
 ]
 
@@ -106,9 +107,9 @@ class BestValidationEpoch(EarlyStopping):
             super().on_train_end(net, **kwargs)
 
 
-def selection_epochs(max_epochs):
-    """Epochs the pilots train, and the last of them whose predictions are compared."""
-    epochs = max(1, round(max_epochs * SELECTION_SHARE))
+def selection_epochs(max_epochs, share=SELECTION_SHARE):
+    """Epochs the pilots train (``share`` of ``max_epochs``), and the last of them whose predictions are compared."""
+    epochs = max(1, round(max_epochs * share))
     return epochs, min(epochs, max(1, round(max_epochs * SCORE_WINDOW_SHARE)))
 
 
@@ -188,16 +189,24 @@ def check_input_dropout(setup, build, X, y, sample_weight, max_epochs, validatio
         if net.interrupted_:
             return rule, None
         correct.append(np.stack(recorder.predictions_) == y[held_out])
-    noisy_only = np.mean((correct[0] & ~correct[1]).sum(axis=1))
-    clean_only = np.mean((correct[1] & ~correct[0]).sum(axis=1))
+    z, accuracy = paired_comparison(*correct)
+    check = {"input_dropout": (rule, 0.0), "validation_accuracy": accuracy, "z": z}
+    return (0.0 if no_noise_wins(z, accuracy) else rule), check
+
+
+def paired_comparison(correct_rule, correct_none):
+    """McNemar's z of the pilots without noise over those with the rule's, and both held-out accuracies.
+
+    ``correct_*``: (epochs, held-out rows) booleans, whether each pilot's
+    prediction was right. The rows only one pilot got right are counted per
+    epoch and averaged over the epochs; z is positive where no noise was
+    right more often.
+    """
+    noisy_only = np.mean((correct_rule & ~correct_none).sum(axis=1))
+    clean_only = np.mean((correct_none & ~correct_rule).sum(axis=1))
     disputed = noisy_only + clean_only
     z = float((clean_only - noisy_only) / np.sqrt(disputed)) if disputed else 0.0
-    check = {
-        "input_dropout": (rule, 0.0),
-        "validation_accuracy": np.array([c.mean() for c in correct]),
-        "z": z,
-    }
-    return (0.0 if no_noise_wins(z, check["validation_accuracy"]) else rule), check
+    return z, np.array([correct_rule.mean(), correct_none.mean()])
 
 
 def no_noise_wins(z, validation_accuracy):

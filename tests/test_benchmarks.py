@@ -418,7 +418,6 @@ def test_noise_check_quick_compares_the_default_with_the_rule_fixed(tmp_path):
     assert row["head_default"] == row["head_rule"] or row["chosen"] == 0.0
 
 
-
 def test_pilot_length_decides_as_the_check_at_each_share():
     from benchmarks.pilot_length import decisions
 
@@ -451,6 +450,7 @@ def test_pilot_length_quick_writes_a_row_per_share(tmp_path):
     summary = pd.read_csv(tmp_path / "pilot_length_summary.csv")
     assert len(summary) == len(SHARES) and (summary["others switched"] == "0 of 1").all() == (~table.switches).all()
     assert "amplitudes switched" in stdout
+
 
 # commit_speed --quick: one pair of 1-epoch digits fits, each in a fresh process, about 10 s.
 
